@@ -1,0 +1,45 @@
+"""The value every dataset loader returns."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Database and query items with their labels.
+
+    For text datasets ``db``/``queries`` are lists of strings (the encoder's training split is
+    the database side); for precomputed vectors they are float32 arrays and ``metric`` says how
+    the vectors are meant to be compared. ``fingerprint`` identifies the content for caches.
+    """
+
+    name: str
+    db: Sequence[str] | np.ndarray
+    queries: Sequence[str] | np.ndarray
+    db_labels: np.ndarray | None  # (n_db,) str, or None when the data has no labels
+    query_labels: np.ndarray | None  # (n_queries,)
+    fingerprint: str
+    metric: str | None = None
+    extra: dict = field(default_factory=dict)  # dataset-specific arrays (e.g. ground truth)
+
+    @property
+    def is_text(self) -> bool:
+        return not isinstance(self.db, np.ndarray)
+
+
+def fingerprint_texts(*parts: Sequence[str] | None) -> str:
+    """sha256 over text columns, stable across runs and machines."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(b"\x1e")
+        if part is None:
+            continue
+        for item in part:
+            h.update(str(item).encode("utf-8"))
+            h.update(b"\x1f")
+    return h.hexdigest()[:16]
