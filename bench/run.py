@@ -84,15 +84,21 @@ def load_encoder(cfg: DictConfig, ds: Dataset):
     return instantiate(cfg.encoder, **extra)
 
 
-def vectors_of(cfg: DictConfig, ds: Dataset) -> Vectors:
-    """Vectors of both sides: the dataset's own, or encoded (cached by content)."""
+def encoder_for(cfg: DictConfig, ds: Dataset):
+    """The encoder a dataset needs (None for precomputed vectors); rejects mismatched pairs."""
     if not ds.is_text:
         if not is_no_encoder(cfg.encoder):
             raise ValueError("this dataset already holds vectors; use encoder=none")
-        return Vectors(ds.db, ds.queries, 0.0, 0.0, "none", False)
+        return None
     if is_no_encoder(cfg.encoder):
         raise ValueError(f"dataset {ds.name} holds texts; encoder=none is only for dataset=vectors")
-    encoder = load_encoder(cfg, ds)
+    return load_encoder(cfg, ds)
+
+
+def vectors_of(cfg: DictConfig, ds: Dataset, encoder) -> Vectors:
+    """Vectors of both sides: the dataset's own, or encoded (cached by content)."""
+    if encoder is None:
+        return Vectors(ds.db, ds.queries, 0.0, 0.0, "none", False)
 
     def encode() -> tuple[dict[str, np.ndarray], dict]:
         t0 = time.perf_counter()
@@ -161,7 +167,7 @@ def run(cfg: DictConfig) -> list[dict]:
     metric = ds.metric or cfg.metric
     if metric != cfg.metric:
         index = make_index(cfg, metric)
-    vec = vectors_of(cfg, ds)
+    vec = vectors_of(cfg, ds, encoder_for(cfg, ds))
     n_db, dim = vec.xb.shape
     k = cfg.k
     if k > n_db:
