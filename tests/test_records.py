@@ -1,0 +1,59 @@
+"""The results table: fixed columns, widening, resume, and safe concurrent appends."""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing as mp
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from bench import records
+
+
+def _cfg(**kw):
+    base = {"k": 10, "metric": "cosine", "seed": 0, "threads": 1, "mode": "single",
+            "results": {"table": "x.csv"}, "force": False, "index": {"M": 16}}
+    base.update(kw)
+    return OmegaConf.create(base)
+
+
+def test_config_id_ignores_results_and_force_but_not_parameters() -> None:
+    a = records.config_id(_cfg())
+    assert a == records.config_id(_cfg(results={"table": "other.csv"}, force=True))
+    assert a != records.config_id(_cfg(index={"M": 32}))
+    assert a != records.config_id(_cfg(k=5))
+
+
+def test_base_row_has_provenance() -> None:
+    row = records.base_row(_cfg())
+    for key in ("schema_version", "run_id", "config_id", "timestamp_utc", "git_sha", "cpu_model",
+                "version_torch", "version_faiss_cpu", "k", "metric", "threads", "mode"):
+        assert key in row
+    assert row["timestamp_utc"].endswith("+00:00")
+
+
+def test_append_widens_the_table_and_keeps_old_rows(tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    records.append_rows(table, [{"config_id": "a", "x": 1}])
+    records.append_rows(table, [{"config_id": "b", "y": 2}])
+    rows = records.read_rows(table)
+    assert [r["config_id"] for r in rows] == ["a", "b"]
+    assert rows[0]["y"] == "" and rows[1]["x"] == "" and rows[1]["y"] == "2"
+    assert records.has_config(table, "b") and not records.has_config(table, "c")
+    assert not list(tmp_path.glob("*.tmp")), "no temp files left behind"
+
+
+def _writer(args) -> None:
+    table, i = args
+    records.append_rows(table, [{"config_id": f"c{i}", "job": i, f"col{i % 3}": i} for _ in range(5)])
+
+
+def test_concurrent_appends_lose_nothing(tmp_path: Path) -> None:
+    table = str(tmp_path / "t.csv")
+    with mp.get_context("spawn").Pool(4) as pool:
+        pool.map(_writer, [(table, i) for i in range(12)])
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 60
+    assert sorted({r["job"] for r in rows}, key=int) == [str(i) for i in range(12)]
