@@ -1,0 +1,236 @@
+"""Timing: thread pinning, build measurement and query timing (single-query or batch).
+
+Only the library call sits inside the timer. A backend hands the timer a :class:`QueryPlan`:
+queries already converted once (float32, contiguous, normalised for cosine, split per query),
+a pre-bound raw callable (``hnswlib.Index.knn_query``, ``faiss.Index.search``,
+``AnnoyIndex.get_nns_by_vector`` ...) and a ``finish`` step that converts, pads and re-labels
+the raw outputs after the clock stopped. Changing a query knob only re-binds that callable, so a
+sweep over knobs on one built index costs nothing but the queries themselves.
+
+Peak RSS during a build is measured two ways and the larger kept: a psutil sampler thread
+(every 5 ms; it sees memory only while the library releases the GIL) and the process
+``ru_maxrss`` high-water mark, which counts when it rises during the build (it is a lifetime
+maximum, so a build that stays below an earlier peak is only seen by the sampler).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from lookup.metrics import as_matrix
+
+log = logging.getLogger(__name__)
+
+MODES = ("single", "batch")
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """Everything needed to time queries with nothing but the library call inside the timer.
+
+    ``inputs[i]`` is the ready argument for ``call`` (one query in single mode; the whole
+    prepared batch as ``inputs[0]`` in batch mode). ``finish(raw_outputs)`` turns the list of
+    ``call`` results into ``(D, I)`` with harness distances, int64 ids and -1 padding.
+    """
+
+    inputs: Sequence[Any]
+    call: Callable[[Any], Any]
+    finish: Callable[[list], tuple[np.ndarray, np.ndarray]]
+
+
+@runtime_checkable
+class PlannedIndex(Protocol):
+    """An Index that can hand out query plans (every backend in :mod:`lookup.index` does)."""
+
+    def query_plan(self, xq: np.ndarray, k: int, mode: str) -> QueryPlan: ...
+
+
+def check_search_params(owner: str, valid: Iterable[str], given: Mapping[str, Any]) -> None:
+    """Raise a one-line ValueError when ``given`` has a knob not in ``valid``."""
+    valid = tuple(valid)
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        listing = ", ".join(valid) if valid else "none (this backend has no query knobs)"
+        raise ValueError(f"unknown search parameter {unknown[0]!r} for {owner}; valid: {listing}")
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    counts = [pool.get("num_threads", 0) for pool in threadpool_info()]
+    return int(min(counts)) if counts else 0
+
+
+def pin_threads(n: int) -> dict[str, int]:
+    """Pin torch, BLAS (threadpoolctl) and faiss (OpenMP) to ``n`` threads; return what is set.
+
+    hnswlib and annoy take their thread counts per index (``threads`` / ``n_jobs`` build
+    parameters, reported by ``build_params()``). The settings are process-wide.
+    """
+    if n <= 0:
+        raise ValueError(f"threads={n} must be positive")
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)
+    faiss.omp_set_num_threads(n)
+    os.environ["OMP_NUM_THREADS"] = str(n)  # for libraries that start OpenMP later
+    pinned = {
+        "threads_torch": int(torch.get_num_threads()),
+        "threads_blas": _blas_threads(),
+        "threads_faiss": int(faiss.omp_get_max_threads()),
+    }
+    log.info("pinned threads: %s", pinned)
+    return pinned
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    """Cost of building one index: wall seconds, serialized bytes, peak RSS (bytes) in the build."""
+
+    build_s: float
+    index_bytes: int
+    build_peak_rss: int
+
+
+def _maxrss_bytes() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # Linux reports KiB
+
+
+class _RssSampler(threading.Thread):
+    def __init__(self, interval_s: float = 0.005) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self._proc = psutil.Process()
+        self._interval = interval_s
+        self._stop_event = threading.Event()
+        self.peak = self._proc.memory_info().rss
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self._interval):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+        return self.peak
+
+
+def measure_build(index: Any, xb: np.ndarray) -> BuildStats:
+    """Build ``index`` on ``xb`` and report seconds, serialized bytes and peak RSS.
+
+    The input is converted to float32/contiguous before the timer starts; only
+    ``index.build`` is timed. Bytes come from ``index.save`` into a temporary file.
+    """
+    xb = as_matrix(xb, "xb")
+    maxrss_before = _maxrss_bytes()
+    sampler = _RssSampler()
+    sampler.start()
+    t0 = time.perf_counter()
+    try:
+        index.build(xb)
+    finally:
+        build_s = time.perf_counter() - t0
+        peak = sampler.stop()
+    maxrss_after = _maxrss_bytes()
+    if maxrss_after > maxrss_before:
+        peak = max(peak, maxrss_after)
+    with tempfile.TemporaryDirectory() as tmp:
+        index_bytes = int(index.save(os.path.join(tmp, "index.bin")))
+    stats = BuildStats(build_s=build_s, index_bytes=index_bytes, build_peak_rss=int(peak))
+    log.info("built %s in %.3fs, %d bytes", type(index).__name__, build_s, index_bytes)
+    return stats
+
+
+@dataclass(frozen=True)
+class QueryRun:
+    """Results and per-query latencies of the best pass; ``mode`` is "single" or "batch"."""
+
+    D: np.ndarray
+    I: np.ndarray  # noqa: E741 (API name)
+    latencies_s: np.ndarray
+    mode: str
+
+
+def _fallback_plan(index: Any, xq: np.ndarray, k: int, mode: str) -> QueryPlan:
+    """Plan for a plain Index without ``query_plan``: times ``index.search`` itself."""
+    search = index.search
+    if mode == "batch":
+        return QueryPlan([xq], lambda q: search(q, k), lambda raws: raws[0])
+    rows = [xq[i : i + 1] for i in range(len(xq))]
+
+    def finish(raws: list) -> tuple[np.ndarray, np.ndarray]:
+        return np.vstack([r[0] for r in raws]), np.vstack([r[1] for r in raws])
+
+    return QueryPlan(rows, lambda q: search(q, k), finish)
+
+
+def run_queries(
+    index: Any, xq: np.ndarray, k: int, *, mode: str = "single", warmup: int = 10, passes: int = 3
+) -> QueryRun:
+    """Time ``k``-NN queries on a built index and keep the fastest of ``passes`` passes.
+
+    ``single``: one library call per query, each timed with ``perf_counter``; the pass with
+    the smallest total is kept. ``batch``: one library call for all queries; each query is
+    given ``total / nq``. ``warmup`` queries (first rows, cycled) run untimed before the passes.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    if passes <= 0:
+        raise ValueError(f"passes={passes} must be positive")
+    xq = as_matrix(xq, "xq")
+    nq = len(xq)
+    if isinstance(index, PlannedIndex):
+        plan = index.query_plan(xq, k, mode)
+    else:
+        plan = _fallback_plan(index, xq, k, mode)
+    call, inputs = plan.call, plan.inputs
+    perf = time.perf_counter
+
+    for i in range(warmup):
+        call(inputs[i % len(inputs)])
+
+    best_total = float("inf")
+    best_raws: list = []
+    best_lat = np.empty(0)
+    for _ in range(passes):
+        if mode == "batch":
+            q = inputs[0]
+            t0 = perf()
+            raw = call(q)
+            t1 = perf()
+            raws = [raw]
+            total = t1 - t0
+            lat = np.full(nq, total / max(nq, 1))
+        else:
+            raws = [None] * nq
+            lat_list = [0.0] * nq
+            for i in range(nq):
+                q = inputs[i]
+                t0 = perf()
+                r = call(q)
+                t1 = perf()
+                raws[i] = r
+                lat_list[i] = t1 - t0
+            lat = np.asarray(lat_list)
+            total = float(lat.sum())
+        if total < best_total:
+            best_total, best_raws, best_lat = total, raws, lat
+    dist, ids = plan.finish(best_raws)
+    return QueryRun(D=dist, I=ids, latencies_s=best_lat, mode=mode)
