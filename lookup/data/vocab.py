@@ -18,12 +18,15 @@ A vocabulary without UNK raises `ValueError` naming the unknown tokens.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 _VOCAB_KEYS = (
     "_mapping",
@@ -247,6 +250,36 @@ class CharVectorizer:
             get = lambda c: mapping.get(c, unk)  # noqa: E731
         s, e = sv.start_index, sv.end_index
         return [[s, *map(get, t), e] for t in texts]
+
+    @functools.cached_property
+    def _codepoint_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted code points of the single-character tokens and their indices."""
+        items = sorted((ord(t), i) for t, i in self.surname_vocab._mapping.items() if len(t) == 1)
+        cps = np.array([c for c, _ in items], dtype=np.uint32)
+        idx = np.array([i for _, i in items], dtype=np.int64)
+        return cps, idx
+
+    def char_indices(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised lookup of all characters: (flat ids (sum len,), lengths (n,)).
+
+        Same indices and the same unknown-character error as `indices`, without the
+        start/end tokens.
+        """
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        cp = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        cps, idx = self._codepoint_table
+        if len(cps) == 0:
+            pos = np.zeros(len(cp), dtype=np.int64)
+            known = np.zeros(len(cp), dtype=bool)
+        else:
+            pos = np.minimum(np.searchsorted(cps, cp), len(cps) - 1)
+            known = cps[pos] == cp
+        out = idx[pos] if len(cps) else pos
+        if not known.all():
+            if not self.surname_vocab.use_unks:
+                self.indices([chr(c) for c in np.unique(cp[~known])])  # raises the ValueError
+            out = np.where(known, out, self.surname_vocab.unk_index)
+        return out, lens
 
     # -- tutorial JSON ----------------------------------------------------------------------
     def to_serializable(self) -> dict:
