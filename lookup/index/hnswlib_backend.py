@@ -99,6 +99,11 @@ class HnswlibIndex:
             "threads": self.threads,
         }
 
+    @property
+    def library_index(self) -> hnswlib.Index:
+        """The underlying ``hnswlib.Index`` (for benchmarks against the bare library call)."""
+        return self._ready()
+
     def _ready(self) -> hnswlib.Index:
         if self._index is None:
             raise RuntimeError("HnswlibIndex.search called before build")

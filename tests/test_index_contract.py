@@ -1,0 +1,286 @@
+"""The Index contract, run over every backend and metric; differential and tie tests against
+exact search; bad input gives one-line ValueErrors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from lookup.index import BACKENDS, AnnoyIndex, ExactIndex, FaissIndex, HnswlibIndex
+from lookup.metrics import exact_knn, recall_ids, recall_tie_aware, recompute_distances
+from lookup.protocols import METRICS, Index
+from lookup.timing import run_queries
+
+# (backend, build kwargs, high-effort knobs, low-effort knobs); PQ is lossy (no distance check).
+CASES = {
+    "exact": ("exact", {}, {}, {}),
+    "annoy": ("annoy", {"trees": 10}, {"search_k": 4000}, {"search_k": 5}),
+    "hnswlib": ("hnswlib", {"M": 8, "ef_construction": 64}, {"ef": 64}, {"ef": 1}),
+    "faiss-Flat": ("faiss", {"factory": "Flat"}, {}, {}),
+    "faiss-IVF": ("faiss", {"factory": "IVF8,Flat"}, {"nprobe": 8}, {"nprobe": 1}),
+    "faiss-IVFPQ": ("faiss", {"factory": "IVF8,PQ4x4np"}, {"nprobe": 8}, {"nprobe": 1}),
+    "faiss-HNSW": ("faiss", {"factory": "HNSW8"}, {"efSearch": 64}, {"efSearch": 1}),
+}
+LOSSY = {"faiss-IVFPQ"}
+
+
+def structured(n: int, nq: int, dim: int, latent: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded vectors of low intrinsic dimension: a random linear map of a small latent + noise."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n + nq, latent))
+    x = z @ rng.standard_normal((latent, dim)) + 0.05 * rng.standard_normal((n + nq, dim))
+    x = x.astype(np.float32)
+    return x[:n], x[n:]
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[np.ndarray, np.ndarray]:
+    xb, xq = structured(400, 20, 16, 4, seed=1)
+    xb[7] = 0.0  # a zero vector: cosine must stay finite
+    return xb, xq
+
+
+def make(case: str, metric: str, knobs: str = "high"):
+    name, build, high, low = CASES[case]
+    index = BACKENDS[name](metric=metric, **build)
+    index.set_search_params(**(high if knobs == "high" else low))
+    return index
+
+
+def assert_well_formed(D: np.ndarray, I: np.ndarray, nq: int, k: int, n_db: int) -> None:  # noqa: E741
+    assert D.shape == I.shape == (nq, k)
+    assert D.dtype == np.float32 and I.dtype == np.int64
+    assert ((I >= -1) & (I < n_db)).all()
+    for row_i, row_d in zip(I, D, strict=True):
+        valid = row_i >= 0
+        ids = row_i[valid]
+        assert len(np.unique(ids)) == len(ids), f"duplicate ids in {row_i}"
+        assert (row_i[: valid.sum()] >= 0).all(), "padding must come last"
+        assert np.isfinite(row_d[valid]).all() and np.isinf(row_d[~valid]).all()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_contract(case: str, metric: str, small, tmp_path) -> None:
+    xb, xq = small
+    index = make(case, metric)
+    assert isinstance(index, Index)
+    index.build(xb)
+    D, I = index.search(xq, 5)  # noqa: E741
+    assert_well_formed(D, I, len(xq), 5, len(xb))
+    assert (I >= 0).all()
+    assert (np.diff(D, axis=1) >= -1e-5).all(), "distances ascending"
+    if case not in LOSSY:  # backends report harness distances
+        np.testing.assert_allclose(D, recompute_distances(xb, xq, I, metric), atol=1e-3)
+
+    # single-query timing returns what one batch call returns
+    run = run_queries(index, xq, 5, mode="single", warmup=2, passes=1)
+    assert run.mode == "single" and run.latencies_s.shape == (len(xq),)
+    np.testing.assert_array_equal(run.I, I)
+    np.testing.assert_allclose(run.D, D, rtol=1e-5, atol=1e-5)
+
+    # serialized size
+    path = tmp_path / "index.bin"
+    n_bytes = index.save(str(path))
+    assert n_bytes == os.path.getsize(path) > 0
+
+    # parameters: flat, JSON-able, and the build ones are constructor keywords
+    params = index.build_params()
+    assert params["metric"] == metric
+    json.dumps(params)
+    type(index)(**params)
+    assert set(index.search_params()) <= set(type(index).SEARCH_PARAMS)
+    json.dumps(index.search_params())
+
+    with pytest.raises(ValueError, match="valid"):
+        index.set_search_params(no_such_knob=1)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_fewer_than_k_never_raises(case: str, metric: str, small) -> None:
+    """k = database size with low-effort knobs: results are -1 padded instead of an error."""
+    xb, xq = small
+    index = make(case, metric, knobs="low")
+    index.build(xb)
+    for mode in ("batch", "single"):
+        run = run_queries(index, xq[:5], len(xb), mode=mode, warmup=0, passes=1)
+        assert_well_formed(run.D, run.I, 5, len(xb), len(xb))
+
+
+def test_search_params_are_reported_and_reapplied(small) -> None:
+    xb, xq = small
+    index = FaissIndex(metric="euclidean", factory="IVF8,Flat")
+    index.set_search_params(nprobe=2)  # before build: applied after it
+    index.build(xb)
+    assert index.search_params() == {"nprobe": 2}
+    index.set_search_params(nprobe=8)
+    assert index.search_params() == {"nprobe": 8}
+    D, I = index.search(xq, 5)  # noqa: E741
+    assert recall_ids(exact_knn(xb, xq, 5, "euclidean")[1], I, 5) == 1.0  # all cells probed
+
+
+def test_hnswlib_ef_below_k(small) -> None:
+    xb, xq = small
+    index = HnswlibIndex(metric="euclidean", M=8, ef_construction=64)
+    index.build(xb)
+    index.set_search_params(ef=2)
+    D, I = index.search(xq, 20)  # noqa: E741
+    assert_well_formed(D, I, len(xq), 20, len(xb))
+    assert (I >= 0).all()
+    assert index.search_params() == {"ef": 2}
+
+
+# ---- differential: approximate backends against exact search on structured data ----------
+
+
+@pytest.fixture(scope="module")
+def latent6() -> tuple[np.ndarray, np.ndarray]:
+    return structured(2000, 100, 32, 6, seed=0)
+
+
+# high-effort settings: (backend, build kwargs, query knobs)
+DIFFERENTIAL = {
+    "annoy": ("annoy", {"trees": 20}, {"search_k": 20000}),
+    "hnswlib": ("hnswlib", {"M": 16, "ef_construction": 200}, {"ef": 200}),
+    "faiss-Flat": ("faiss", {"factory": "Flat"}, {}),
+    "faiss-IVF": ("faiss", {"factory": "IVF16,Flat"}, {"nprobe": 16}),
+    "faiss-HNSW": ("faiss", {"factory": "HNSW16"}, {"efSearch": 200}),
+}
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("case", list(DIFFERENTIAL))
+def test_high_effort_matches_exact(case: str, metric: str, latent6) -> None:
+    xb, xq = latent6
+    k = 10
+    true_D, true_I = exact_knn(xb, xq, k, metric)
+    name, build, high = DIFFERENTIAL[case]
+    index = BACKENDS[name](metric=metric, **build)
+    index.set_search_params(**high)
+    index.build(xb)
+    _, I = index.search(xq, k)  # noqa: E741
+    run_D = recompute_distances(xb, xq, I, metric)
+    assert recall_tie_aware(true_D, run_D, k) >= 0.99
+    if case == "faiss-Flat":
+        np.testing.assert_array_equal(I, true_I)
+        np.testing.assert_allclose(run_D, true_D, atol=1e-5)
+
+
+def test_exact_index_equals_exact_knn(latent6) -> None:
+    xb, xq = latent6
+    index = ExactIndex(metric="cosine", block_size=7)  # many blocks
+    index.build(xb)
+    D, I = index.search(xq, 10)  # noqa: E741
+    true_D, true_I = exact_knn(xb, xq, 10, "cosine")
+    np.testing.assert_array_equal(I, true_I)
+    np.testing.assert_allclose(D, true_D)
+
+
+def test_ties_count_as_hits_by_distance_not_by_id() -> None:
+    """Every vector twice: returning the other copy is a tie-aware hit but an id miss."""
+    base, xq = structured(300, 30, 16, 4, seed=2)
+    xb = np.concatenate([base, base])  # ids i and i + 300 are identical
+    n = len(xb)
+    k = 3  # odd: one pair of copies is split at the k-th place
+    true_D, true_I = exact_knn(xb, xq, k, "euclidean")  # ties -> smaller id first
+    index = ExactIndex(metric="euclidean")
+    index.build(xb[::-1].copy())  # same vectors, reversed ids: ties now pick the other copy
+    _, rev_I = index.search(xq, k)
+    run_I = n - 1 - rev_I
+    run_D = recompute_distances(xb, xq, run_I, "euclidean")
+    assert recall_tie_aware(true_D, run_D, k) == 1.0
+    assert recall_ids(true_I, run_I, k) < 1.0
+
+
+# ---- bad input: one-line ValueErrors naming the bad value and what is valid ---------------
+
+
+def assert_one_line(exc: pytest.ExceptionInfo, *needles: str) -> None:
+    text = str(exc.value)
+    assert "\n" not in text, text
+    for needle in needles:
+        assert needle in text, text
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_k(case: str, small) -> None:
+    xb, xq = small
+    index = make(case, "euclidean")
+    index.build(xb)
+    for k in (0, -3):
+        with pytest.raises(ValueError) as exc:
+            index.search(xq, k)
+        assert_one_line(exc, f"k={k}", "valid")
+    with pytest.raises(ValueError) as exc:
+        index.search(xq, len(xb) + 1)
+    assert_one_line(exc, f"k={len(xb) + 1}", f"{len(xb)}", "valid")
+    with pytest.raises(ValueError) as exc:
+        run_queries(index, xq, 0, mode="single")
+    assert_one_line(exc, "k=0")
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_unknown_metric(name: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        BACKENDS[name](metric="hamming")
+    assert_one_line(exc, "'hamming'", "cosine, euclidean, ip")
+
+
+def test_unknown_metric_in_metrics(small) -> None:
+    xb, xq = small
+    with pytest.raises(ValueError) as exc:
+        exact_knn(xb, xq, 3, "l1")
+    assert_one_line(exc, "'l1'", "cosine, euclidean, ip")
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_unknown_knob(name: str) -> None:
+    index = BACKENDS[name]()
+    with pytest.raises(ValueError) as exc:
+        index.set_search_params(nprobes=4)
+    valid = ", ".join(BACKENDS[name].SEARCH_PARAMS) or "none"
+    assert_one_line(exc, "'nprobes'", valid)
+
+
+@pytest.mark.parametrize("trees", [0, -1])
+def test_bad_trees(trees: int) -> None:
+    with pytest.raises(ValueError) as exc:
+        AnnoyIndex(trees=trees)
+    assert_one_line(exc, f"trees={trees}", ">= 1")
+
+
+@pytest.mark.parametrize("M", [1, 0])
+def test_bad_M(M: int) -> None:  # noqa: N802
+    with pytest.raises(ValueError) as exc:
+        HnswlibIndex(M=M)
+    assert_one_line(exc, f"M={M}", ">= 2")
+
+
+@pytest.mark.parametrize("factory", ["IVFx,Flat", "NoSuchIndex", "IVF8,PQ5"])
+def test_bad_factory(factory: str, small) -> None:
+    xb, _ = small  # dim 16: PQ5 does not divide it
+    with pytest.raises(ValueError) as exc:
+        FaissIndex(factory=factory).build(xb)
+    assert_one_line(exc, repr(factory), "valid")
+
+
+def test_knob_that_does_not_apply_to_the_factory(small) -> None:
+    xb, _ = small
+    index = FaissIndex(metric="euclidean", factory="HNSW8")
+    index.build(xb)
+    with pytest.raises(ValueError) as exc:
+        index.set_search_params(nprobe=4)
+    assert_one_line(exc, "'nprobe'", "efSearch")
+
+
+def test_bad_knob_values(small) -> None:
+    with pytest.raises(ValueError) as exc:
+        HnswlibIndex().set_search_params(ef=0)
+    assert_one_line(exc, "ef=0", ">= 1")
+    with pytest.raises(ValueError) as exc:
+        AnnoyIndex().set_search_params(search_k=0)
+    assert_one_line(exc, "search_k=0", "-1")
