@@ -192,7 +192,7 @@ def check_state(
         got = tuple(state[k].shape)
         if got != shape:
             what = {
-                "emb.weight": f"the vocab has {V} characters and embedding_size={E}",
+                "emb.weight": f"the vocab has {V} tokens and embedding_size={E}",
                 "fc.weight": f"task={task!r} needs n_out={n_out} and hidden_size={H}",
                 "fc.bias": f"task={task!r} needs n_out={n_out}",
             }.get(k, f"embedding_size={E}, hidden_size={H}")

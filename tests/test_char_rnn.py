@@ -1,0 +1,252 @@
+"""Char-RNN encoders: fast path vs the tutorial's loop, tutorial file format, bad inputs, cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from lookup.data.vocab import CharVectorizer
+from lookup.encoders import char_rnn_train
+from lookup.encoders.char_rnn import (
+    STATE_KEYS,
+    CharRNN,
+    CharRNNEncoder,
+    ElmanRNN,
+    load_or_train,
+    reference_encode,
+    resolve_device,
+)
+from lookup.protocols import Encoder
+
+TRAIN = ["Hadad", "Smith", "Nakamura", "Ivanov", "Müller", "O'Neill", "Kim", "Rossi", "Nguyen"]
+LABELS = ["ar", "en", "ja", "ru", "de", "ir", "ko", "it", "vi"]
+QUERIES = ["Hadad", "", "Smyth", "Kimura", "Ivanovskii-Nakamurasmithson", "Kim", "Rossi"]
+
+
+def make(task="classify", pooling="last", seed=0, use_unks=True, E=8, H=16) -> CharRNNEncoder:
+    vec = CharVectorizer.from_texts(TRAIN, LABELS, use_unks=use_unks)
+    n_out = len(vec.nationality_vocab) if task == "classify" else len(vec.surname_vocab)
+    torch.manual_seed(seed)
+    model = CharRNN(len(vec.surname_vocab), n_out, E, H)
+    return CharRNNEncoder(model, vec, task=task, pooling=pooling)
+
+
+@pytest.mark.parametrize("task", ["classify", "predict"])
+@pytest.mark.parametrize("pooling", ["last", "gather"])
+@pytest.mark.parametrize("batch_size", [2, 4096])
+def test_fast_path_matches_tutorial_loop(task, pooling, batch_size):
+    enc = make(task, pooling)
+    texts = QUERIES * 3 + TRAIN
+    fast = enc.encode(texts, batch_size=batch_size)
+    ref = reference_encode(enc.model, enc.vectorizer, texts, task=task, pooling=pooling)
+    assert fast.shape == (len(texts), 16) and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, ref, atol=1e-5, rtol=0)
+
+
+def test_indices_read_per_task_and_pooling():
+    """gather reads the last real token; last reads the last padded step."""
+    for task, n_extra, pad_len in (("classify", 2, 0), ("predict", 1, -1)):
+        enc = make(task, "gather")
+        vec, m = enc.vectorizer, enc.model
+        seq = vec.indices(["Kim"])[0]  # ^ K i m _
+        x = torch.tensor([seq[: 3 + n_extra]])  # classify: ^Kim_ ; predict: ^Kim
+        with torch.inference_mode():
+            y = m.hidden_states(x)[0]  # (T, H)
+        np.testing.assert_allclose(enc.encode(["Kim"])[0], y[-1].numpy(), atol=1e-6)
+        enc.pooling = "last"
+        T = vec.max_seq_length + pad_len
+        full = torch.zeros(1, T, dtype=torch.long)
+        full[0, : x.shape[1]] = x[0]
+        with torch.inference_mode():
+            y = m.hidden_states(full)[0]
+        np.testing.assert_allclose(enc.encode(["Kim"])[0], y[T - 1].numpy(), atol=1e-6)
+
+
+def test_elman_cell_and_ones_initial_state_match_fused_rnn():
+    torch.manual_seed(0)
+    cell = ElmanRNN(4, 6)
+    x = torch.randn(3, 5, 4)
+    with torch.no_grad():
+        h1 = torch.tanh(x[:, 0] @ cell.W_in2hid + torch.ones(3, 6) @ cell.W_hid2hid + cell.b_hid)
+        rnn = torch.nn.RNN(4, 6, batch_first=True, nonlinearity="tanh")
+        rnn.weight_ih_l0.copy_(cell.W_in2hid.T)
+        rnn.weight_hh_l0.copy_(cell.W_hid2hid.T)
+        rnn.bias_ih_l0.copy_(cell.b_hid[0])
+        rnn.bias_hh_l0.zero_()
+        fused, _ = rnn(x, torch.ones(1, 3, 6))
+        ours = cell(x)
+    torch.testing.assert_close(ours[:, 0], h1)
+    torch.testing.assert_close(ours, fused, atol=1e-6, rtol=0)
+
+
+def test_protocol_dim_fingerprint_and_input_order():
+    enc = make()
+    assert isinstance(enc, Encoder) and enc.dim == 16
+    a = enc.encode(["Kim", "Rossi"])
+    b = enc.encode(["Rossi", "Kim"])
+    np.testing.assert_array_equal(a, b[::-1])
+    assert enc.encode([]).shape == (0, 16)
+    assert make(seed=1).fingerprint != enc.fingerprint
+    assert make(pooling="gather").fingerprint != enc.fingerprint
+
+
+@pytest.mark.parametrize("task", ["classify", "predict"])
+def test_round_trip_tutorial_format(tmp_path, task):
+    enc = make(task, "gather")
+    w, v = str(tmp_path / f"charnn_{task}.state"), str(tmp_path / f"{task}.vocab")
+    enc.save(w, v)
+    state = torch.load(w, weights_only=True)
+    assert list(state) == list(STATE_KEYS)
+    raw = json.load(open(v, encoding="utf-8"))
+    assert set(raw) == {"surname_vocab", "nationality_vocab", "max_seq_length"}
+    back = load_or_train(
+        task=task, pooling="gather", weights=w, vocab=v, embedding_size=8, hidden_size=16
+    )
+    np.testing.assert_array_equal(back.encode(QUERIES), enc.encode(QUERIES))
+    assert back.fingerprint == enc.fingerprint
+
+
+def test_tutorial_vocab_without_unk_names_unknown_chars(tmp_path):
+    enc = make(use_unks=False)
+    assert "<UNK>" not in enc.vectorizer.surname_vocab
+    with pytest.raises(ValueError, match="'Zß'") as info:
+        enc.encode(["Kim", "Zoß"])
+    assert "\n" not in str(info.value)
+    assert make(use_unks=True).encode(["Zoß"]).shape == (1, 16)
+
+
+def _saved(tmp_path, task="classify"):
+    enc = make(task)
+    w, v = str(tmp_path / "m.state"), str(tmp_path / "v.json")
+    enc.save(w, v)
+    return enc, w, v
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"hidden_size": 32}, r"rnn\.W_in2hid has shape \(8, 16\), expected \(8, 32\)"),
+        ({"embedding_size": 4}, r"emb\.weight has shape .* embedding_size=4"),
+        ({"task": "predict"}, r"fc\.weight .*task='predict'"),
+    ],
+)
+def test_weights_that_do_not_fit(tmp_path, kwargs, match):
+    _, w, v = _saved(tmp_path)
+    kw = {"embedding_size": 8, "hidden_size": 16} | kwargs
+    with pytest.raises(ValueError, match=match) as info:
+        load_or_train(weights=w, vocab=v, **kw)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_state_files(tmp_path):
+    enc, w, v = _saved(tmp_path)
+    state = torch.load(w, weights_only=True)
+    del state["rnn.b_hid"]
+    state["rnn.bias"] = torch.zeros(1)
+    torch.save(state, tmp_path / "keys.state")
+    with pytest.raises(ValueError, match=r"missing keys \['rnn.b_hid'\].*'rnn.bias'"):
+        load_or_train(
+            weights=str(tmp_path / "keys.state"), vocab=v, embedding_size=8, hidden_size=16
+        )
+    (tmp_path / "junk.state").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a torch state dict"):
+        load_or_train(weights=str(tmp_path / "junk.state"), vocab=v)
+    with pytest.raises(FileNotFoundError):
+        load_or_train(weights=str(tmp_path / "nope.state"), vocab=v)
+    with pytest.raises(FileNotFoundError):
+        load_or_train(weights=w, vocab=str(tmp_path / "nope.json"))
+    with pytest.raises(ValueError, match="without vocab"):
+        load_or_train(weights=w)
+
+
+def test_vocab_that_does_not_match_weights(tmp_path):
+    _, w, _ = _saved(tmp_path)
+    other = CharVectorizer.from_texts(TRAIN + ["Xyzqvw"], LABELS + ["xx"])
+    other.save(tmp_path / "other.json")
+    with pytest.raises(ValueError, match=r"emb\.weight .*the vocab has \d+ tokens"):
+        load_or_train(
+            weights=w, vocab=str(tmp_path / "other.json"), embedding_size=8, hidden_size=16
+        )
+
+
+def test_bad_task_pooling_device():
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        load_or_train(pooling="mean")
+    with pytest.raises(ValueError, match="task must be one of"):
+        load_or_train(task="tag")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu")
+    assert resolve_device("auto").type in {"cpu", "cuda"}
+    with pytest.raises(ValueError, match="no weights and no train_texts"):
+        load_or_train()
+
+
+@pytest.mark.parametrize("task", ["classify", "predict"])
+def test_training_is_deterministic_cached_and_atomic(tmp_path, task, caplog):
+    kw = dict(
+        task=task,
+        pooling="gather",
+        embedding_size=8,
+        hidden_size=16,
+        epochs=2,
+        batch_size=4,
+        train_texts=TRAIN,
+        train_labels=LABELS,
+        heldout_texts=TRAIN,
+        heldout_labels=LABELS,
+    )
+    caplog.set_level("INFO")
+    a = load_or_train(cache_dir=str(tmp_path / "a"), **kw)
+    assert "heldout" in caplog.text
+    b = load_or_train(cache_dir=str(tmp_path / "b"), **kw)
+    np.testing.assert_array_equal(a.encode(QUERIES), b.encode(QUERIES))
+    t0 = time.perf_counter()
+    c = load_or_train(cache_dir=str(tmp_path / "a"), **kw)
+    assert time.perf_counter() - t0 < 1.0
+    np.testing.assert_array_equal(a.encode(QUERIES), c.encode(QUERIES))
+    (key_dir,) = (tmp_path / "a" / "char_rnn").iterdir()
+    files = sorted(p.name for p in key_dir.iterdir())
+    assert files == [".lock", "meta.json", "model.state", "vocab.json"]  # no temp files
+    assert list(torch.load(key_dir / "model.state", weights_only=True)) == list(STATE_KEYS)
+    # the cached files are the tutorial's format: loadable as given weights
+    d = load_or_train(
+        task=task,
+        pooling="gather",
+        weights=str(key_dir / "model.state"),
+        vocab=str(key_dir / "vocab.json"),
+        embedding_size=8,
+        hidden_size=16,
+    )
+    np.testing.assert_array_equal(a.encode(QUERIES), d.encode(QUERIES))
+    # another hyperparameter -> another key
+    load_or_train(cache_dir=str(tmp_path / "a"), **(kw | {"lr": 1e-2}))
+    assert len(list((tmp_path / "a" / "char_rnn").iterdir())) == 2
+
+
+def test_crash_while_saving_leaves_no_cache(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(char_rnn_train, "save_checkpoint", boom)
+    with pytest.raises(RuntimeError):
+        load_or_train(
+            epochs=1,
+            embedding_size=8,
+            hidden_size=16,
+            train_texts=TRAIN,
+            train_labels=LABELS,
+            cache_dir=str(tmp_path),
+        )
+    (key_dir,) = (tmp_path / "char_rnn").iterdir()
+    assert not (key_dir / "model.state").exists()
+    assert [p for p in os.listdir(key_dir) if p != ".lock"] == []
+
+
+def test_classify_needs_labels(tmp_path):
+    with pytest.raises(ValueError, match="needs train_labels"):
+        load_or_train(task="classify", train_texts=TRAIN, cache_dir=str(tmp_path))
