@@ -127,6 +127,20 @@ class ExactSearcher:
             else None
         )
 
+    def _widen_tied_rows(self, xq: np.ndarray, cand: np.ndarray, d: np.ndarray, k: int) -> None:
+        """Rows whose k-th distance ties with the whole candidate window (e.g. a zero query
+        under cosine) may hide tied points with smaller ids outside it: redo those rows over
+        the whole database in float64, in place."""
+        kth = np.partition(d, k - 1, axis=1)[:, k - 1]
+        worst = d.max(axis=1)
+        tied = np.flatnonzero(worst - kth <= 1e-6 * np.maximum(1.0, np.abs(kth)))
+        n_cand = cand.shape[1]
+        for r in tied:
+            every = np.arange(self.xb.shape[0])[None, :]
+            full = _pair_distances(self.xb, xq[r : r + 1], every, self.metric)[0]
+            best = np.lexsort((every[0], full))[:n_cand]
+            cand[r], d[r] = best, full[best]
+
     def search(
         self, xq: np.ndarray, k: int, *, block_size: int = 4096, progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +171,8 @@ class ExactSearcher:
                 cand = torch.topk(scores, n_cand, dim=1, largest=True, sorted=False).indices
                 cand = cand.numpy()
                 d = _pair_distances(xb, xq[s : s + rows], cand, metric)
+                if n_cand < n_db:
+                    self._widen_tied_rows(xq[s : s + rows], cand, d, k)
                 order = np.lexsort((cand, d), axis=1)[:, :k]  # by distance, then by id
                 out_i[s : s + rows] = np.take_along_axis(cand, order, axis=1)
                 out_d[s : s + rows] = np.take_along_axis(d, order, axis=1)
