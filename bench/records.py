@@ -30,8 +30,11 @@ _LIBRARIES = ("lookup", "torch", "numpy", "faiss-cpu", "hnswlib", "annoy", "hydr
 
 def config_id(cfg: DictConfig) -> str:
     """A stable id of everything that determines a job's measurements."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    ident = {k: v for k, v in plain.items() if k not in _NOT_IDENTITY}
+    ident = {
+        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+        for k in cfg
+        if k not in _NOT_IDENTITY
+    }
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -142,8 +142,9 @@ def search_grid(search: DictConfig | None) -> list[dict[str, Any]]:
 
 def make_index(cfg: DictConfig, metric: str):
     """Instantiate the index option's build parameters (everything but ``search``)."""
-    build_cfg = OmegaConf.masked_copy(cfg.index, [k for k in cfg.index if k != "search"])
-    return instantiate(build_cfg, metric=metric)
+    build = OmegaConf.to_container(cfg.index, resolve=True)
+    build.pop("search", None)
+    return instantiate(build, metric=metric)
 
 
 def run(cfg: DictConfig) -> list[dict]:

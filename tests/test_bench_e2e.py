@@ -57,7 +57,7 @@ def _vector_overrides(v: dict[str, Path], table: Path) -> list[str]:
                                    "faiss_hnsw"])
 def test_one_row_per_search_point(vectors, tmp_path: Path, index: str) -> None:
     table = tmp_path / "runs.csv"
-    extra = ["index.factory=IVF8,Flat"] if index == "faiss_ivf" else []
+    extra = ["index.factory='IVF8,Flat'"] if index == "faiss_ivf" else []
     rows = _run([*_vector_overrides(vectors, table), f"index={index}", *extra])
     from omegaconf import OmegaConf
 

@@ -60,3 +60,48 @@ def test_frequent_nouns_skip_stopwords_colours_verbs_and_plurals() -> None:
     texts = ["a dog and a red cat sitting", "two dogs", "cats sit", "a dog", "dogs sits red reds"]
     assert frequent_nouns(texts, 5) == ["dog", "cat"]
     assert frequent_nouns(texts, 1) == ["dog"]
+
+
+def test_bench_probe_end_to_end(tmp_path) -> None:
+    """bench.probe on a tiny COCO file and a tiny word-vector file: two rows appended."""
+    import json
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from bench.probe import run_probe
+    from bench.records import read_rows
+
+    words = ["dog", "dogs", "cat", "cats", "man", "men", "beach", "grass", "a", "on", "the"]
+    rng = np.random.default_rng(0)
+    (tmp_path / "v.txt").write_text(
+        "".join(w + " " + " ".join(f"{x:.4f}" for x in rng.normal(size=8)) + "\n" for w in words)
+    )
+    subjects = ["a dog", "two dogs", "a cat", "two cats", "a man", "two men"]
+    anns = [
+        {"image_id": i, "id": 10 * i + j, "caption": f"{subjects[i]} on the {place}"}
+        for i in range(6)
+        for j, place in enumerate(["beach", "grass", "beach"])
+    ]
+    (tmp_path / "captions_val.json").write_text(json.dumps({"annotations": anns}))
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[
+                "experiment=probe",
+                "encoder=glove_mean",
+                f"encoder.word_vectors={tmp_path / 'v.txt'}",
+                f"dataset.path={tmp_path / 'captions_val.json'}",
+                "dataset.n_query_images=3",
+                "probe.n_words=3",
+                "k=2",
+                f"cache_dir={tmp_path / 'cache'}",
+                f"results.table={tmp_path / 'probe.csv'}",
+            ],
+        )
+    rows = run_probe(cfg)
+    assert [r["probe_query_kind"] for r in rows] == ["word", "sentence"]
+    assert rows[0]["probe_words"] == "cat dog man" and rows[0]["n_queries"] == 3
+    assert 0 <= rows[1]["probe_word_share_at_2"] <= 1 and "hit_at_2" in rows[1]
+    assert len(read_rows(tmp_path / "probe.csv")) == 2
