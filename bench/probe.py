@@ -67,7 +67,7 @@ def run_probe(cfg: DictConfig) -> list[dict]:
     word_row.update(probe.summarize(I_word, db_tokens, words, k))
     sent_row = dict(base, probe_query_kind="sentence", n_queries=len(vec.xq), probe_words="")
     sent_row.update(probe.summarize(I_sent, db_tokens, list(ds.queries), k))
-    sent_row[f"hit_at_{k}"] = metrics.hit_at_k(I_sent, ds.db_labels, ds.query_labels, k)
+    sent_row["hit_at_k"] = metrics.hit_at_k(I_sent, ds.db_labels, ds.query_labels, k)
     rows = [word_row, sent_row]
     records.append_rows(cfg.results.table, rows)
     return rows

@@ -103,5 +103,5 @@ def test_bench_probe_end_to_end(tmp_path) -> None:
     rows = run_probe(cfg)
     assert [r["probe_query_kind"] for r in rows] == ["word", "sentence"]
     assert rows[0]["probe_words"] == "cat dog man" and rows[0]["n_queries"] == 3
-    assert 0 <= rows[1]["probe_word_share_at_2"] <= 1 and "hit_at_2" in rows[1]
+    assert 0 <= rows[1]["probe_word_share_at_2"] <= 1 and "hit_at_k" in rows[1]
     assert len(read_rows(tmp_path / "probe.csv")) == 2
