@@ -284,3 +284,18 @@ def test_bad_knob_values(small) -> None:
     with pytest.raises(ValueError) as exc:
         AnnoyIndex().set_search_params(search_k=0)
     assert_one_line(exc, "search_k=0", "-1")
+
+
+@pytest.mark.parametrize("case", ["annoy", "hnswlib", "faiss-IVF", "faiss-IVFPQ"])
+def test_same_seed_same_neighbours(case: str, small) -> None:
+    xb, xq = small
+    name, build, _, low = CASES[case]
+    runs = {}
+    for seed in (0, 0, 1):
+        index = BACKENDS[name](metric="euclidean", seed=seed, **build)
+        index.set_search_params(**low)
+        index.build(xb)
+        runs.setdefault(seed, []).append(index.search(xq, 10)[1])
+    np.testing.assert_array_equal(runs[0][0], runs[0][1])
+    if case in ("annoy", "faiss-IVF"):  # the seed reaches the library
+        assert not np.array_equal(runs[0][0], runs[1][0])
