@@ -6,6 +6,8 @@ and sets query knobs by name through ``faiss.ParameterSpace``. Cosine is inner p
 rows we normalise ourselves (zero rows stay zero). Threads are faiss's process-wide OpenMP
 setting, applied at build and whenever a query plan is made. The seed drives the training
 sample and the k-means / PQ clustering; faiss's HNSW level generator keeps its own fixed seed.
+For ``IVFx,PQy`` faiss also runs polysemous training by default, which can dominate build time
+and only matters for the ``ht`` knob; append ``np`` (``IVF256,PQ16np``) to skip it.
 """
 
 from __future__ import annotations
