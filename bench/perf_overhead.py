@@ -4,8 +4,10 @@
 random vectors (default 100k x 100), sets ef=10 and alternates, ``--rounds`` times, a bare
 tight loop of ``index.knn_query(q, k)`` (total / nq) with one harness pass
 (``run_queries(mode="single", passes=1)``, mean per-query ``perf_counter`` time). The best
-(smallest) of each is compared; the target is harness / bare <= 1.10. Writes a JSON record and
-a Markdown summary, and prints a small table.
+(smallest) of each is compared; the target is harness / bare <= 1.10. The median over rounds of
+the paired ratio is reported too, as a check that is less sensitive to a busy machine. The
+harness times each call alone while the bare figure includes the loop, so a ratio slightly
+below 1 is expected. Writes a JSON record and a Markdown summary, and prints a small table.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def measure(n: int, dim: int, queries: int, k: int, ef: int, rounds: int, seed: 
     labels, _ = knn(xq, k)
     same = bool(np.array_equal(labels.astype(np.int64), run.I))
     ratio = min(harness) / min(bare)
+    paired = float(np.median(np.asarray(harness) / np.asarray(bare)))
     return {
         "benchmark": "perf_overhead",
         "library": "hnswlib",
@@ -84,6 +87,7 @@ def measure(n: int, dim: int, queries: int, k: int, ef: int, rounds: int, seed: 
         "bare_us_all_rounds": [b * 1e6 for b in bare],
         "harness_us_all_rounds": [h * 1e6 for h in harness],
         "ratio": ratio,
+        "ratio_median_paired": paired,
         "max_ratio": MAX_RATIO,
         "within_limit": ratio <= MAX_RATIO,
         "same_neighbours": same,
@@ -100,7 +104,9 @@ def _table(rec: dict) -> str:
             "|---|---:|",
             f"| bare `knn_query` loop | {rec['bare_us_per_query']:.2f} |",
             f"| harness `run_queries` single | {rec['harness_us_per_query']:.2f} |",
-            f"| ratio harness / bare | {rec['ratio']:.3f} (limit {rec['max_ratio']:.2f}) |",
+            f"| ratio harness / bare, best of each | {rec['ratio']:.3f} "
+            f"(limit {rec['max_ratio']:.2f}) |",
+            f"| ratio, median over rounds of harness / bare | {rec['ratio_median_paired']:.3f} |",
             "",
             f"within limit: {rec['within_limit']}; identical neighbours: {rec['same_neighbours']}",
         ]
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=2000)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--ef", type=int, default=10)
-    p.add_argument("--rounds", type=int, default=7, help="interleaved bare/harness rounds")
+    p.add_argument("--rounds", type=int, default=15, help="interleaved bare/harness rounds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("results/perf_overhead.json"))
     p.add_argument("--strict", action="store_true", help="exit 1 if the ratio exceeds 1.10")

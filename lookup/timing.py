@@ -181,6 +181,12 @@ def _fallback_plan(index: Any, xq: np.ndarray, k: int, mode: str) -> QueryPlan:
     return QueryPlan(rows, lambda q: search(q, k), finish)
 
 
+def _plan(index: Any, xq: np.ndarray, k: int, mode: str) -> QueryPlan:
+    if isinstance(index, PlannedIndex):
+        return index.query_plan(xq, k, mode)
+    return _fallback_plan(index, xq, k, mode)
+
+
 def run_queries(
     index: Any, xq: np.ndarray, k: int, *, mode: str = "single", warmup: int = 10, passes: int = 3
 ) -> QueryRun:
@@ -188,7 +194,8 @@ def run_queries(
 
     ``single``: one library call per query, each timed with ``perf_counter``; the pass with
     the smallest total is kept. ``batch``: one library call for all queries; each query is
-    given ``total / nq``. ``warmup`` queries (first rows, cycled) run untimed before the passes.
+    given ``total / nq``. Before the passes, untimed: ``warmup`` single queries (first rows,
+    cycled) in single mode, one batch of the first ``warmup`` rows in batch mode.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
@@ -196,15 +203,18 @@ def run_queries(
         raise ValueError(f"passes={passes} must be positive")
     xq = as_matrix(xq, "xq")
     nq = len(xq)
-    if isinstance(index, PlannedIndex):
-        plan = index.query_plan(xq, k, mode)
-    else:
-        plan = _fallback_plan(index, xq, k, mode)
+    if nq == 0:
+        raise ValueError("xq holds no queries; valid: at least one row")
+    plan = _plan(index, xq, k, mode)
     call, inputs = plan.call, plan.inputs
     perf = time.perf_counter
 
-    for i in range(warmup):
-        call(inputs[i % len(inputs)])
+    if mode == "batch" and warmup > 0:  # one small batch, not `warmup` full batches
+        small = _plan(index, xq[:warmup], k, mode)
+        small.call(small.inputs[0])
+    elif mode == "single":
+        for i in range(warmup):
+            call(inputs[i % nq])
 
     best_total = float("inf")
     best_raws: list = []
