@@ -252,12 +252,13 @@ class CharVectorizer:
         return [[s, *map(get, t), e] for t in texts]
 
     @functools.cached_property
-    def _codepoint_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted code points of the single-character tokens and their indices."""
-        items = sorted((ord(t), i) for t, i in self.surname_vocab._mapping.items() if len(t) == 1)
-        cps = np.array([c for c, _ in items], dtype=np.uint32)
-        idx = np.array([i for _, i in items], dtype=np.int64)
-        return cps, idx
+    def _codepoint_table(self) -> np.ndarray:
+        """Lookup table code point -> index (-1 = unknown) over the single-character tokens."""
+        items = [(ord(t), i) for t, i in self.surname_vocab._mapping.items() if len(t) == 1]
+        lut = np.full(max((c for c, _ in items), default=0) + 1, -1, dtype=np.int64)
+        for c, i in items:
+            lut[c] = i
+        return lut
 
     def char_indices(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised lookup of all characters: (flat ids (sum len,), lengths (n,)).
@@ -267,14 +268,10 @@ class CharVectorizer:
         """
         lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         cp = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
-        cps, idx = self._codepoint_table
-        if len(cps) == 0:
-            pos = np.zeros(len(cp), dtype=np.int64)
-            known = np.zeros(len(cp), dtype=bool)
-        else:
-            pos = np.minimum(np.searchsorted(cps, cp), len(cps) - 1)
-            known = cps[pos] == cp
-        out = idx[pos] if len(cps) else pos
+        lut = self._codepoint_table
+        out = lut.take(np.minimum(cp, len(lut) - 1))
+        out[cp >= len(lut)] = -1
+        known = out >= 0
         if not known.all():
             if not self.surname_vocab.use_unks:
                 self.indices([chr(c) for c in np.unique(cp[~known])])  # raises the ValueError

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 TASKS = ("classify", "predict")
 POOLINGS = ("last", "gather")
+_MIN_GEMM_ROWS = 8
 STATE_KEYS = ("emb.weight", "rnn.W_in2hid", "rnn.W_hid2hid", "rnn.b_hid", "fc.weight", "fc.bias")
 
 
@@ -238,8 +239,11 @@ class CharRNNEncoder:
         """Recompute the (V, H) input table and the fingerprint from the current weights."""
         m = self.model
         with torch.inference_mode():
-            self._table = (m.emb.weight @ m.rnn.W_in2hid + m.rnn.b_hid).contiguous()  # (V, H)
+            # Input projection of every character, computed once: (V, E) @ (E, H) -> (V, H).
+            # The bias is added per step so the rounding matches the tutorial's loop exactly.
+            self._xW = (m.emb.weight @ m.rnn.W_in2hid).contiguous()  # (V, H)
             self._W_hh = m.rnn.W_hid2hid.detach().contiguous()  # (H, H)
+            self._b = m.rnn.b_hid.detach().reshape(-1).contiguous()  # (H,)
         h = hashlib.sha256()
         for k, v in m.state_dict().items():
             h.update(k.encode())
@@ -252,67 +256,68 @@ class CharRNNEncoder:
     def device(self) -> torch.device:
         return self.model.emb.weight.device
 
-    def _steps(self, lens: np.ndarray) -> np.ndarray:
-        """Number of RNN steps each row needs; the vector is the state after the last one."""
-        if self.pooling == "gather":
-            return lens
-        return np.maximum(lens, padded_length(self.vectorizer, self.task))
-
-    def _padded_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorised tokenisation: ids (n, T) int64 zero-padded, input lengths (n,)."""
+    def _padded_ids(self, texts: Sequence[str], width: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised tokenisation: ids (n, max(width, longest)) int64 zero-padded, lengths (n,)."""
         vec = self.vectorizer
         flat, n_chars = vec.char_indices(texts)
         sv = vec.surname_vocab
-        extra = 2 if self.task == "classify" else 1  # ^ ... _   or   ^ ...
-        lens = n_chars + extra
-        ids = np.zeros((len(texts), int(lens.max(initial=0))), dtype=np.int64)
-        rows = np.arange(len(texts))
+        lens = n_chars + (2 if self.task == "classify" else 1)  # ^ c1..cn _   or   ^ c1..cn
+        ids = np.zeros((len(texts), max(width, int(lens.max(initial=0)))), dtype=np.int64)
         ids[:, 0] = sv.start_index
         if self.task == "classify":
-            ids[rows, lens - 1] = sv.end_index
-        char_rows = np.repeat(rows, n_chars)
-        char_cols = np.arange(len(flat)) - np.repeat(np.cumsum(n_chars) - n_chars, n_chars) + 1
-        ids[char_rows, char_cols] = flat
+            ids[np.arange(len(texts)), lens - 1] = sv.end_index
+        starts = np.repeat(np.cumsum(n_chars) - n_chars - 1, n_chars)  # row start - 1 per char
+        ids[np.repeat(np.arange(len(texts)), n_chars), np.arange(len(flat)) - starts] = flat
         return ids, lens
 
     @torch.inference_mode()
     def _encode_chunk(self, texts: Sequence[str]) -> torch.Tensor:
-        ids, lens = self._padded_ids(texts)
-        steps = self._steps(lens)
-        order = np.argsort(-steps, kind="stable")  # longest first: running rows are a prefix
+        n_in = len(texts)
+        if n_in < _MIN_GEMM_ROWS:  # pad tiny batches so that every step is a GEMM
+            texts = [*texts, *[""] * (_MIN_GEMM_ROWS - n_in)]
+        # steps = how many RNN steps a row needs; its vector is the state after the last one
+        width = padded_length(self.vectorizer, self.task) if self.pooling == "last" else 0
+        ids, lens = self._padded_ids(texts, width)
+        steps = np.maximum(lens, width)
+        # Longest first: the rows still running at step t are a prefix.
+        order = np.argsort(-steps, kind="stable")
         steps_sorted = steps[order]
-        T = int(steps_sorted[0]) if len(order) else 0
-        if T > ids.shape[1]:
-            ids = np.pad(ids, ((0, 0), (0, T - ids.shape[1])))
-        dev = self.device
+        T, n, dev = int(steps_sorted[0]), len(order), self.device
         x = torch.from_numpy(np.ascontiguousarray(ids[order].T)).to(dev)  # (T, n)
-        # active[t] = number of rows that still run at step t (steps > t)
-        active = np.searchsorted(-steps_sorted, -np.arange(T), side="left").tolist()
-        n = len(order)
-        # xs[t] starts as the input projection of step t and becomes the hidden state h_t.
-        xs = nn.functional.embedding(x, self._table)  # (T, n, H)
-        prev = torch.ones(n, self.dim, dtype=xs.dtype, device=dev)  # h_0, (n, H)
+        # active[t] = number of rows with steps > t, but never below _MIN_GEMM_ROWS: under that
+        # torch switches from GEMM to GEMV, whose rounding differs from the batched tutorial
+        # loop. Extra rows compute states that are never read.
+        active = np.searchsorted(-steps_sorted, -np.arange(T), side="left")
+        active = np.maximum(active, _MIN_GEMM_ROWS).tolist()
+        table, W, b = self._xW, self._W_hh, self._b
+        # hs[t, :active[t]] holds h_t; rows past active[t] stay uninitialised, never read.
+        hs = torch.empty(T, n, self.dim, dtype=table.dtype, device=dev)  # (T, n, H)
+        prev = torch.ones(n, self.dim, dtype=table.dtype, device=dev)  # h_0 = ones, (n, H)
         for t in range(T):
             k = active[t]
-            cur = xs[t, :k]  # (k, H) rows still running, contiguous
-            cur.addmm_(prev[:k], self._W_hh).tanh_()  # h_t = tanh(x_t W_ih + b + h_{t-1} W_hh)
-            prev = xs[t]
-        rows = torch.arange(n, device=dev)
-        final = xs[torch.from_numpy(steps_sorted - 1).to(dev), rows]  # (n, H) last step per row
+            cur = hs[t, :k]  # (k, H), contiguous
+            torch.index_select(table, 0, x[t, :k], out=cur)  # x_t W_in2hid (padding: row 0)
+            # (x W_in + h W_hid) + b: the tutorial's association, hence its rounding
+            cur.addmm_(prev[:k], W).add_(b).tanh_()
+            prev = hs[t]
+        if T == int(steps_sorted[-1]):  # every row ran all steps ("last", typical)
+            final = hs[T - 1]
+        else:
+            rows = torch.arange(n, device=dev)
+            final = hs[torch.from_numpy(steps_sorted - 1).to(dev), rows]  # (n, H)
         out = torch.empty_like(final)
         out[torch.from_numpy(order).to(dev)] = final
-        return out  # (n, H), input order
+        return out[:n_in]  # (n, H), input order
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 4096) -> np.ndarray:
         """(n, hidden) float32 in input order; a progress bar when there are many batches.
 
         Characters missing from a vocabulary without UNK raise `ValueError` naming them.
         """
-        first: dict[str, int] = {}
-        inverse = np.fromiter(
-            (first.setdefault(str(t), len(first)) for t in texts), dtype=np.int64, count=len(texts)
-        )
-        uniq = list(first)  # identical names get identical vectors: encode each once
+        texts = texts if isinstance(texts, list) else list(texts)
+        uniq = list(dict.fromkeys(texts))  # identical names get identical vectors: encode once
+        pos = {t: i for i, t in enumerate(uniq)}
+        inverse = np.fromiter(map(pos.__getitem__, texts), dtype=np.int64, count=len(texts))
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
         starts = range(0, len(uniq), batch_size)
         for s in tqdm(
