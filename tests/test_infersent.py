@@ -205,6 +205,23 @@ def test_training_is_seeded_cached_and_reports_accuracy(tmp_path: Path) -> None:
     assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2
 
 
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    from lookup.data.nli import load_nli
+    from lookup.encoders.infersent import NLITrainConfig, train_nli
+    from lookup.encoders.word_vectors import load_word_vectors
+
+    _write_vectors(tmp_path / "vectors.txt")
+    _write_nli(tmp_path / "train.tsv", 24, 0)
+    data = load_nli(tmp_path / "train.tsv")
+    wv = load_word_vectors(tmp_path / "vectors.txt")
+    cfg, tcfg = InferSentConfig(D, H, 1), NLITrainConfig(epochs=2, batch_size=8, fc_dim=8)
+    a, info = train_nli(data, data, wv, cfg, tcfg, lowercase=False, seed=3)
+    b, _ = train_nli(data, data, wv, cfg, tcfg, lowercase=False, seed=3)
+    assert len(info["dev_accuracy_per_epoch"]) == 2
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
 def test_make_infersent_needs_weights_or_nli() -> None:
     with pytest.raises(ValueError, match="nli_train"):
         make_infersent(nli_train=None, word_emb_dim=D, enc_lstm_dim=H)

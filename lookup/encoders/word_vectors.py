@@ -110,8 +110,8 @@ def load_word_vectors(
             _check_dim(path, file_dim, dim)
         for i, line in enumerate(tqdm(f, desc=f"word vectors {path.name}", unit=" lines")):
             lineno += 1
-            if max_words is not None and i >= max_words and not always_set:
-                break
+            if max_words is not None and i >= max_words and always_set <= set(words):
+                break  # past the top K and every marker found
             parts = line.rstrip("\r\n").rstrip(" ").split(" ")
             if file_dim is None:
                 file_dim = len(parts) - 1
