@@ -228,27 +228,32 @@ def _labels_of(ids: np.ndarray, db_labels: np.ndarray) -> tuple[np.ndarray, np.n
     return np.asarray(db_labels)[np.where(valid, ids, 0)], valid
 
 
-def knn_accuracy(
-    I: np.ndarray,  # noqa: E741 (API name)
-    db_labels: np.ndarray,
-    query_labels: np.ndarray,
-) -> float:
-    """kNN classification accuracy: majority label over each row's valid ids.
+def knn_predict(I: np.ndarray, db_labels: np.ndarray) -> list:
+    """Majority label over each row's valid ids (None for a row with none).
 
     Ties between labels go to the label whose nearest occurrence comes first in the row (rows
-    are nearest first). A row with no valid id counts as wrong.
+    are nearest first).
     """
     labels, valid = _labels_of(I, db_labels)
-    query_labels = np.asarray(query_labels)
-    correct = 0
-    for row, ok, truth in zip(labels, valid, query_labels, strict=True):
+    out = []
+    for row, ok in zip(labels, valid, strict=True):
         row = row[ok]
         if len(row) == 0:
+            out.append(None)
             continue
         uniq, first, counts = np.unique(row, return_index=True, return_counts=True)
         best = counts.max()
-        pick = uniq[np.argmin(np.where(counts == best, first, len(row)))]
-        correct += bool(pick == truth)
+        out.append(uniq[np.argmin(np.where(counts == best, first, len(row)))])
+    return out
+
+
+def knn_accuracy(I: np.ndarray, db_labels: np.ndarray, query_labels: np.ndarray) -> float:
+    """kNN classification accuracy of `knn_predict`; a row with no valid id counts as wrong."""
+    query_labels = np.asarray(query_labels)
+    if len(query_labels) != len(I):
+        raise ValueError(f"{len(query_labels)} query labels for {len(I)} result rows")
+    predicted = knn_predict(I, db_labels)
+    correct = sum(p is not None and p == t for p, t in zip(predicted, query_labels))
     return correct / len(query_labels) if len(query_labels) else 0.0
 
 
