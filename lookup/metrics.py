@@ -68,7 +68,7 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
 def _pair_distances(xb: np.ndarray, xq: np.ndarray, idx: np.ndarray, metric: str) -> np.ndarray:
     """float64 harness distances between xq[i] and xb[idx[i, j]] for valid (>= 0) ids; inf else."""
     valid = idx >= 0
-    vecs = np.asarray(xb, dtype=np.float64)[np.where(valid, idx, 0)]  # (nq, k, d)
+    vecs = np.asarray(xb)[np.where(valid, idx, 0)].astype(np.float64)  # (nq, k, d)
     q = np.asarray(xq, dtype=np.float64)[:, None, :]  # (nq, 1, d)
     if metric == "euclidean":
         d = np.sqrt(np.square(vecs - q).sum(axis=2))
