@@ -162,12 +162,15 @@ class ExactSearcher:
 
             starts = tqdm(starts, desc="exact_knn", unit="block")
         with torch.inference_mode():
+            # One score buffer reused by every block: a fresh one per block pays page faults.
+            buf = torch.empty((min(rows, xq.shape[0]), n_db), dtype=torch.float32)
             for s in starts:
                 tq = torch.from_numpy(xq_s[s : s + rows])
+                scores = buf[: tq.shape[0]]  # (b, n_db), a contiguous row slice
                 if self._neg_half_sq is None:
-                    scores = tq @ self._tb_t  # (b, n_db)
+                    torch.mm(tq, self._tb_t, out=scores)
                 else:
-                    scores = torch.addmm(self._neg_half_sq, tq, self._tb_t)
+                    torch.addmm(self._neg_half_sq, tq, self._tb_t, out=scores)
                 cand = torch.topk(scores, n_cand, dim=1, largest=True, sorted=False).indices
                 cand = cand.numpy()
                 d = _pair_distances(xb, xq[s : s + rows], cand, metric)
@@ -228,7 +231,7 @@ def _labels_of(ids: np.ndarray, db_labels: np.ndarray) -> tuple[np.ndarray, np.n
     return np.asarray(db_labels)[np.where(valid, ids, 0)], valid
 
 
-def knn_predict(I: np.ndarray, db_labels: np.ndarray) -> list:
+def knn_predict(I: np.ndarray, db_labels: np.ndarray) -> list:  # noqa: E741 (API name)
     """Majority label over each row's valid ids (None for a row with none).
 
     Ties between labels go to the label whose nearest occurrence comes first in the row (rows
@@ -247,13 +250,17 @@ def knn_predict(I: np.ndarray, db_labels: np.ndarray) -> list:
     return out
 
 
-def knn_accuracy(I: np.ndarray, db_labels: np.ndarray, query_labels: np.ndarray) -> float:
+def knn_accuracy(
+    I: np.ndarray,  # noqa: E741 (API name)
+    db_labels: np.ndarray,
+    query_labels: np.ndarray,
+) -> float:
     """kNN classification accuracy of `knn_predict`; a row with no valid id counts as wrong."""
     query_labels = np.asarray(query_labels)
     if len(query_labels) != len(I):
         raise ValueError(f"{len(query_labels)} query labels for {len(I)} result rows")
     predicted = knn_predict(I, db_labels)
-    correct = sum(p is not None and p == t for p, t in zip(predicted, query_labels))
+    correct = sum(p is not None and p == t for p, t in zip(predicted, query_labels, strict=True))
     return correct / len(query_labels) if len(query_labels) else 0.0
 
 
