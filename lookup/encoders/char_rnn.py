@@ -293,13 +293,15 @@ class CharRNNEncoder:
         # hs[t, :active[t]] holds h_t; rows past active[t] stay uninitialised, never read.
         hs = torch.empty(T, n, self.dim, dtype=table.dtype, device=dev)  # (T, n, H)
         prev = torch.ones(n, self.dim, dtype=table.dtype, device=dev)  # h_0 = ones, (n, H)
-        for t in range(T):
-            k = active[t]
-            cur = hs[t, :k]  # (k, H), contiguous
-            torch.index_select(table, 0, x[t, :k], out=cur)  # x_t W_in2hid (padding: row 0)
+        for k, h_t, x_t in zip(active, hs.unbind(0), x.unbind(0), strict=True):
+            if k < n:
+                cur, x_t, p = h_t[:k], x_t[:k], prev[:k]  # (k, H), contiguous
+            else:
+                cur, p = h_t, prev
+            torch.index_select(table, 0, x_t, out=cur)  # x_t W_in2hid (padding: row 0)
             # (x W_in + h W_hid) + b: the tutorial's association, hence its rounding
-            cur.addmm_(prev[:k], W).add_(b).tanh_()
-            prev = hs[t]
+            cur.addmm_(p, W).add_(b).tanh_()
+            prev = h_t
         if T == int(steps_sorted[-1]):  # every row ran all steps ("last", typical)
             final = hs[T - 1]
         else:
@@ -320,9 +322,9 @@ class CharRNNEncoder:
         inverse = np.fromiter(map(pos.__getitem__, texts), dtype=np.int64, count=len(texts))
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
         starts = range(0, len(uniq), batch_size)
-        for s in tqdm(
-            starts, desc="encode", unit="batch", disable=len(uniq) < 100_000, leave=False
-        ):
+        if len(uniq) >= 100_000:  # a bar only when the user waits (tqdm costs ~0.1 ms per call)
+            starts = tqdm(starts, desc="encode", unit="batch", leave=False)
+        for s in starts:
             out[s : s + batch_size] = self._encode_chunk(uniq[s : s + batch_size]).float().cpu()
         return out[inverse]
 
