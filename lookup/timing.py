@@ -93,7 +93,7 @@ def pin_threads(n: int) -> dict[str, int]:
         "threads_blas": _blas_threads(),
         "threads_faiss": int(faiss.omp_get_max_threads()),
     }
-    log.info("pinned threads: %s", pinned)
+    log.debug("pinned threads: %s", pinned)
     return pinned
 
 
@@ -154,7 +154,7 @@ def measure_build(index: Any, xb: np.ndarray) -> BuildStats:
     with tempfile.TemporaryDirectory() as tmp:
         index_bytes = int(index.save(os.path.join(tmp, "index.bin")))
     stats = BuildStats(build_s=build_s, index_bytes=index_bytes, build_peak_rss=int(peak))
-    log.info("built %s in %.3fs, %d bytes", type(index).__name__, build_s, index_bytes)
+    log.debug("built %s in %.3fs, %d bytes", type(index).__name__, build_s, index_bytes)
     return stats
 
 
