@@ -251,3 +251,26 @@ def test_snli_tsv_loads() -> None:
     root = Path(os.environ.get("LOOKUP_DATA_DIR", Path(__file__).parents[2] / "shared/data"))
     pairs = load_nli(root / "nli/snli_1.0_validation.hf.tsv")
     assert len(pairs) == 9842 and set(pairs.labels.tolist()) == {0, 1, 2}
+
+
+def test_nli_official_formats_and_bad_header(tmp_path: Path) -> None:
+    import json
+
+    from lookup.data.nli import load_nli
+
+    recs = [
+        {"gold_label": "entailment", "sentence1": "A dog runs.", "sentence2": "A dog moves."},
+        {"gold_label": "-", "sentence1": "No", "sentence2": "consensus"},
+        {"gold_label": "contradiction", "sentence1": "A cat.", "sentence2": "A dog."},
+    ]
+    (tmp_path / "snli_1.0_dev.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    pairs = load_nli(tmp_path / "snli_1.0_dev.jsonl")
+    assert pairs.hypotheses == ["A dog moves.", "A dog."] and pairs.labels.tolist() == [0, 2]
+    header = "gold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1\tsentence2"
+    rows = [header, 'neutral\t( x )\t( y )\tA "quoted" man.\tHe waits.', "-\t.\t.\tx\ty"]
+    (tmp_path / "snli_1.0_dev.txt").write_text("\n".join(rows) + "\n")
+    pairs = load_nli(tmp_path / "snli_1.0_dev.txt")
+    assert pairs.premises == ['A "quoted" man.'] and pairs.labels.tolist() == [1]
+    (tmp_path / "other.tsv").write_text("a\tb\tc\n1\t2\t3\n")
+    with pytest.raises(ValueError, match="has header"):
+        load_nli(tmp_path / "other.tsv")
