@@ -158,11 +158,11 @@ def run(cfg: DictConfig) -> list[dict]:
     if not cfg.force and records.has_config(table, cid):
         log.warning("configuration %s already has rows in %s; skipped (force=true reruns)", cid, table)
         return []
-    threads = pin_threads(cfg.threads)
     grid = search_grid(cfg.index.get("search"))
     index = make_index(cfg, cfg.metric)  # validates build parameters before any heavy work
     for point in grid:
         index.set_search_params(**point)  # validates knob names before any heavy work
+    threads = pin_threads(cfg.threads)
 
     ds = load_dataset(cfg)
     metric = ds.metric or cfg.metric

@@ -113,6 +113,13 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+def _message_lines(stderr: str) -> list[str]:
+    """stderr without log records ('[time][logger][LEVEL] - ...'): must be exactly one line."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("[")]
+    assert len(lines) == 1, stderr
+    return lines
+
+
 BAD_INPUTS = {
     "k=0": ["k=0"],
     "k too large": ["k=100000"],
@@ -129,8 +136,7 @@ def test_bad_input_is_one_line_and_writes_nothing(vectors, tmp_path: Path, case:
     # later overrides win in Hydra, so the bad value replaces the good one
     proc = _cli("bench", *overrides, f"hydra.run.dir={tmp_path / 'out'}", cwd=REPO)
     assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert _message_lines(proc.stderr)[0].startswith("error: "), proc.stderr
     assert not table.exists()
 
 
@@ -142,5 +148,5 @@ def test_hdf5_without_train_is_one_line(tmp_path: Path) -> None:
     proc = _cli("bench", "dataset=vectors", "encoder=none", f"dataset.path={h5}",
                 f"results.table={table}", f"hydra.run.dir={tmp_path / 'out'}", cwd=REPO)
     assert proc.returncode == 2
-    assert "no train" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "no train" in _message_lines(proc.stderr)[0]
     assert not table.exists()
