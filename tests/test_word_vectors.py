@@ -51,6 +51,16 @@ def test_bad_files_raise_one_line(tmp_path: Path) -> None:
         load_word_vectors(tmp_path / "missing.txt")
 
 
+def test_glove_mean_names_its_dim_key(tmp_path: Path) -> None:
+    from lookup.encoders.glove_mean import make_glove_mean
+
+    (tmp_path / "g.txt").write_text(GLOVE)
+    with pytest.raises(
+        ValueError, match="has 3-d vectors but dim=50; use a 50-d file or set dim=3"
+    ):
+        make_glove_mean(word_vectors=str(tmp_path / "g.txt"), dim=50)
+
+
 def test_glove_mean_single_words_and_unknowns() -> None:
     wv = WordVectors(("dog", "cat"), np.array([[1, 0], [0, 1]], np.float32), "hand")
     enc = GloveMeanEncoder(wv)

