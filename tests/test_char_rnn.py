@@ -48,6 +48,20 @@ def test_fast_path_matches_tutorial_loop(task, pooling, batch_size):
     np.testing.assert_allclose(fast, ref, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("task", ["classify", "predict"])
+@pytest.mark.parametrize("pooling", ["last", "gather"])
+def test_fast_path_matches_on_random_names(task, pooling):
+    """Random lengths 0..30 (longer than max_seq_length too), shared prefixes, duplicates."""
+    rng = np.random.default_rng(0)
+    alphabet = list("".join(TRAIN))
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 31))) for _ in range(300)]
+    texts += [t[: len(t) // 2] for t in texts[:100]] + texts[:20]
+    enc = make(task, pooling)
+    ref = reference_encode(enc.model, enc.vectorizer, texts, task=task, pooling=pooling)
+    for bs in (5, 64, 4096):
+        np.testing.assert_allclose(enc.encode(texts, batch_size=bs), ref, atol=1e-5, rtol=0)
+
+
 def test_indices_read_per_task_and_pooling():
     """gather reads the last real token; last reads the last padded step."""
     for task, n_extra, pad_len in (("classify", 2, 0), ("predict", 1, -1)):

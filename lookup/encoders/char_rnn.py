@@ -270,6 +270,46 @@ class CharRNNEncoder:
         ids[np.repeat(np.arange(len(texts)), n_chars), np.arange(len(flat)) - starts] = flat
         return ids, lens
 
+    def _run_steps(self, x: torch.Tensor, steps: np.ndarray, h0: torch.Tensor) -> torch.Tensor:
+        """Elman steps over rows sorted by ``steps`` (descending): x (S, m) ids, h0 (m, H).
+
+        Returns hs (S, m, H) where ``hs[t, i]`` is row i's h_{t+1} for t < steps[i]; entries past
+        a row's last step are never read. Step t updates only the first ``active[t]`` rows (those
+        still running), but never fewer than ``_MIN_GEMM_ROWS``: below that torch switches from
+        GEMM to GEMV, whose rounding differs from the batched tutorial loop.
+        """
+        S, m = x.shape
+        active = np.searchsorted(-steps, -np.arange(S), side="left")
+        active = np.maximum(active, min(m, _MIN_GEMM_ROWS)).tolist()
+        table, W, b = self._xW, self._W_hh, self._b
+        hs = torch.empty(S, m, self.dim, dtype=table.dtype, device=x.device)  # (S, m, H)
+        prev = h0
+        for k, h_t, x_t in zip(active, hs.unbind(0), x.unbind(0), strict=True):
+            if k < m:
+                cur, x_t, p = h_t[:k], x_t[:k], prev[:k]  # (k, H), contiguous
+            else:
+                cur, p = h_t, prev
+            torch.index_select(table, 0, x_t, out=cur)  # x_t W_in2hid (padding: mask row)
+            # (x W_in + h W_hid) + b: the tutorial's association, hence its rounding
+            cur.addmm_(p, W).add_(b).tanh_()
+            prev = h_t
+        return hs
+
+    def _shared_prefix(self, ids: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """Longest s0 whose length-s0 prefixes are few (<= n/4): (s0, first rows, inverse)."""
+        n, T = ids.shape
+        V = len(self.vectorizer.surname_vocab)
+        max_s0 = min(T, int(62 // max(np.log2(max(V, 2)), 1.0)))  # keys must fit in int64
+        key = np.zeros(n, dtype=np.int64)
+        s0, first, inverse = 0, np.arange(n), np.arange(n)
+        for t in range(max_s0):
+            key = key * V + ids[:, t]
+            _, f, inv = np.unique(key, return_index=True, return_inverse=True)
+            if len(f) > n // 4:
+                break
+            s0, first, inverse = t + 1, f, inv.reshape(-1)
+        return s0, first, inverse
+
     @torch.inference_mode()
     def _encode_chunk(self, texts: Sequence[str]) -> torch.Tensor:
         n_in = len(texts)
@@ -279,34 +319,33 @@ class CharRNNEncoder:
         width = padded_length(self.vectorizer, self.task) if self.pooling == "last" else 0
         ids, lens = self._padded_ids(texts, width)
         steps = np.maximum(lens, width)
-        # Longest first: the rows still running at step t are a prefix.
-        order = np.argsort(-steps, kind="stable")
-        steps_sorted = steps[order]
-        T, n, dev = int(steps_sorted[0]), len(order), self.device
-        x = torch.from_numpy(np.ascontiguousarray(ids[order].T)).to(dev)  # (T, n)
-        # active[t] = number of rows with steps > t, but never below _MIN_GEMM_ROWS: under that
-        # torch switches from GEMM to GEMV, whose rounding differs from the batched tutorial
-        # loop. Extra rows compute states that are never read.
-        active = np.searchsorted(-steps_sorted, -np.arange(T), side="left")
-        active = np.maximum(active, _MIN_GEMM_ROWS).tolist()
-        table, W, b = self._xW, self._W_hh, self._b
-        # hs[t, :active[t]] holds h_t; rows past active[t] stay uninitialised, never read.
-        hs = torch.empty(T, n, self.dim, dtype=table.dtype, device=dev)  # (T, n, H)
-        prev = torch.ones(n, self.dim, dtype=table.dtype, device=dev)  # h_0 = ones, (n, H)
-        for k, h_t, x_t in zip(active, hs.unbind(0), x.unbind(0), strict=True):
-            if k < n:
-                cur, x_t, p = h_t[:k], x_t[:k], prev[:k]  # (k, H), contiguous
+        order = np.argsort(-steps, kind="stable")  # longest first: running rows are a prefix
+        ids, steps = ids[order], steps[order]
+        n, H, dev = len(order), self.dim, self.device
+        dtype = self._xW.dtype
+        # Phase A, steps 0..s0-1: names sharing their first s0 tokens (all start with "^")
+        # share these states, so they run once per distinct prefix.
+        s0, first, inverse = self._shared_prefix(ids)
+        first = np.concatenate([first, np.zeros(max(0, min(n, _MIN_GEMM_ROWS) - len(first)), int)])
+        xa = torch.from_numpy(np.ascontiguousarray(ids[first, :s0].T)).to(dev)  # (s0, u)
+        ones = torch.ones(len(first), H, dtype=dtype, device=dev)  # h_0 = ones
+        hs_a = self._run_steps(xa, np.full(len(first), s0), ones)  # (s0, u, H)
+        # Phase B, steps s0..: every row still running continues from its prefix's state.
+        n_b = int((steps > s0).sum())
+        m_b = max(n_b, min(n, _MIN_GEMM_ROWS)) if n_b else 0
+        final = torch.empty(n, H, dtype=dtype, device=dev)
+        if m_b:
+            h0 = hs_a[s0 - 1].index_select(0, torch.from_numpy(inverse[:m_b]).to(dev))
+            xb = torch.from_numpy(np.ascontiguousarray(ids[:m_b, s0 : int(steps[0])].T)).to(dev)
+            hs_b = self._run_steps(xb, np.maximum(steps[:m_b] - s0, 0), h0)  # (S - s0, m_b, H)
+            if n_b == m_b and (steps[:n_b] == steps[0]).all():  # typical for "last"
+                final[:n_b] = hs_b[-1]
             else:
-                cur, p = h_t, prev
-            torch.index_select(table, 0, x_t, out=cur)  # x_t W_in2hid (padding: row 0)
-            # (x W_in + h W_hid) + b: the tutorial's association, hence its rounding
-            cur.addmm_(p, W).add_(b).tanh_()
-            prev = h_t
-        if T == int(steps_sorted[-1]):  # every row ran all steps ("last", typical)
-            final = hs[T - 1]
-        else:
-            rows = torch.arange(n, device=dev)
-            final = hs[torch.from_numpy(steps_sorted - 1).to(dev), rows]  # (n, H)
+                rows = torch.arange(n_b, device=dev)
+                final[:n_b] = hs_b[torch.from_numpy(steps[:n_b] - s0 - 1).to(dev), rows]
+        if n_b < n:  # rows that finished within phase A
+            t_a = torch.from_numpy(steps[n_b:] - 1).to(dev)
+            final[n_b:] = hs_a[t_a, torch.from_numpy(inverse[n_b:]).to(dev)]
         out = torch.empty_like(final)
         out[torch.from_numpy(order).to(dev)] = final
         return out[:n_in]  # (n, H), input order
