@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 TASKS = ("classify", "predict")
 POOLINGS = ("last", "gather")
 _MIN_GEMM_ROWS = 8
+_MIN_SHARED_ROWS = 256  # below this many names, no shared-prefix phase
 STATE_KEYS = ("emb.weight", "rnn.W_in2hid", "rnn.W_hid2hid", "rnn.b_hid", "fc.weight", "fc.bias")
 
 
@@ -315,6 +316,8 @@ class CharRNNEncoder:
     def _shared_prefix(self, ids: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         """Longest s0 whose length-s0 prefixes are few (<= n/4): (s0, first rows, inverse)."""
         n, T = ids.shape
+        if n < _MIN_SHARED_ROWS:  # not worth the bookkeeping for a few names
+            return 0, np.arange(n), np.arange(n)
         V = len(self.vectorizer.surname_vocab)
         max_s0 = min(T, int(62 // max(np.log2(max(V, 2)), 1.0)))  # keys must fit in int64
         key = np.zeros(n, dtype=np.int64)
@@ -343,16 +346,21 @@ class CharRNNEncoder:
         # Phase A, steps 0..s0-1: names sharing their first s0 tokens (all start with "^")
         # share these states, so they run once per distinct prefix.
         s0, first, inverse = self._shared_prefix(ids)
-        first = np.concatenate([first, np.zeros(max(0, min(n, _MIN_GEMM_ROWS) - len(first)), int)])
-        xa = torch.from_numpy(np.ascontiguousarray(ids[first, :s0].T)).to(dev)  # (s0, u)
-        ones = torch.ones(len(first), H, dtype=dtype, device=dev)  # h_0 = ones
-        hs_a = self._run_steps(xa, np.full(len(first), s0), ones)  # (s0, u, H)
+        if s0:
+            pad = max(0, min(n, _MIN_GEMM_ROWS) - len(first))
+            first = np.concatenate([first, np.zeros(pad, dtype=first.dtype)])
+            xa = torch.from_numpy(np.ascontiguousarray(ids[first, :s0].T)).to(dev)  # (s0, u)
+            ones = torch.ones(len(first), H, dtype=dtype, device=dev)  # h_0 = ones
+            hs_a = self._run_steps(xa, np.full(len(first), s0), ones)  # (s0, u, H)
         # Phase B, steps s0..: every row still running continues from its prefix's state.
         n_b = int((steps > s0).sum())
         m_b = max(n_b, min(n, _MIN_GEMM_ROWS)) if n_b else 0
         final = torch.empty(n, H, dtype=dtype, device=dev)
         if m_b:
-            h0 = hs_a[s0 - 1].index_select(0, torch.from_numpy(inverse[:m_b]).to(dev))
+            if s0:
+                h0 = hs_a[s0 - 1].index_select(0, torch.from_numpy(inverse[:m_b]).to(dev))
+            else:
+                h0 = torch.ones(m_b, H, dtype=dtype, device=dev)  # h_0 = ones
             xb = torch.from_numpy(np.ascontiguousarray(ids[:m_b, s0 : int(steps[0])].T)).to(dev)
             hs_b = self._run_steps(xb, np.maximum(steps[:m_b] - s0, 0), h0)  # (S - s0, m_b, H)
             if n_b == m_b and (steps[:n_b] == steps[0]).all():  # typical for "last"
