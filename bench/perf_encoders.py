@@ -52,7 +52,15 @@ def latencies_ms(fn, names: list[str]) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    torch.set_num_threads(args.threads)
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        rows += run_threads(args)
+    return rows
+
+
+def run_threads(args: argparse.Namespace) -> list[dict]:
+    """All encoders and poolings at the current torch thread count."""
     ds = load_surnames(args.data)
     texts = list(ds.db) + list(ds.queries)
     rng = np.random.default_rng(0)
@@ -125,8 +133,9 @@ def to_markdown(rows: list[dict]) -> str:
         "# Char-RNN encoding speed: fast path vs the tutorial's loop",
         "",
         f"All {r0['n_names']} tutorial surnames (train + test), same trained weights, torch "
-        f"threads pinned to {r0['threads']} for both (machine: {r0['cpu_count']} cores, shared "
-        "with other jobs; 1-min load average in the table). Fast path: `CharRNNEncoder.encode` "
+        "threads pinned to the same count for both paths (column 'threads'; machine: "
+        f"{r0['cpu_count']} cores, shared with other jobs; 1-min load average in the table). "
+        "Fast path: `CharRNNEncoder.encode` "
         "(tokenisation included): duplicate names encoded once, per-character input table "
         "(V, H), names sorted by steps so each step updates only the running rows (`gather` "
         "runs no padded steps), batches of 4096, `inference_mode`. Reference: the tutorial's "
@@ -135,13 +144,15 @@ def to_markdown(rows: list[dict]) -> str:
         "of each, 'pair median' the median of the per-pair ratios (robust to background load). "
         f"Single-name latency: `encode([name])` over {r0['single_calls']} random names.",
         "",
-        "| encoder | pooling | fast best s | ref best s | speedup (best) | speedup (pair median) "
+        "| encoder | pooling | threads | fast best s | ref best s | speedup (best) "
+        "| speedup (pair median) "
         "| names/s | max abs diff | 1-name p50 ms | 1-name p99 ms | ref 1-name p50 ms | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['encoder']} | {r['pooling']} | {r['fast_best_s']:.4f} | {r['ref_best_s']:.4f} | "
+            f"| {r['encoder']} | {r['pooling']} | {r['threads']} | {r['fast_best_s']:.4f} | "
+            f"{r['ref_best_s']:.4f} | "
             f"{r['speedup']:.2f}x | {r['speedup_median_pair']:.2f}x | {r['fast_names_per_s']} | "
             f"{r['max_abs_diff']:.1e} | {r['single_p50_ms']:.3f} | {r['single_p99_ms']:.3f} | "
             f"{r['ref_single_p50_ms']:.3f} | {r['loadavg_1m']} |"
@@ -159,7 +170,12 @@ def to_markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="surnames.csv (default $LOOKUP_DATA_DIR)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--threads",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1, 2],
+        help="comma-separated torch thread counts, each applied to both paths",
+    )
     p.add_argument("--pairs", type=int, default=15, help="interleaved fast/reference timings")
     p.add_argument("--single-calls", type=int, default=1000)
     p.add_argument("--cache-dir", default=".cache/lookup")
