@@ -40,14 +40,17 @@ def best_of(fn, repeats: int) -> float:
     return best
 
 
-def latencies_ms(fn, names: list[str]) -> np.ndarray:
+def latencies_ms(fns, names: list[str]) -> list[np.ndarray]:
+    """Per-call latency of each fn([name]), calls of the fns alternating name by name."""
     for n in names[:20]:
-        fn([n])  # warm-up
-    out = np.empty(len(names))
+        for fn in fns:
+            fn([n])  # warm-up
+    out = [np.empty(len(names)) for _ in fns]
     for i, n in enumerate(names):
-        t0 = time.perf_counter()
-        fn([n])
-        out[i] = (time.perf_counter() - t0) * 1e3
+        for fn, o in zip(fns, out, strict=True):
+            t0 = time.perf_counter()
+            fn([n])
+            o[i] = (time.perf_counter() - t0) * 1e3
     return out
 
 
@@ -90,8 +93,7 @@ def run_threads(args: argparse.Namespace) -> list[dict]:
                 ref_t.append(best_of(lambda ref=ref: ref(texts), 1))
             fast_s, ref_s = min(fast_t), min(ref_t)
             pair_ratio = np.asarray(ref_t) / np.asarray(fast_t)
-            lat = latencies_ms(enc.encode, single)
-            ref_lat = latencies_ms(ref, single[: max(50, len(single) // 5)])
+            lat, ref_lat = latencies_ms([enc.encode, ref], single)
             row = {
                 "schema_version": SCHEMA_VERSION,
                 "encoder": name,
