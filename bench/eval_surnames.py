@@ -35,10 +35,9 @@ def run(args: argparse.Namespace) -> dict:
     train_set = set(ds.db)
     unseen = np.array([q not in train_set for q in ds.queries])
     rows = []
-    for task, name, epochs in (
-        ("classify", "rnn01", args.epochs_classify),
-        ("predict", "rnn02", args.epochs_predict),
-    ):
+    runs = [("classify", "rnn01", e) for e in args.epochs_classify]
+    runs += [("predict", "rnn02", e) for e in args.epochs_predict]
+    for task, name, epochs in runs:
         for pooling in ("gather", "last"):
             t0 = time.perf_counter()
             enc = load_or_train(
@@ -138,8 +137,9 @@ def to_markdown(res: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="surnames.csv (default $LOOKUP_DATA_DIR)")
-    p.add_argument("--epochs-classify", type=int, default=40)
-    p.add_argument("--epochs-predict", type=int, default=40)
+    epochs = lambda v: [int(x) for x in v.split(",")]  # noqa: E731
+    p.add_argument("--epochs-classify", type=epochs, default=[10, 40], help="e.g. 10,40")
+    p.add_argument("--epochs-predict", type=epochs, default=[10, 40], help="e.g. 10,40")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache-dir", default=".cache/lookup")
