@@ -65,8 +65,12 @@ def embed(cfg: DictConfig, out: str) -> list[Path]:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    arrays = {"db": vec.xb, "queries": vec.xq, "db_labels": ds.db_labels,
-              "query_labels": ds.query_labels}
+    arrays = {
+        "db": vec.xb,
+        "queries": vec.xq,
+        "db_labels": ds.db_labels,
+        "query_labels": ds.query_labels,
+    }
     for name, arr in arrays.items():
         if arr is not None:
             path = folder / f"{name}.npy"

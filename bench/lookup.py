@@ -29,7 +29,7 @@ def _split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
 def format_neighbours(text: str, D: np.ndarray, I: np.ndarray, db, db_labels, predicted) -> str:
     """One query's neighbours as an aligned block."""
     lines = [f"{text!r}" + (f"  -> predicted: {predicted}" if predicted is not None else "")]
-    for rank, (d, i) in enumerate(zip(D, I), 1):
+    for rank, (d, i) in enumerate(zip(D, I, strict=True), 1):
         if i < 0:
             continue
         label = "" if db_labels is None else str(db_labels[i])
@@ -45,7 +45,9 @@ def lookup(cfg: DictConfig, texts: list[str]) -> str:
     pin_threads(cfg.threads)
     ds = load_dataset(cfg)
     if not ds.is_text:
-        raise ValueError("bench.lookup needs a text dataset (surnames, names, captions), not vectors")
+        raise ValueError(
+            "bench.lookup needs a text dataset (surnames, names, captions), not vectors"
+        )
     encoder = encoder_for(cfg, ds)
     metric = ds.metric or cfg.metric
     xb = vectors_of(cfg, ds, encoder).xb

@@ -45,7 +45,9 @@ def read_tables(paths: list[str]) -> pd.DataFrame:
 
 def pareto_front(recall: pd.Series, qps: pd.Series) -> pd.DataFrame:
     """Points not beaten on both recall and QPS, sorted by recall (ann-benchmarks' front)."""
-    pts = pd.DataFrame({"recall": recall, "qps": qps}).sort_values(["recall", "qps"], ascending=False)
+    pts = pd.DataFrame({"recall": recall, "qps": qps}).sort_values(
+        ["recall", "qps"], ascending=False
+    )
     keep, best = [], -1.0
     for _, row in pts.iterrows():
         if row.qps > best:
@@ -55,12 +57,21 @@ def pareto_front(recall: pd.Series, qps: pd.Series) -> pd.DataFrame:
 
 
 def _panels(df: pd.DataFrame, title: str):
+    """A figure with one panel per dataset: (fig, [(ax, that dataset's rows), ...])."""
     datasets = sorted(df["dataset"].astype(str).unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.8), squeeze=False)
     fig.suptitle(title)
-    for ax, name in zip(axes[0], datasets):
+    panels = []
+    for ax, name in zip(axes[0], datasets, strict=True):
         ax.set_title(f"dataset={name}")
-        yield fig, ax, df[df["dataset"].astype(str) == name]
+        panels.append((ax, df[df["dataset"].astype(str) == name]))
+    return fig, panels
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _groups(df: pd.DataFrame):
@@ -73,7 +84,8 @@ def _logit_x(ax, values: pd.Series) -> None:
 
 
 def plot_recall_qps(df: pd.DataFrame, path: Path) -> None:
-    for fig, ax, part in _panels(df, "QPS vs recall@k (Pareto front; up and right is better)"):
+    fig, panels = _panels(df, "QPS vs recall@k (Pareto front; up and right is better)")
+    for ax, part in panels:
         for (enc, idx), g in _groups(part):
             front = pareto_front(g["recall_at_k"].clip(*_CLIP), g["qps"])
             ax.plot(front["recall"], front["qps"], marker="o", label=f"{enc} / {idx}")
@@ -83,31 +95,31 @@ def plot_recall_qps(df: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel("queries per second")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_knn_recall(df: pd.DataFrame, path: Path) -> None:
-    for fig, ax, part in _panels(df, "kNN accuracy vs recall@k"):
+    fig, panels = _panels(df, "kNN accuracy vs recall@k")
+    for ax, part in panels:
         if "knn_acc" not in part or part["knn_acc"].isna().all():
             ax.text(0.5, 0.5, "no labels", ha="center", transform=ax.transAxes)
             continue
         for (enc, idx), g in _groups(part):
             line = ax.scatter(g["recall_at_k"], g["knn_acc"], label=f"{enc} / {idx}", s=18)
             if "knn_acc_exact" in g:
-                ax.axhline(g["knn_acc_exact"].iloc[0], color=line.get_facecolor()[0], ls="--", lw=0.8)
+                ax.axhline(
+                    g["knn_acc_exact"].iloc[0], color=line.get_facecolor()[0], ls="--", lw=0.8
+                )
         ax.set_xlabel("recall@k (tie-aware)")
         ax.set_ylabel("kNN accuracy (dashed: exact neighbours)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_build_recall(df: pd.DataFrame, path: Path) -> None:
-    for fig, ax, part in _panels(df, "build time vs best recall@k of each built index"):
+    fig, panels = _panels(df, "build time vs best recall@k of each built index")
+    for ax, part in panels:
         best = part.groupby(["encoder", "index", "config_id"], as_index=False).agg(
             recall=("recall_at_k", "max"), build_s=("build_s", "first")
         )
@@ -118,9 +130,7 @@ def plot_build_recall(df: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel("build seconds")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_all(tables: list[str], out: str) -> list[Path]:
@@ -128,8 +138,11 @@ def plot_all(tables: list[str], out: str) -> list[Path]:
     df = read_tables(tables)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = {"recall_vs_qps.png": plot_recall_qps, "knn_vs_recall.png": plot_knn_recall,
-            "build_vs_recall.png": plot_build_recall}
+    jobs = {
+        "recall_vs_qps.png": plot_recall_qps,
+        "knn_vs_recall.png": plot_knn_recall,
+        "build_vs_recall.png": plot_build_recall,
+    }
     paths = []
     for name, fn in jobs.items():
         fn(df, folder / name)
@@ -138,7 +151,9 @@ def plot_all(tables: list[str], out: str) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.plot", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
     parser.add_argument("--out", default="results/figures", help="folder for the PNGs")
     args = parser.parse_args(argv)

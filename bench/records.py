@@ -43,7 +43,10 @@ def _git_sha() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -80,8 +83,14 @@ def _hydra_info() -> dict[str, str]:
 
         hc = HydraConfig.get()
     except (ImportError, ValueError):
-        return {"choice_dataset": "", "choice_encoder": "", "choice_index": "",
-                "choice_experiment": "", "overrides": "", "launcher": ""}
+        return {
+            "choice_dataset": "",
+            "choice_encoder": "",
+            "choice_index": "",
+            "choice_experiment": "",
+            "overrides": "",
+            "launcher": "",
+        }
     choices = hc.runtime.choices
     launcher = str(choices.get("hydra/launcher") or "basic")
     return {

@@ -59,8 +59,16 @@ def load_dataset(cfg: DictConfig) -> Dataset:
     if cfg.max_queries is not None and len(ds.queries) > cfg.max_queries:
         n = cfg.max_queries
         labels = None if ds.query_labels is None else ds.query_labels[:n]
-        ds = Dataset(ds.name, ds.db, ds.queries[:n], ds.db_labels, labels,
-                     f"{ds.fingerprint}-q{n}", ds.metric, ds.extra)
+        ds = Dataset(
+            ds.name,
+            ds.db,
+            ds.queries[:n],
+            ds.db_labels,
+            labels,
+            f"{ds.fingerprint}-q{n}",
+            ds.metric,
+            ds.extra,
+        )
     return ds
 
 
@@ -113,7 +121,10 @@ def vectors_of(cfg: DictConfig, ds: Dataset, encoder) -> Vectors:
     return Vectors(
         np.ascontiguousarray(arrays["xb"], dtype=np.float32),
         np.ascontiguousarray(arrays["xq"], dtype=np.float32),
-        meta["encode_db_s"], meta["encode_queries_s"], encoder.fingerprint, hit,
+        meta["encode_db_s"],
+        meta["encode_queries_s"],
+        encoder.fingerprint,
+        hit,
     )
 
 
@@ -137,7 +148,7 @@ def search_grid(search: DictConfig | None) -> list[dict[str, Any]]:
     plain = OmegaConf.to_container(search, resolve=True)
     names = list(plain)
     values = [v if isinstance(v, list) else [v] for v in plain.values()]
-    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 def make_index(cfg: DictConfig, metric: str):
@@ -156,7 +167,9 @@ def run(cfg: DictConfig) -> list[dict]:
     table = cfg.results.table
     cid = records.config_id(cfg)
     if not cfg.force and records.has_config(table, cid):
-        log.warning("configuration %s already has rows in %s; skipped (force=true reruns)", cid, table)
+        log.warning(
+            "configuration %s already has rows in %s; skipped (force=true reruns)", cid, table
+        )
         return []
     grid = search_grid(cfg.index.get("search"))
     index = make_index(cfg, cfg.metric)  # validates build parameters before any heavy work
@@ -178,7 +191,9 @@ def run(cfg: DictConfig) -> list[dict]:
     knn_exact = metrics.knn_accuracy(true_I, ds.db_labels, ds.query_labels) if has_labels else None
 
     build = measure_build(index, vec.xb)
-    log.info("built %s in %.2f s (%d bytes)", type(index).__name__, build.build_s, build.index_bytes)
+    log.info(
+        "built %s in %.2f s (%d bytes)", type(index).__name__, build.build_s, build.index_bytes
+    )
     base = records.base_row(cfg)
     base.update(threads)
     base.update(
@@ -186,12 +201,18 @@ def run(cfg: DictConfig) -> list[dict]:
         encoder=base["choice_encoder"] or (_encoder_name(cfg) if ds.is_text else "none"),
         encoder_fingerprint=vec.encoder_fingerprint,
         index=base["choice_index"] or type(index).__name__,
-        metric=metric, n_db=n_db, n_queries=len(vec.xq), dim=dim,
-        encode_db_s=vec.encode_db_s, encode_queries_s=vec.encode_queries_s,
+        metric=metric,
+        n_db=n_db,
+        n_queries=len(vec.xq),
+        dim=dim,
+        encode_db_s=vec.encode_db_s,
+        encode_queries_s=vec.encode_queries_s,
         encode_db_items_per_s=_rate(n_db, vec.encode_db_s),
         encode_queries_items_per_s=_rate(len(vec.xq), vec.encode_queries_s),
         encode_from_cache=vec.from_cache,
-        build_s=build.build_s, index_bytes=build.index_bytes, build_peak_rss=build.build_peak_rss,
+        build_s=build.build_s,
+        index_bytes=build.index_bytes,
+        build_peak_rss=build.build_peak_rss,
     )
     base.update({f"build_{k_}": v for k_, v in index.build_params().items()})
 
@@ -212,7 +233,8 @@ def run(cfg: DictConfig) -> list[dict]:
                 knn_acc_exact=knn_exact,
                 hit_at_k=metrics.hit_at_k(q.I, ds.db_labels, ds.query_labels, k),
                 label_precision_at_k=metrics.label_precision_at_k(
-                    q.I, ds.db_labels, ds.query_labels, k),
+                    q.I, ds.db_labels, ds.query_labels, k
+                ),
             )
         row.update(metrics.latency_stats(q.latencies_s))
         rows.append(row)

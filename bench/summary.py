@@ -30,7 +30,8 @@ def summary_table(rows: list[dict]) -> str:
     knobs = sorted({k for r in rows for k in r if k.startswith("search_")})
     head = (
         f"{first['dataset']} | {first['encoder']} | {first['index']}  n_db={first['n_db']} "
-        f"n_queries={first['n_queries']} dim={first['dim']} k={first['k']} metric={first['metric']} "
+        f"n_queries={first['n_queries']} dim={first['dim']} k={first['k']} "
+        f"metric={first['metric']} "
         f"mode={first['mode']} threads={first['threads']}  build {first['build_s']:.2f} s, "
         f"{first['index_bytes'] / 1e6:.1f} MB"
     )
@@ -40,6 +41,6 @@ def summary_table(rows: list[dict]) -> str:
         for r in rows
     ]
     widths = [max(len(n), *(len(c[i]) for c in cells)) for i, n in enumerate(names)]
-    lines = [head, "  ".join(n.rjust(w) for n, w in zip(names, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines = [head, "  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(lines)

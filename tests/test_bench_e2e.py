@@ -32,8 +32,12 @@ def vectors(tmp_path_factory) -> dict[str, Path]:
     xq = centres[lab_q] + 0.3 * rng.normal(size=(50, 16)).astype(np.float32)
     xb[1] = xb[0]  # an exact duplicate: a distance tie
     paths = {}
-    for name, arr in {"db": xb, "queries": xq, "db_labels": lab_b.astype(str),
-                      "query_labels": lab_q.astype(str)}.items():
+    for name, arr in {
+        "db": xb,
+        "queries": xq,
+        "db_labels": lab_b.astype(str),
+        "query_labels": lab_q.astype(str),
+    }.items():
         paths[name] = folder / f"{name}.npy"
         np.save(paths[name], arr)
     return paths
@@ -47,14 +51,22 @@ def _run(overrides: list[str]) -> list[dict]:
 
 
 def _vector_overrides(v: dict[str, Path], table: Path) -> list[str]:
-    return ["dataset=vectors", "encoder=none", f"dataset.db={v['db']}",
-            f"dataset.queries={v['queries']}", f"dataset.db_labels={v['db_labels']}",
-            f"dataset.query_labels={v['query_labels']}", f"results.table={table}",
-            "warmup=2", "passes=1"]
+    return [
+        "dataset=vectors",
+        "encoder=none",
+        f"dataset.db={v['db']}",
+        f"dataset.queries={v['queries']}",
+        f"dataset.db_labels={v['db_labels']}",
+        f"dataset.query_labels={v['query_labels']}",
+        f"results.table={table}",
+        "warmup=2",
+        "passes=1",
+    ]
 
 
-@pytest.mark.parametrize("index", ["exact", "annoy", "hnswlib", "faiss_flat", "faiss_ivf",
-                                   "faiss_hnsw"])
+@pytest.mark.parametrize(
+    "index", ["exact", "annoy", "hnswlib", "faiss_flat", "faiss_ivf", "faiss_hnsw"]
+)
 def test_one_row_per_search_point(vectors, tmp_path: Path, index: str) -> None:
     table = tmp_path / "runs.csv"
     extra = ["index.factory='IVF8,Flat'"] if index == "faiss_ivf" else []
@@ -92,8 +104,17 @@ def test_batch_mode_and_hdf5_dataset(vectors, tmp_path: Path) -> None:
         f.create_dataset("train", data=np.load(vectors["db"]))
         f.create_dataset("test", data=np.load(vectors["queries"]))
     table = tmp_path / "runs.csv"
-    rows = _run(["dataset=vectors", "encoder=none", f"dataset.path={h5}", "index=hnswlib",
-                 "index.search.ef=[50]", "mode=batch", f"results.table={table}"])
+    rows = _run(
+        [
+            "dataset=vectors",
+            "encoder=none",
+            f"dataset.path={h5}",
+            "index=hnswlib",
+            "index.search.ef=[50]",
+            "mode=batch",
+            f"results.table={table}",
+        ]
+    )
     assert len(rows) == 1 and rows[0]["mode"] == "batch" and rows[0]["metric"] == "cosine"
     assert "knn_acc" not in rows[0]  # no labels in the file
 
@@ -109,8 +130,9 @@ def test_plot_reads_the_table(vectors, tmp_path: Path) -> None:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, HYDRA_FULL_ERROR="0")
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _message_lines(stderr: str) -> list[str]:
@@ -145,8 +167,15 @@ def test_hdf5_without_train_is_one_line(tmp_path: Path) -> None:
     with h5py.File(h5, "w") as f:
         f.create_dataset("test", data=np.zeros((3, 4), np.float32))
     table = tmp_path / "runs.csv"
-    proc = _cli("bench", "dataset=vectors", "encoder=none", f"dataset.path={h5}",
-                f"results.table={table}", f"hydra.run.dir={tmp_path / 'out'}", cwd=REPO)
+    proc = _cli(
+        "bench",
+        "dataset=vectors",
+        "encoder=none",
+        f"dataset.path={h5}",
+        f"results.table={table}",
+        f"hydra.run.dir={tmp_path / 'out'}",
+        cwd=REPO,
+    )
     assert proc.returncode == 2
     assert "no train" in _message_lines(proc.stderr)[0]
     assert not table.exists()

@@ -18,7 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 def _cli(*args: str, tmp: Path) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "-m", *args, f"hydra.run.dir={tmp / 'hydra'}"],
-        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -26,9 +30,18 @@ def _cli(*args: str, tmp: Path) -> subprocess.CompletedProcess:
 
 def test_card_command_writes_rows(data_dir: Path, tmp_path: Path) -> None:
     table = tmp_path / "runs.csv"
-    proc = _cli("bench", "encoder=rnn02", "index=annoy", "index.trees=50", "dataset=surnames",
-                "encoder.epochs=1", "max_queries=300", "passes=1", f"results.table={table}",
-                tmp=tmp_path)
+    proc = _cli(
+        "bench",
+        "encoder=rnn02",
+        "index=annoy",
+        "index.trees=50",
+        "dataset=surnames",
+        "encoder.epochs=1",
+        "max_queries=300",
+        "passes=1",
+        f"results.table={table}",
+        tmp=tmp_path,
+    )
     rows = records.read_rows(table)
     assert len(rows) == 4  # one per search_k of the annoy option
     assert {r["build_trees"] for r in rows} == {"50"}
@@ -41,7 +54,7 @@ def test_lookup_prints_neighbours_and_prediction(tmp_path: Path) -> None:
     proc = _cli("bench.lookup", "Smith", "Nakamoto", "experiment=smoke", "k=5", tmp=tmp_path)
     blocks = proc.stdout.strip().split("\n\n")
     assert len(blocks) == 2
-    for block, name in zip(blocks, ("Smith", "Nakamoto")):
+    for block, name in zip(blocks, ("Smith", "Nakamoto"), strict=True):
         lines = block.splitlines()
         assert lines[0].startswith(f"'{name}'") and "predicted:" in lines[0]
         assert len(lines) == 6
@@ -57,7 +70,14 @@ def test_embed_writes_an_ann_benchmarks_file_the_bench_reads(tmp_path: Path) -> 
         assert f["neighbors"].shape == (n_q, 100) and f["distances"].shape == (n_q, 100)
     assert np.load(out / "db.npy").shape[0] == n_db
     table = tmp_path / "runs.csv"
-    _cli("bench", "dataset=vectors", "encoder=none", f"dataset.path={h5}", "index=faiss_flat",
-         f"results.table={table}", tmp=tmp_path)
+    _cli(
+        "bench",
+        "dataset=vectors",
+        "encoder=none",
+        f"dataset.path={h5}",
+        "index=faiss_flat",
+        f"results.table={table}",
+        tmp=tmp_path,
+    )
     (row,) = records.read_rows(table)
     assert float(row["recall_at_k"]) == 1.0 and row["n_db"] == str(n_db)

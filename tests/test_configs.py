@@ -29,7 +29,9 @@ def test_every_option_composes(group: str, option: str) -> None:
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
 
 
-@pytest.mark.parametrize("path", sorted(CONF.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONF)))
+@pytest.mark.parametrize(
+    "path", sorted(CONF.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONF))
+)
 def test_option_files_open_with_a_comment(path: Path) -> None:
     first = path.read_text().splitlines()[0]
     assert first.startswith("#"), f"{path} must open with a one-line comment saying what it is"

@@ -12,8 +12,16 @@ from bench import records
 
 
 def _cfg(**kw):
-    base = {"k": 10, "metric": "cosine", "seed": 0, "threads": 1, "mode": "single",
-            "results": {"table": "x.csv"}, "force": False, "index": {"M": 16}}
+    base = {
+        "k": 10,
+        "metric": "cosine",
+        "seed": 0,
+        "threads": 1,
+        "mode": "single",
+        "results": {"table": "x.csv"},
+        "force": False,
+        "index": {"M": 16},
+    }
     base.update(kw)
     return OmegaConf.create(base)
 
@@ -27,8 +35,20 @@ def test_config_id_ignores_results_and_force_but_not_parameters() -> None:
 
 def test_base_row_has_provenance() -> None:
     row = records.base_row(_cfg())
-    for key in ("schema_version", "run_id", "config_id", "timestamp_utc", "git_sha", "cpu_model",
-                "version_torch", "version_faiss_cpu", "k", "metric", "threads", "mode"):
+    for key in (
+        "schema_version",
+        "run_id",
+        "config_id",
+        "timestamp_utc",
+        "git_sha",
+        "cpu_model",
+        "version_torch",
+        "version_faiss_cpu",
+        "k",
+        "metric",
+        "threads",
+        "mode",
+    ):
         assert key in row
     assert row["timestamp_utc"].endswith("+00:00")
 
@@ -46,7 +66,9 @@ def test_append_widens_the_table_and_keeps_old_rows(tmp_path: Path) -> None:
 
 def _writer(args) -> None:
     table, i = args
-    records.append_rows(table, [{"config_id": f"c{i}", "job": i, f"col{i % 3}": i} for _ in range(5)])
+    records.append_rows(
+        table, [{"config_id": f"c{i}", "job": i, f"col{i % 3}": i} for _ in range(5)]
+    )
 
 
 def test_concurrent_appends_lose_nothing(tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ def load_vectors(
         name = p.stem
     else:
         if db is None or queries is None:
-            raise ValueError("dataset=vectors needs either path=FILE.hdf5 or both db= and queries= .npy paths")
+            raise ValueError(
+                "dataset=vectors needs either path=FILE.hdf5 or both db= and queries= .npy paths"
+            )
         xb = _matrix(np.load(_existing(db, "database .npy"), allow_pickle=False), "database")
         xq = _matrix(np.load(_existing(queries, "queries .npy"), allow_pickle=False), "queries")
         name = Path(db).stem
