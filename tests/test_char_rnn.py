@@ -288,3 +288,18 @@ def test_rnn01_gather_knn_on_tutorial_surnames(tmp_path):
     )
     _, ids = exact_knn(enc.encode(ds.db), enc.encode(ds.queries), 10, "cosine")
     assert knn_accuracy(ids, ds.db_labels, ds.query_labels) >= 0.74
+
+
+def test_heldout_label_unseen_in_training_counts_as_wrong(tmp_path, caplog):
+    caplog.set_level("INFO")
+    load_or_train(
+        epochs=1,
+        embedding_size=8,
+        hidden_size=16,
+        train_texts=TRAIN,
+        train_labels=LABELS,
+        heldout_texts=["Zed"],
+        heldout_labels=["zz"],
+        cache_dir=str(tmp_path),
+    )
+    assert "heldout_accuracy = 0.0000" in caplog.text
