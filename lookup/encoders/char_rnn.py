@@ -256,7 +256,7 @@ class CharRNNEncoder:
         self._refresh()
 
     def _refresh(self) -> None:
-        """Recompute the (V, H) input table and the fingerprint from the current weights."""
+        """Recompute the (V, H) input table and the weights hash; call after changing weights."""
         m = self.model
         with torch.inference_mode():
             # Input projection of every character, computed once: (V, E) @ (E, H) -> (V, H).
@@ -269,8 +269,13 @@ class CharRNNEncoder:
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
         h.update(json.dumps(self.vectorizer.to_serializable(), sort_keys=True).encode())
-        h.update(f"{self.task}|{self.pooling}".encode())
-        self.fingerprint = h.hexdigest()[:16]
+        self._weights_sha = h.hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the vectors could: weights, vocab, task, pooling."""
+        key = f"{self._weights_sha}|{self.task}|{self.pooling}".encode()
+        return hashlib.sha256(key).hexdigest()[:16]
 
     @property
     def device(self) -> torch.device:
