@@ -116,7 +116,8 @@ def test_round_trip_tutorial_format(tmp_path, task):
     enc.save(w, v)
     state = torch.load(w, weights_only=True)
     assert list(state) == list(STATE_KEYS)
-    raw = json.load(open(v, encoding="utf-8"))
+    with open(v, encoding="utf-8") as f:
+        raw = json.load(f)
     assert set(raw) == {"surname_vocab", "nationality_vocab", "max_seq_length"}
     back = load_or_train(
         task=task, pooling="gather", weights=w, vocab=v, embedding_size=8, hidden_size=16
