@@ -62,6 +62,7 @@ def test_defaults_and_job_name() -> None:
     cfg = compose_with()
     assert cfg.k > 0 and cfg.metric == "cosine"
     assert cfg.dataset._target_.endswith("load_names")
+    assert cfg.encoder.task == "predict" and cfg.encoder.pooling == "gather"
     raw = OmegaConf.load(CONF / "config.yaml")
     assert raw.defaults[0] == "_self_"
     assert raw.hydra.job.name == "bench"
