@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,11 @@ def _groups(df: pd.DataFrame):
 
 
 def _logit_x(ax, values: pd.Series) -> None:
+    """Logit recall axis with a margin around the plotted points (logit units)."""
+    logit = np.log(values / (1 - values))
+    lo, hi = logit.min() - 0.5, logit.max() + 0.5
     ax.set_xscale("logit")
-    ax.set_xlim(max(min(values.min(), 0.5), _CLIP[0]), _CLIP[1])
+    ax.set_xlim(1 / (1 + np.exp(-lo)), 1 / (1 + np.exp(-hi)))
 
 
 def plot_recall_qps(df: pd.DataFrame, path: Path) -> None:

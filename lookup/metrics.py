@@ -79,7 +79,7 @@ def _pair_distances(xb: np.ndarray, xq: np.ndarray, idx: np.ndarray, metric: str
         vn = np.linalg.norm(vecs, axis=2)
         denom = qn * vn
         cos = np.where(denom > 0, (vecs * q).sum(axis=2) / np.where(denom > 0, denom, 1.0), 0.0)
-        d = 1.0 - cos
+        d = 1.0 - np.clip(cos, -1.0, 1.0)  # rounding must not yield a negative distance
     return np.where(valid, d, np.inf)
 
 
