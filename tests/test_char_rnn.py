@@ -62,6 +62,17 @@ def test_fast_path_matches_on_random_names(task, pooling):
         np.testing.assert_allclose(enc.encode(texts, batch_size=bs), ref, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("task", ["classify", "predict"])
+def test_single_name_path_matches_tutorial_loop(task):
+    """One to four names with gather take the numpy loop; it agrees with the oracle too."""
+    enc = make(task, "gather")
+    texts = QUERIES + TRAIN
+    ref = reference_encode(enc.model, enc.vectorizer, texts, task=task, pooling="gather")
+    singles = np.concatenate([enc.encode([t]) for t in texts])
+    np.testing.assert_allclose(singles, ref, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(enc.encode(texts[:3]), ref[:3], atol=1e-5, rtol=0)
+
+
 def test_indices_read_per_task_and_pooling():
     """gather reads the last real token; last reads the last padded step."""
     for task, n_extra, pad_len in (("classify", 2, 0), ("predict", 1, -1)):
