@@ -264,6 +264,12 @@ def knn_accuracy(
     return correct / len(query_labels) if len(query_labels) else 0.0
 
 
+def _same_label(I: np.ndarray, db_labels, query_labels, k: int) -> np.ndarray:
+    """(nq, k) bool: neighbour j of query i is valid and carries the query's label."""
+    labels, valid = _labels_of(np.asarray(I)[:, :k], db_labels)
+    return (labels == np.asarray(query_labels)[:, None]) & valid
+
+
 def hit_at_k(
     I: np.ndarray,  # noqa: E741 (API name)
     db_labels: np.ndarray,
@@ -271,9 +277,7 @@ def hit_at_k(
     k: int,
 ) -> float:
     """Share of queries with at least one neighbour of the query's label among the first k."""
-    labels, valid = _labels_of(np.asarray(I)[:, :k], db_labels)
-    same = (labels == np.asarray(query_labels)[:, None]) & valid
-    return float(same.any(axis=1).mean())
+    return float(_same_label(I, db_labels, query_labels, k).any(axis=1).mean())
 
 
 def label_precision_at_k(
@@ -283,9 +287,7 @@ def label_precision_at_k(
     k: int,
 ) -> float:
     """Mean share of the first k neighbours carrying the query's label (padding is a miss)."""
-    labels, valid = _labels_of(np.asarray(I)[:, :k], db_labels)
-    same = (labels == np.asarray(query_labels)[:, None]) & valid
-    return float((same.sum(axis=1) / k).mean())
+    return float((_same_label(I, db_labels, query_labels, k).sum(axis=1) / k).mean())
 
 
 def latency_stats(latencies_s: Sequence[float] | np.ndarray) -> dict[str, float]:
