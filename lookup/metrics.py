@@ -118,7 +118,19 @@ class ExactSearcher:
     def __init__(self, xb: np.ndarray, metric: str) -> None:
         self.metric = check_metric(metric)
         self.xb = as_matrix(xb, "xb")
-        self._xb_s = normalize_rows(self.xb) if metric == "cosine" else self.xb
+        # L2 is shift-invariant: centring keeps |x|^2 small next to the neighbour gaps, so a
+        # large common offset cannot drown the float32 ranking (the re-rank is float64 anyway).
+        self._center = (
+            self.xb.mean(axis=0, dtype=np.float64).astype(np.float32)
+            if metric == "euclidean"
+            else None
+        )
+        if metric == "cosine":
+            self._xb_s = normalize_rows(self.xb)
+        elif metric == "euclidean":
+            self._xb_s = np.ascontiguousarray(self.xb - self._center)
+        else:
+            self._xb_s = self.xb
         self._tb_t = torch.from_numpy(self._xb_s).T  # (d, n_db)
         # Score to maximise; for euclidean  q.x - |x|^2 / 2  (|q|^2 is constant per row).
         self._neg_half_sq = (
@@ -151,7 +163,12 @@ class ExactSearcher:
         k = check_k(k, n_db)
         if block_size <= 0:
             raise ValueError(f"block_size={block_size} must be positive")
-        xq_s = normalize_rows(xq) if metric == "cosine" else xq
+        if metric == "cosine":
+            xq_s = normalize_rows(xq)
+        elif metric == "euclidean":
+            xq_s = np.ascontiguousarray(xq - self._center)
+        else:
+            xq_s = xq
         n_cand = min(n_db, k + _RERANK_EXTRA)
         rows = max(1, min(block_size, _MAX_BLOCK_ENTRIES // n_db))
         out_d = np.empty((xq.shape[0], k), dtype=np.float32)

@@ -147,3 +147,15 @@ def test_latency_stats() -> None:
     assert batch["qps"] == pytest.approx(100.0)
     with pytest.raises(ValueError):
         latency_stats([])
+
+
+def test_exact_euclidean_survives_a_large_common_offset() -> None:
+    """|x|^2 ~ 1e6 x the neighbour gaps: float32 scores alone would mis-rank (review finding)."""
+    rng = np.random.default_rng(3)
+    xb = (10 + 0.01 * rng.normal(size=(3000, 32))).astype(np.float32)
+    xq = (10 + 0.01 * rng.normal(size=(50, 32))).astype(np.float32)
+    D, I = exact_knn(xb, xq, 10, "euclidean")
+    d64 = np.sqrt(((xq[:, None, :].astype(np.float64) - xb[None, :, :]) ** 2).sum(-1))
+    true_I = np.argsort(d64, axis=1, kind="stable")[:, :10]
+    assert recall_ids(true_I, I, 10) == 1.0
+    np.testing.assert_allclose(D, np.take_along_axis(d64, true_I, 1), rtol=1e-5)
