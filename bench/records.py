@@ -29,12 +29,15 @@ _LIBRARIES = ("lookup", "torch", "numpy", "faiss-cpu", "hnswlib", "annoy", "hydr
 
 
 def config_id(cfg: DictConfig) -> str:
-    """A stable id of everything that determines a job's measurements."""
+    """A stable id of what determines a job's measurements: the resolved config (less where
+    rows go), the code's git SHA and the library versions. Files changed in place at the same
+    path are not seen: rerun those with force=true."""
     ident = {
         k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
         for k in cfg
         if k not in _NOT_IDENTITY
     }
+    ident.update(_versions(), git_sha=_git_sha())
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

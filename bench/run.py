@@ -23,6 +23,8 @@ from lookup.timing import measure_build, pin_threads, run_queries
 log = logging.getLogger(__name__)
 
 MODES = ("single", "batch")
+# Bump when what the vector or ground-truth caches hold changes meaning (invalidates them).
+CACHE_FORMAT = 2
 # What the harness hands an encoder factory, when its signature asks for it.
 _ENCODER_RUNTIME = ("cache_dir", "train_texts", "train_labels", "heldout_texts", "heldout_labels")
 
@@ -116,7 +118,7 @@ def vectors_of(cfg: DictConfig, ds: Dataset, encoder) -> Vectors:
         t2 = time.perf_counter()
         return {"xb": xb, "xq": xq}, {"encode_db_s": t1 - t0, "encode_queries_s": t2 - t1}
 
-    key = key_of(data=ds.fingerprint, encoder=encoder.fingerprint)
+    key = key_of(data=ds.fingerprint, encoder=encoder.fingerprint, format=CACHE_FORMAT)
     arrays, meta, hit = cached_arrays(cfg.cache_dir, "vectors", key, encode)
     return Vectors(
         np.ascontiguousarray(arrays["xb"], dtype=np.float32),
@@ -136,7 +138,7 @@ def ground_truth(cfg: DictConfig, xb: np.ndarray, xq: np.ndarray, metric: str, k
         D, I = metrics.exact_knn(xb, xq, k, metric, progress=True)
         return {"D": D, "I": I}, {"exact_s": time.perf_counter() - t0}
 
-    key = key_of(xb=array_digest(xb), xq=array_digest(xq), metric=metric, k=k)
+    key = key_of(xb=array_digest(xb), xq=array_digest(xq), metric=metric, k=k, format=CACHE_FORMAT)
     arrays, _, _ = cached_arrays(cfg.cache_dir, "exact", key, compute)
     return arrays["D"], arrays["I"]
 

@@ -131,7 +131,9 @@ def test_hnswlib_ef_below_k(small) -> None:
     D, I = index.search(xq, 20)  # noqa: E741
     assert_well_formed(D, I, len(xq), 20, len(xb))
     assert (I >= 0).all()
-    assert index.search_params() == {"ef": 2}
+    assert index.search_params() == {"ef": 20}  # what ran: ef raised to k
+    index.set_search_params(ef=40)
+    assert index.search_params() == {"ef": 40}
 
 
 # ---- differential: approximate backends against exact search on structured data ----------

@@ -52,6 +52,7 @@ class HnswlibIndex:
         self.seed = int(seed)
         self.threads = int(threads)
         self._ef = 10
+        self._ef_used: int | None = None  # ef of the last search (max(ef, k))
         self._index: hnswlib.Index | None = None
         self._n = 0
         self._dim = 0
@@ -82,12 +83,14 @@ class HnswlibIndex:
             if isinstance(ef, bool) or not isinstance(ef, (int, np.integer)) or ef < 1:
                 raise ValueError(f"ef={ef!r} is invalid for hnswlib; valid: an integer >= 1")
             self._ef = int(ef)
+            self._ef_used = None
             if self._index is not None:
                 self._index.set_ef(self._ef)
 
     def search_params(self) -> dict:
-        """Current query knobs."""
-        return {"ef": self._ef}
+        """Query knobs as last searched: ``ef`` raised to k if it was below (that is what ran,
+        so rows of ef=10, 20, 40 at k=50 do not pose as three operating points)."""
+        return {"ef": self._ef_used or self._ef}
 
     def build_params(self) -> dict:
         """Flat, JSON-able build parameters for result rows."""
@@ -147,7 +150,8 @@ class HnswlibIndex:
             xq = normalize_rows(xq)
         if self._ef < k:
             log.debug("hnswlib: ef=%d < k=%d, searching with ef=k", self._ef, k)
-        index.set_ef(max(self._ef, k))
+        self._ef_used = max(self._ef, k)
+        index.set_ef(self._ef_used)
         knn = index.knn_query
         partial_query = self._partial_query
 
