@@ -10,7 +10,14 @@ from functools import wraps
 log = logging.getLogger(__name__)
 
 # Errors that mean "the input is wrong", as opposed to bugs, which keep their traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    ImportError,  # an optional extra that is not installed (e.g. encoder=minilm)
+)
 EXIT_BAD_INPUT = 2
 
 

