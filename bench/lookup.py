@@ -18,11 +18,34 @@ from bench.run import check_settings, encoder_for, load_dataset, make_index, sea
 from lookup import metrics
 from lookup.timing import pin_threads
 
+# Hydra flags that take the next argument as their value
+_VALUE_FLAGS = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--info",
+    "-i",
+    "--experimental-rerun",
+}
+
 
 def _split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Free texts (no '=' and no leading '-') apart from Hydra overrides and flags."""
-    texts = [a for a in argv if "=" not in a and not a.startswith("-")]
-    rest = [a for a in argv if a not in texts]
+    """Free texts (no '=', not a flag or a flag's value) apart from Hydra overrides and flags."""
+    texts, rest = [], []
+    takes_value = False
+    for arg in argv:
+        if takes_value or "=" in arg or arg.startswith("-"):
+            rest.append(arg)
+            takes_value = arg in _VALUE_FLAGS
+        else:
+            texts.append(arg)
     return texts, rest
 
 

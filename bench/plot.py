@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("dataset", "encoder", "index", "recall_at_k", "qps", "build_s", "config_id")
+REQUIRED = ("dataset", "encoder", "index", "recall_at_k", "qps", "build_s", "run_id")
 _CLIP = (1e-3, 1 - 1e-4)  # logit axis cannot show exactly 0 or 1
 
 
@@ -75,8 +75,26 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+_SPLIT = ("mode", "k", "threads", "metric")  # rows differing in these are not comparable
+
+
 def _groups(df: pd.DataFrame):
-    return df.groupby(["encoder", "index"], sort=True)
+    """(label, rows) per encoder x index, split further by any setting that varies in ``df``
+    (mode, k, threads, metric, or encoder weights under one encoder name), so no curve mixes
+    rows that were measured differently."""
+    keys = ["encoder", "index"] + [c for c in _SPLIT if c in df and df[c].nunique() > 1]
+    if (
+        "encoder_fingerprint" in df
+        and (df.groupby("encoder")["encoder_fingerprint"].nunique() > 1).any()
+    ):
+        keys.append("encoder_fingerprint")
+    for values, g in df.groupby(keys, sort=True):
+        parts = dict(zip(keys, values, strict=True))
+        label = f"{parts.pop('encoder')} / {parts.pop('index')}"
+        label += "".join(
+            f" {k.replace('encoder_fingerprint', 'weights')}={str(v)[:8]}" for k, v in parts.items()
+        )
+        yield label, g
 
 
 def _logit_x(ax, values: pd.Series) -> None:
@@ -90,9 +108,9 @@ def _logit_x(ax, values: pd.Series) -> None:
 def plot_recall_qps(df: pd.DataFrame, path: Path) -> None:
     fig, panels = _panels(df, "QPS vs recall@k (Pareto front; up and right is better)")
     for ax, part in panels:
-        for (enc, idx), g in _groups(part):
+        for label, g in _groups(part):
             front = pareto_front(g["recall_at_k"].clip(*_CLIP), g["qps"])
-            ax.plot(front["recall"], front["qps"], marker="o", label=f"{enc} / {idx}")
+            ax.plot(front["recall"], front["qps"], marker="o", label=label)
         _logit_x(ax, part["recall_at_k"].clip(*_CLIP))
         ax.set_yscale("log")
         ax.set_xlabel("recall@k (tie-aware, logit scale)")
@@ -108,8 +126,8 @@ def plot_knn_recall(df: pd.DataFrame, path: Path) -> None:
         if "knn_acc" not in part or part["knn_acc"].isna().all():
             ax.text(0.5, 0.5, "no labels", ha="center", transform=ax.transAxes)
             continue
-        for (enc, idx), g in _groups(part):
-            line = ax.scatter(g["recall_at_k"], g["knn_acc"], label=f"{enc} / {idx}", s=18)
+        for label, g in _groups(part):
+            line = ax.scatter(g["recall_at_k"], g["knn_acc"], label=label, s=18)
             if "knn_acc_exact" in g:
                 ax.axhline(
                     g["knn_acc_exact"].iloc[0], color=line.get_facecolor()[0], ls="--", lw=0.8
@@ -124,11 +142,9 @@ def plot_knn_recall(df: pd.DataFrame, path: Path) -> None:
 def plot_build_recall(df: pd.DataFrame, path: Path) -> None:
     fig, panels = _panels(df, "build time vs best recall@k of each built index")
     for ax, part in panels:
-        best = part.groupby(["encoder", "index", "config_id"], as_index=False).agg(
-            recall=("recall_at_k", "max"), build_s=("build_s", "first")
-        )
-        for (enc, idx), g in best.groupby(["encoder", "index"]):
-            ax.scatter(g["recall"], g["build_s"], label=f"{enc} / {idx}", s=24)
+        best = part.loc[part.groupby("run_id")["recall_at_k"].idxmax()]  # one row per build
+        for label, g in _groups(best):
+            ax.scatter(g["recall_at_k"], g["build_s"], label=label, s=24)
         ax.set_yscale("log")
         ax.set_xlabel("best recall@k over the search sweep")
         ax.set_ylabel("build seconds")
