@@ -208,14 +208,16 @@ def run(cfg: DictConfig) -> list[dict]:
     threads = pin_threads(cfg.threads)
 
     ds = load_dataset(cfg)
+    k = cfg.k
+    if k > len(ds.db):  # before any encoding or training
+        raise ValueError(
+            f"k={k} is larger than the database ({len(ds.db)} items); use k <= {len(ds.db)}"
+        )
     metric = ds.metric or cfg.metric
     if metric != cfg.metric:
         index = make_index(cfg, metric)
     vec = vectors_of(cfg, ds, encoder_for(cfg, ds))
     n_db, dim = vec.xb.shape
-    k = cfg.k
-    if k > n_db:
-        raise ValueError(f"k={k} is larger than the database ({n_db} items); use k <= {n_db}")
     true_D, true_I = ground_truth(cfg, vec.xb, vec.xq, metric, k)
     has_labels = ds.db_labels is not None and ds.query_labels is not None
     knn_exact = metrics.knn_accuracy(true_I, ds.db_labels, ds.query_labels) if has_labels else None
