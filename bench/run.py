@@ -40,6 +40,7 @@ class Vectors:
     encode_queries_s: float
     encoder_fingerprint: str
     from_cache: bool
+    encoder_training: dict  # the encoder's own training metrics ({} if none)
 
 
 def _is_int(value: Any) -> bool:
@@ -136,7 +137,7 @@ def encoder_for(cfg: DictConfig, ds: Dataset):
 def vectors_of(cfg: DictConfig, ds: Dataset, encoder) -> Vectors:
     """Vectors of both sides: the dataset's own, or encoded (cached by content)."""
     if encoder is None:
-        return Vectors(ds.db, ds.queries, 0.0, 0.0, "none", False)
+        return Vectors(ds.db, ds.queries, 0.0, 0.0, "none", False, {})
 
     def encode() -> tuple[dict[str, np.ndarray], dict]:
         t0 = time.perf_counter()
@@ -155,6 +156,7 @@ def vectors_of(cfg: DictConfig, ds: Dataset, encoder) -> Vectors:
         meta["encode_queries_s"],
         encoder.fingerprint,
         hit,
+        dict(encoder.training),
     )
 
 
@@ -247,6 +249,13 @@ def run(cfg: DictConfig) -> list[dict]:
         build_peak_rss=build.build_peak_rss,
     )
     base.update({f"build_{k_}": v for k_, v in index.build_params().items()})
+    base.update(
+        {
+            f"encoder_{k_}": v
+            for k_, v in vec.encoder_training.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+    )
 
     rows = []
     for point in grid:

@@ -17,6 +17,7 @@ class Encoder(Protocol):
 
     dim: int
     fingerprint: str  # changes whenever the vectors could change (weights, vocab, pooling)
+    training: dict  # held-out metrics of the training that made the weights; {} if loaded
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray: ...
 

@@ -46,6 +46,7 @@ def test_card_command_writes_rows(data_dir: Path, tmp_path: Path) -> None:
     assert len(rows) == 4  # one per search_k of the annoy option
     assert {r["build_trees"] for r in rows} == {"50"}
     assert {r["choice_encoder"] for r in rows} == {"rnn02"}
+    assert 0 < float(rows[0]["encoder_heldout_char_accuracy"]) < 1  # trained here, on the spot
     assert rows[0]["overrides"].startswith("encoder=rnn02 index=annoy index.trees=50")
     assert "recall" in proc.stdout and "search_k" in proc.stdout
 

@@ -203,7 +203,7 @@ def test_training_is_seeded_cached_and_reports_accuracy(tmp_path: Path) -> None:
         cache_dir=str(tmp_path / "cache"),
     )
     enc = make_infersent(**kw)
-    assert enc.info["dev_accuracy"] > 0.9  # three hypothesis templates, one per label
+    assert enc.training["dev_accuracy"] > 0.9  # three hypothesis templates, one per label
     files = list((tmp_path / "cache").rglob("*.npz"))
     assert len(files) == 1
     mtime = files[0].stat().st_mtime_ns

@@ -61,7 +61,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -246,6 +246,7 @@ class CharRNNEncoder:
     vectorizer: CharVectorizer
     task: str = "classify"
     pooling: str = "last"
+    training: dict = field(default_factory=dict)  # held-out metrics when trained here
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -540,7 +541,7 @@ def load_or_train(
         lr=lr,
         seed=seed,
     )
-    model, vec = train_cached(
+    model, vec, metrics = train_cached(
         cfg,
         train_texts,
         train_labels,
@@ -549,4 +550,4 @@ def load_or_train(
         cache_dir=cache_dir,
         device=resolve_device(device),
     )
-    return CharRNNEncoder(model, vec, task=task, pooling=pooling)
+    return CharRNNEncoder(model, vec, task=task, pooling=pooling, training=metrics)

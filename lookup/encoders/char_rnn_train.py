@@ -212,8 +212,10 @@ def train_cached(
     *,
     cache_dir: str = ".cache/lookup",
     device: torch.device | str = "cpu",
-) -> tuple[CharRNN, CharVectorizer]:
-    """Load ``<cache_dir>/char_rnn/<key>/`` if present, else train and write it atomically."""
+) -> tuple[CharRNN, CharVectorizer, dict]:
+    """Load ``<cache_dir>/char_rnn/<key>/`` if present, else train and write it atomically.
+
+    Returns the model, its vectorizer and the training's metrics (held-out accuracy, ...)."""
     from filelock import FileLock
 
     if train_texts is None:
@@ -237,7 +239,7 @@ def train_cached(
                 with open(mpath, encoding="utf-8") as f:
                     meta = json.load(f)
             log.info("char rnn (%s): cached checkpoint %s %s", cfg.task, d, meta.get("metrics", {}))
-            return model.to(device).eval(), vec
+            return model.to(device).eval(), vec, meta.get("metrics", {})
         model, vec, metrics = train(
             cfg, texts, labels, heldout_texts, heldout_labels, device=device
         )
@@ -245,7 +247,7 @@ def train_cached(
         meta = {"config": asdict(cfg), "metrics": metrics, "n_train": len(texts)}
         atomic_write_bytes(mpath, json.dumps(meta, indent=1).encode())
         log.info("char rnn (%s): trained and cached at %s", cfg.task, d)
-    return model, vec
+    return model, vec, metrics
 
 
 __all__ = ["TrainConfig", "cache_key", "evaluate", "train", "train_cached"]

@@ -22,6 +22,7 @@ class GloveMeanEncoder:
         self.wv = word_vectors
         self.lowercase = lowercase
         self.dim = word_vectors.dim
+        self.training: dict = {}  # nothing is trained
         self.fingerprint = hashlib.sha256(
             f"glove_mean:{word_vectors.fingerprint()}:lower={lowercase}".encode()
         ).hexdigest()[:16]

@@ -152,7 +152,7 @@ class InferSentEncoder:
         self.vocab = _Vocab(word_vectors, version=self.config.version, lowercase=lowercase)
         self.device = device
         self.dim = self.config.dim
-        self.info = info or {}  # e.g. NLI dev accuracy of an own-trained model
+        self.training = info or {}  # e.g. NLI dev accuracy of an own-trained model
         self.fingerprint = hashlib.sha256(
             f"infersent:{asdict(self.config)}:{weights_id}:{word_vectors.fingerprint()}:"
             f"lower={lowercase}".encode()

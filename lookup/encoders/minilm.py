@@ -36,6 +36,7 @@ class MiniLMEncoder:
             self.model.get_sentence_embedding_dimension
         )
         self.dim = int(get_dim())
+        self.training: dict = {}  # pretrained, shipped weights
         self.fingerprint = f"minilm:{PACKAGE}=={metadata.version(PACKAGE)}:norm={normalize}"
         log.info("loaded all-MiniLM-L6-v2 from %s", path)
 
