@@ -113,3 +113,11 @@ def test_load_with_download(tmp_path, monkeypatch):
     )
     ds = load_surnames(str(tmp_path / "cache" / "surnames.csv"), download=True)
     assert ds.queries == ["Nakamura"]
+
+
+def test_download_failure_is_one_line_and_leaves_nothing(tmp_path):
+    """An unreachable URL (a closed local port, never the network) is a ValueError."""
+    dest = tmp_path / "s.csv"
+    with pytest.raises(ValueError, match="could not download"):
+        download(str(dest), url="http://127.0.0.1:9/surnames.csv", timeout=5)
+    assert list(tmp_path.iterdir()) == []

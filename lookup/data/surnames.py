@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -53,6 +54,10 @@ def download(dest: str, *, url: str = URL, sha256: str = SHA256, timeout: float 
                 f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; not saved"
             )
         os.replace(tmp, dest)
+    except urllib.error.URLError as exc:  # no network, DNS, HTTP 404, ...
+        raise ValueError(
+            f"could not download {url} ({exc.reason}); put the CSV at {dest} or set path=..."
+        ) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
