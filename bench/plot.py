@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.plot", description=__doc__.split("\n")[0]
     )
     parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
-    parser.add_argument("--out", default="results/figures", help="folder for the PNGs")
+    parser.add_argument("--out", default="outputs/figures", help="folder for the PNGs")
     args = parser.parse_args(argv)
     try:
         paths = plot_all(args.tables, args.out)
