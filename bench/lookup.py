@@ -56,7 +56,7 @@ def format_neighbours(text: str, D: np.ndarray, I: np.ndarray, db, db_labels, pr
         if i < 0:
             continue
         label = "" if db_labels is None else str(db_labels[i])
-        lines.append(f"  {rank:>3}. {str(db[i]):<40} {label:<16} {d:.4f}")
+        lines.append(f"  {rank:>3}. {str(db[i]):<40} {label:<16} {d:.6f}")
     return "\n".join(lines)
 
 
