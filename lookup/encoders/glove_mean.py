@@ -6,6 +6,7 @@ A single word is encoded as its own vector; a text with no known word as the zer
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,8 @@ from tqdm.auto import tqdm
 
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
 from lookup.text import tokenize
+
+log = logging.getLogger(__name__)
 
 
 class GloveMeanEncoder:
@@ -31,12 +34,19 @@ class GloveMeanEncoder:
         """(n, dim) float32 in input order."""
         out = np.zeros((len(texts), self.dim), np.float32)
         index = self.wv.index
+        empty = 0
         for i, text in enumerate(
             tqdm(texts, desc="glove_mean encode", unit=" texts", disable=len(texts) < 10_000)
         ):
             ids = [index[w] for w in tokenize(text, lower=self.lowercase) if w in index]
             if ids:
                 out[i] = self.wv.vectors[ids].mean(axis=0)
+            else:
+                empty += 1
+        if empty:
+            log.warning(
+                "%d of %d texts have no word with a vector; they encode as zeros", empty, len(texts)
+            )
         return out
 
 

@@ -161,6 +161,15 @@ class InferSentEncoder:
     def encode(self, texts: Sequence[str], *, batch_size: int = 128) -> np.ndarray:
         """(n, 2H) float32 in input order. Batches hold sentences of similar length."""
         seqs = [self.vocab.ids(t) for t in texts]
+        markers = {self.vocab.wv.index.get(m) for m in (self.vocab.bos, self.vocab.eos)}
+        empty = sum(all(i in markers or i == self.vocab.pad for i in s) for s in seqs)
+        if empty:
+            log.warning(
+                "%d of %d texts have no word with a vector (restrict_to_corpus drops words "
+                "outside the dataset); their vectors carry no content",
+                empty,
+                len(seqs),
+            )
         order = np.argsort([-len(s) for s in seqs], kind="stable")
         out = np.empty((len(seqs), self.dim), np.float32)
         with torch.inference_mode():
