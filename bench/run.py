@@ -19,11 +19,10 @@ from lookup import metrics
 from lookup.cache import array_digest, cached_arrays, key_of
 from lookup.data.base import Dataset
 from lookup.protocols import METRICS
-from lookup.timing import measure_build, pin_threads, run_queries
+from lookup.timing import MODES, measure_build, pin_threads, run_queries
 
 log = logging.getLogger(__name__)
 
-MODES = ("single", "batch")
 # Bump when what the vector or ground-truth caches hold changes meaning (invalidates them).
 CACHE_FORMAT = 2
 # What the harness hands an encoder factory, when its signature asks for it.

@@ -56,6 +56,12 @@ class PlannedIndex(Protocol):
     def query_plan(self, xq: np.ndarray, k: int, mode: str) -> QueryPlan: ...
 
 
+def check_mode(mode: str) -> None:
+    """Raise a one-line ValueError unless ``mode`` is one of :data:`MODES`."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+
+
 def check_search_params(owner: str, valid: Iterable[str], given: Mapping[str, Any]) -> None:
     """Raise a one-line ValueError when ``given`` has a knob not in ``valid``."""
     valid = tuple(valid)
@@ -197,8 +203,7 @@ def run_queries(
     given ``total / nq``. Before the passes, untimed: ``warmup`` single queries (first rows,
     cycled) in single mode, one batch of the first ``warmup`` rows in batch mode.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    check_mode(mode)
     if passes <= 0:
         raise ValueError(f"passes={passes} must be positive")
     xq = as_matrix(xq, "xq")

@@ -16,7 +16,7 @@ import numpy as np
 from annoy import AnnoyIndex as _Annoy
 
 from lookup.metrics import as_matrix, check_k, check_metric
-from lookup.timing import MODES, QueryPlan, check_search_params
+from lookup.timing import QueryPlan, check_mode, check_search_params
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ class AnnoyIndex:
         index = self._ready()
         rows = as_matrix(xq, "xq", self._dim).tolist()
         k = check_k(k, self._n)
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        check_mode(mode)
         nns, search_k = index.get_nns_by_vector, self._search_k
 
         def call(q: list) -> tuple[list, list]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lookup.metrics import ExactSearcher, as_matrix, check_k, check_metric
-from lookup.timing import MODES, QueryPlan, check_search_params
+from lookup.timing import QueryPlan, check_mode, check_search_params
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,7 @@ class ExactIndex:
 
         if mode == "batch":
             return QueryPlan([xq], call, lambda raws: raws[0])
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        check_mode(mode)
 
         def finish(raws: list) -> tuple[np.ndarray, np.ndarray]:
             return np.vstack([r[0] for r in raws]), np.vstack([r[1] for r in raws])

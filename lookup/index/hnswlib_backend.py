@@ -18,7 +18,7 @@ import hnswlib
 import numpy as np
 
 from lookup.metrics import as_matrix, check_k, check_metric, normalize_rows
-from lookup.timing import MODES, QueryPlan, check_search_params
+from lookup.timing import QueryPlan, check_mode, check_search_params
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,7 @@ class HnswlibIndex:
         index = self._ready()
         xq = as_matrix(xq, "xq", self._dim)
         k = check_k(k, self._n)
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        check_mode(mode)
         if self.metric == "cosine":
             xq = normalize_rows(xq)
         if self._ef < k:
