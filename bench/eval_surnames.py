@@ -4,7 +4,7 @@ Trains (or loads from the cache) rnn01 (classifier) and rnn02 (character LM) on 
 encodes train (database) and test (queries) with both poolings, and scores exact cosine kNN@10
 with a majority vote (ties broken by the nearest neighbour). Writes ``results/knn_surnames.md``.
 
-    LOOKUP_DATA_DIR=/work/shared/data python -m bench.eval_surnames
+    LOOKUP_DATA_DIR=../shared/data python -m bench.eval_surnames
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def to_markdown(res: dict) -> str:
         "",
         f"Seed {res['seed']}, torch threads {res['threads']}, data fingerprint "
         f"`{res['fingerprint']}`, git `{res['git_sha']}`, {res['utc']}.",
-        "Produced by `LOOKUP_DATA_DIR=/work/shared/data python -m bench.eval_surnames`.",
+        "Produced by `LOOKUP_DATA_DIR=../shared/data python -m bench.eval_surnames`.",
         "",
         "```json",
         json.dumps(res["rows"], indent=1),

@@ -5,7 +5,7 @@ Encodes all tutorial surnames (train + test) with `CharRNNEncoder.encode` and wi
 interleaved, after a warm-up, keeping the best of N; then single-name latency (p50/p99 over
 many calls). Writes ``results/perf_encoders.json`` (flat rows) and ``.md``.
 
-    LOOKUP_DATA_DIR=/work/shared/data python -m bench.perf_encoders
+    LOOKUP_DATA_DIR=../shared/data python -m bench.perf_encoders
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def to_markdown(rows: list[dict]) -> str:
         "",
         f"All {r0['n_names']} tutorial surnames (train + test), same trained weights, torch "
         "threads pinned to the same count for both paths (column 'threads'; machine: "
-        f"{r0['cpu_count']} cores, shared with other jobs; 1-min load average in the table). "
+        f"{r0['cpu_count']} cores; the 1-min load average, in the table, shows other load). "
         "Fast path: `CharRNNEncoder.encode` "
         "(tokenisation included): duplicate names encoded once, per-character input table "
         "(V, H), names sorted by steps so each step updates only the running rows (`gather` "
@@ -162,7 +162,7 @@ def to_markdown(rows: list[dict]) -> str:
     lines += [
         "",
         f"torch {r0['torch_version']}, Python {r0['python']}, git `{r0['git_sha']}`, {r0['utc']}.",
-        "Produced by `LOOKUP_DATA_DIR=/work/shared/data python -m bench.perf_encoders`; raw rows "
+        "Produced by `LOOKUP_DATA_DIR=../shared/data python -m bench.perf_encoders`; raw rows "
         "in `perf_encoders.json`.",
         "",
     ]
