@@ -151,11 +151,13 @@ def append_rows(table: str | Path, rows: Iterable[dict]) -> None:
     path = Path(table)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        old = read_rows(path)
+        old: list[dict] = []
         header: list[str] = []
         if path.exists():
             with path.open(newline="") as f:
-                header = next(csv.reader(f), [])
+                reader = csv.DictReader(f)
+                old = list(reader)
+                header = list(reader.fieldnames or [])
         for row in rows:
             header += [key for key in row if key not in header]
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
