@@ -22,7 +22,8 @@ import torch
 from lookup.data.surnames import load_surnames
 from lookup.encoders.char_rnn import load_or_train
 from lookup.encoders.char_rnn_train import evaluate
-from lookup.metrics import exact_knn, knn_accuracy
+from lookup.index.exact import exact_knn
+from lookup.metrics import knn_accuracy
 
 log = logging.getLogger("bench.eval_surnames")
 

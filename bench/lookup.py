@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from bench.errors import user_errors_exit
 from bench.run import check_settings, encoder_for, load_dataset, make_index, search_grid, vectors_of
 from lookup import metrics
+from lookup.distances import recompute_distances
 from lookup.timing import pin_threads
 
 # Hydra flags that take the next argument as their value
@@ -81,7 +82,7 @@ def lookup(cfg: DictConfig, texts: list[str]) -> str:
     index.set_search_params(**search_grid(cfg.index.get("search"))[-1])
     xq = encoder.encode(texts)
     _, I = index.search(xq, cfg.k)
-    D = metrics.recompute_distances(xb, xq, I, metric)
+    D = recompute_distances(xb, xq, I, metric)
     predicted = (
         metrics.knn_predict(I, ds.db_labels) if ds.db_labels is not None else [None] * len(texts)
     )

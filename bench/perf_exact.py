@@ -22,7 +22,8 @@ import scipy
 import torch
 from scipy.spatial.distance import cdist
 
-from lookup.metrics import exact_knn, recall_tie_aware
+from lookup.index.exact import exact_knn
+from lookup.metrics import recall_tie_aware
 from lookup.timing import pin_threads
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from bench import records
 from bench.errors import user_errors_exit
 from bench.run import load_dataset, load_encoder, vectors_of
 from lookup import metrics, probe
+from lookup.index.exact import exact_knn
 from lookup.timing import pin_threads
 
 log = logging.getLogger("bench.probe")
@@ -44,8 +45,8 @@ def run_probe(cfg: DictConfig) -> list[dict]:
         raise ValueError("probe.words is empty and the corpus has no frequent nouns; give words")
     log.info("probe words: %s", " ".join(words))
     xw = encoder.encode(words)
-    _, I_word = metrics.exact_knn(vec.xb, xw, k, cfg.metric)
-    _, I_sent = metrics.exact_knn(vec.xb, vec.xq, k, cfg.metric, progress=True)
+    _, I_word = exact_knn(vec.xb, xw, k, cfg.metric)
+    _, I_sent = exact_knn(vec.xb, vec.xq, k, cfg.metric, progress=True)
 
     per_word = probe.word_share_at_k(I_word, db_tokens, [[w] for w in words], k)
     worst = np.argsort(per_word, kind="stable")[:5]

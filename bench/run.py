@@ -18,6 +18,8 @@ from bench import records
 from lookup import metrics
 from lookup.cache import array_digest, cached_arrays, key_of
 from lookup.data.base import Dataset
+from lookup.distances import recompute_distances
+from lookup.index.exact import exact_knn
 from lookup.protocols import METRICS
 from lookup.timing import MODES, measure_build, pin_threads, run_queries
 
@@ -164,7 +166,7 @@ def ground_truth(cfg: DictConfig, xb: np.ndarray, xq: np.ndarray, metric: str, k
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
         t0 = time.perf_counter()
-        D, I = metrics.exact_knn(xb, xq, k, metric, progress=True)
+        D, I = exact_knn(xb, xq, k, metric, progress=True)
         return {"D": D, "I": I}, {"exact_s": time.perf_counter() - t0}
 
     key = key_of(xb=array_digest(xb), xq=array_digest(xq), metric=metric, k=k, format=CACHE_FORMAT)
@@ -260,7 +262,7 @@ def run(cfg: DictConfig) -> list[dict]:
     for point in grid:
         index.set_search_params(**point)
         q = run_queries(index, vec.xq, k, mode=cfg.mode, warmup=cfg.warmup, passes=cfg.passes)
-        run_D = metrics.recompute_distances(vec.xb, vec.xq, q.I, metric)
+        run_D = recompute_distances(vec.xb, vec.xq, q.I, metric)
         row = dict(base)
         row.update({f"search_{k_}": v for k_, v in index.search_params().items()})
         row.update(

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-METRICS = ("cosine", "euclidean", "ip")
+from lookup.distances import METRICS  # noqa: F401 - part of the contract
 
 
 @runtime_checkable

@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from lookup.metrics import as_matrix
+from lookup.distances import as_matrix
 
 log = logging.getLogger(__name__)
 

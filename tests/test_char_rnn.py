@@ -284,7 +284,8 @@ def test_rnn01_gather_knn_on_tutorial_surnames(tmp_path):
     from pathlib import Path
 
     from lookup.data.surnames import load_surnames
-    from lookup.metrics import exact_knn, knn_accuracy
+    from lookup.index.exact import exact_knn
+    from lookup.metrics import knn_accuracy
 
     data = Path(os.environ.get("LOOKUP_DATA_DIR", Path(__file__).parents[2] / "shared/data"))
     if not (data / "surnames.csv").exists():

@@ -9,8 +9,10 @@ import os
 import numpy as np
 import pytest
 
+from lookup.distances import recompute_distances
 from lookup.index import BACKENDS, AnnoyIndex, ExactIndex, FaissIndex, HnswlibIndex
-from lookup.metrics import exact_knn, recall_ids, recall_tie_aware, recompute_distances
+from lookup.index.exact import exact_knn
+from lookup.metrics import recall_ids, recall_tie_aware
 from lookup.protocols import METRICS, Index
 from lookup.timing import run_queries
 

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+from lookup.distances import recompute_distances
+from lookup.index.exact import exact_knn
 from lookup.metrics import (
-    exact_knn,
     hit_at_k,
     knn_accuracy,
     label_precision_at_k,
     latency_stats,
     recall_ids,
     recall_tie_aware,
-    recompute_distances,
 )
 from lookup.protocols import METRICS
 

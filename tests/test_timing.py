@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from lookup.index import ExactIndex, FaissIndex, HnswlibIndex
-from lookup.metrics import exact_knn, recall_ids
+from lookup.index.exact import exact_knn
+from lookup.metrics import recall_ids
 from lookup.timing import BuildStats, QueryPlan, QueryRun, measure_build, pin_threads, run_queries
 
 

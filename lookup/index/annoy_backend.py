@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from annoy import AnnoyIndex as _Annoy
 
-from lookup.metrics import as_matrix, check_k, check_metric
+from lookup.distances import as_matrix, check_k, check_metric
 from lookup.timing import QueryPlan, check_mode, check_search_params
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from lookup.metrics import as_matrix, check_k, check_metric, normalize_rows
+from lookup.distances import as_matrix, check_k, check_metric, normalize_rows
 from lookup.timing import QueryPlan, check_mode, check_search_params
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,94 @@
+"""Distances as the harness defines them, and the checks every array passes at the boundary.
+
+Harness distance conventions (smaller is nearer), used everywhere in the project:
+
+- ``cosine``: ``1 - cos(q, x)``; a zero vector has cosine 0 with everything (distance 1), no NaN;
+- ``euclidean``: true L2 distance (not squared);
+- ``ip``: ``-<q, x>``.
+
+Ground truth and scoring both use :func:`pair_distances` (float64 from the float32 vectors), so a
+backend is never scored with its own library's numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRICS = ("cosine", "euclidean", "ip")
+
+
+def check_metric(metric: str) -> str:
+    """Return ``metric`` if it is one of :data:`METRICS`, else raise ValueError."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    return metric
+
+
+def check_k(k: int, n_db: int) -> int:
+    """Validate a neighbour count against the database size (1 <= k <= n_db)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"k must be an integer, got {k!r}; valid: 1 <= k <= {n_db}")
+    if k <= 0:
+        raise ValueError(f"k={k} must be positive; valid: 1 <= k <= {n_db}")
+    if k > n_db:
+        raise ValueError(
+            f"k={k} is larger than the database ({n_db} vectors); valid: 1 <= k <= {n_db}"
+        )
+    return int(k)
+
+
+def as_matrix(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndarray:
+    """Return ``x`` as a C-contiguous float32 (n, d) array, copying only if needed."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d (n, d) array, got shape {x.shape}")
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(f"{name} has dimension {x.shape[1]}, expected {dim}")
+    return x
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """Unit-normalise rows (float32 copy); zero rows stay zero instead of becoming NaN."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0).astype(np.float32))
+
+
+def pair_distances(xb: np.ndarray, xq: np.ndarray, idx: np.ndarray, metric: str) -> np.ndarray:
+    """float64 harness distances between xq[i] and xb[idx[i, j]] for valid (>= 0) ids; inf else."""
+    valid = idx >= 0
+    vecs = np.asarray(xb)[np.where(valid, idx, 0)].astype(np.float64)  # (nq, k, d)
+    q = np.asarray(xq, dtype=np.float64)[:, None, :]  # (nq, 1, d)
+    if metric == "euclidean":
+        d = np.sqrt(np.square(vecs - q).sum(axis=2))
+    elif metric == "ip":
+        d = -(vecs * q).sum(axis=2)
+    else:
+        qn = np.linalg.norm(q, axis=2)
+        vn = np.linalg.norm(vecs, axis=2)
+        denom = qn * vn
+        cos = np.where(denom > 0, (vecs * q).sum(axis=2) / np.where(denom > 0, denom, 1.0), 0.0)
+        d = 1.0 - np.clip(cos, -1.0, 1.0)  # rounding must not yield a negative distance
+    return np.where(valid, d, np.inf)
+
+
+def recompute_distances(
+    xb: np.ndarray,
+    xq: np.ndarray,
+    I: np.ndarray,  # noqa: E741 (API name)
+    metric: str,
+) -> np.ndarray:
+    """Harness distances (float32, shape of ``I``) between each query and its returned ids.
+
+    ``-1`` ids (padding) get ``+inf``. Computed in float64 from the vectors, so backends are
+    scored in one metric regardless of what their library reports.
+    """
+    check_metric(metric)
+    ids = np.asarray(I)
+    if ids.ndim != 2 or ids.shape[0] != len(xq):
+        raise ValueError(f"I must have shape (nq={len(xq)}, k), got {ids.shape}")
+    out = np.empty(ids.shape, dtype=np.float32)
+    step = max(1, (1 << 22) // max(1, ids.shape[1] * np.shape(xb)[1]))  # bound the gathered block
+    for s in range(0, ids.shape[0], step):
+        out[s : s + step] = pair_distances(xb, xq[s : s + step], ids[s : s + step], metric)
+    return out
