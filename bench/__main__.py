@@ -2,23 +2,37 @@
 
 import logging
 
-import hydra
 from omegaconf import DictConfig
 
-from bench.errors import user_errors_exit
-from bench.run import run
-from bench.summary import summary_table
+from bench.cli import run_app
 
 log = logging.getLogger("bench")
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-@user_errors_exit
-def main(cfg: DictConfig) -> None:
+def job(cfg: DictConfig) -> None:
+    """One job: run it and print its summary."""
+    from bench.run import run  # here, so bad overrides are reported before torch loads
+    from bench.summary import operating_point_line, summary_table
+
     rows = run(cfg)
-    if rows:
-        print(summary_table(rows), flush=True)
+    if not rows:
+        return
+    stored = rows[0].get("_stored", False)
+    if stored:
+        print(
+            f"already measured (config_id {rows[0]['config_id']}, {rows[0]['timestamp_utc']}); "
+            f"stored rows from {cfg.results.table} (force=true measures again):",
+            flush=True,
+        )
+    print(summary_table(rows), flush=True)
+    print(operating_point_line(rows, float(cfg.get("target_recall", 0.95))), flush=True)
+    if not stored:
         log.info("%d rows appended to %s", len(rows), cfg.results.table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench [overrides]`: one-line errors (exit 2), Ctrl-C exits 130."""
+    run_app(job, argv)
 
 
 if __name__ == "__main__":

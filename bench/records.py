@@ -1,176 +1,149 @@
-"""Result rows: the schema's fixed columns and a table that many jobs can append to safely."""
+"""The row schema: what identifies a measurement and the columns every row of a job shares.
+
+A row names its whole configuration: every leaf of the resolved ``dataset`` and ``encoder``
+options (``dataset_<key>``, ``encoder_<key>``; nested keys joined with ``_``), the index's
+build parameters (``build_<key>``, from the built index, so derived values such as a faiss
+``nlist`` appear as they ran) and the knobs of its operating point (``search_<knob>``), the
+content digest of every input file the options point at (``digest_<group>_<key>``), the code
+state (``git_sha``, ``git_dirty``, ``git_diff_sha``) and library versions. ``config_id`` hashes
+all of that except where rows go, so the resume check sees any change that could move a number.
+
+The results table itself (checks, locking, appending) is :mod:`bench.table`.
+"""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
-import platform
-import subprocess
-import tempfile
 import uuid
-from collections.abc import Iterable
-from functools import cache
-from importlib import metadata
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
-from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
-log = logging.getLogger(__name__)
+from lookup.provenance import file_digest, git_state, library_versions, machine
 
-SCHEMA_VERSION = 1
-# Keys of the composed config that do not change what a job measures.
-_NOT_IDENTITY = ("results", "force", "hydra")
-_LIBRARIES = ("lookup", "torch", "numpy", "faiss-cpu", "hnswlib", "annoy", "hydra-core")
+SCHEMA_VERSION = 2
+# Top-level keys that do not change what a job measures.
+NOT_IDENTITY = ("results", "force", "hydra", "cache_dir", "target_recall")
+# Option keys that do not change what a job measures (where caches live).
+_NOT_IDENTITY_LEAVES = ("cache_dir",)
+SETTINGS = (
+    "k",
+    "metric",
+    "eps",
+    "seed",
+    "threads",
+    "mode",
+    "warmup",
+    "passes",
+    "repeats",
+    "max_queries",
+)
+OPTION_GROUPS = ("dataset", "encoder", "index")
 
 
-def config_id(cfg: DictConfig) -> str:
-    """A stable id of what determines a job's measurements: the resolved config (less where
-    rows go), the code's git SHA and the library versions. Files changed in place at the same
-    path are not seen: rerun those with force=true."""
-    ident = {
-        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-        for k in cfg
-        if k not in _NOT_IDENTITY
-    }
-    ident.update(_versions(), git_sha=_git_sha())
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-@cache
-def _git_sha() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain Python (no OmegaConf nodes), without ``hydra``."""
+    out = {}
+    for key in cfg:
+        if key == "hydra":
+            continue
+        value = cfg[key]
+        out[key] = (
+            OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-@cache
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-@cache
-def _versions() -> dict[str, str]:
-    out = {"version_python": platform.python_version()}
-    for lib in _LIBRARIES:
-        try:
-            out[f"version_{lib.replace('-', '_')}"] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[f"version_{lib.replace('-', '_')}"] = ""
     return out
 
 
-def _hydra_info() -> dict[str, str]:
+def flatten(prefix: str, mapping: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Leaves of a nested mapping as ``<prefix>_<key>[_<subkey>]`` columns; lists as JSON text;
+    ``_target_`` and cache locations left out."""
+    out: dict[str, Any] = {}
+    for key, value in (mapping or {}).items():
+        if key == "_target_" or key in _NOT_IDENTITY_LEAVES:
+            continue
+        name = f"{prefix}_{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(name, value))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(list(value))
+        else:
+            out[name] = value
+    return out
+
+
+def _looks_like_path(value: Any) -> bool:
+    return isinstance(value, str) and ("/" in value or "." in value) and os.path.exists(value)
+
+
+def input_digests(options: Mapping[str, Any]) -> dict[str, str]:
+    """``digest_<group>_<key>``: content digest of every file or folder an option points at."""
+    out = {}
+    for group in OPTION_GROUPS:
+        for name, value in flatten(group, options.get(group)).items():
+            if _looks_like_path(value):
+                out[f"digest_{name}"] = file_digest(value)
+    return out
+
+
+def identity(cfg: DictConfig) -> dict[str, Any]:
+    """What determines a job's measurements, as plain data (hashed into ``config_id``)."""
+    options = plain(cfg)
+    ident = {k: v for k, v in options.items() if k not in NOT_IDENTITY}
+    for group in OPTION_GROUPS:
+        if isinstance(ident.get(group), Mapping):
+            ident[group] = {k: v for k, v in ident[group].items() if k not in _NOT_IDENTITY_LEAVES}
+    ident["digests"] = input_digests(options)
+    ident.update(git_state())
+    ident.update(library_versions())
+    return ident
+
+
+def config_id(cfg: DictConfig) -> str:
+    """A stable 12-hex id of :func:`identity`: the resume key of the results table."""
+    blob = json.dumps(identity(cfg), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def hydra_info() -> dict[str, str]:
     """Choices, overrides and launcher of the running Hydra job ('' outside one)."""
+    empty = {f"choice_{g}": "" for g in (*OPTION_GROUPS, "experiment")}
+    empty.update(overrides="", launcher="")
     try:
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
     except (ImportError, ValueError):
-        return {
-            "choice_dataset": "",
-            "choice_encoder": "",
-            "choice_index": "",
-            "choice_experiment": "",
-            "overrides": "",
-            "launcher": "",
-        }
+        return empty
     choices = hc.runtime.choices
-    launcher = str(choices.get("hydra/launcher") or "basic")
-    return {
-        "choice_dataset": str(choices.get("dataset") or ""),
-        "choice_encoder": str(choices.get("encoder") or ""),
-        "choice_index": str(choices.get("index") or ""),
-        "choice_experiment": str(choices.get("experiment") or ""),
-        "overrides": " ".join(hc.overrides.task),
-        "launcher": launcher,
-    }
+    out = {f"choice_{g}": str(choices.get(g) or "") for g in (*OPTION_GROUPS, "experiment")}
+    out.update(
+        overrides=" ".join(hc.overrides.task),
+        launcher=str(choices.get("hydra/launcher") or "basic"),
+    )
+    return out
 
 
-def base_row(cfg: DictConfig) -> dict:
-    """Columns every row of a job shares: identity, provenance and the run's settings."""
-    row = {
+def base_row(cfg: DictConfig, cid: str | None = None) -> dict[str, Any]:
+    """Columns every row of a job shares: identity, provenance, settings, option parameters."""
+    options = plain(cfg)
+    row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": uuid.uuid4().hex[:12],
-        "config_id": config_id(cfg),
+        "config_id": cid or config_id(cfg),
         "timestamp_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_sha": _git_sha(),
-        "cpu_model": _cpu_model(),
-        "host_cpus": os.cpu_count(),
     }
-    row.update(_hydra_info())
-    row.update(_versions())
-    for key in ("k", "metric", "eps", "seed", "threads", "mode", "warmup", "passes"):
+    row.update(git_state())
+    row.update(machine())
+    row.update(hydra_info())
+    row.update(library_versions())
+    for key in SETTINGS:
         if key in cfg:
             row[key] = cfg[key]
+    row.update(flatten("dataset", options.get("dataset")))
+    row.update(flatten("encoder", options.get("encoder")))
+    row.update(input_digests(options))
     return row
-
-
-def read_rows(table: str | Path) -> list[dict]:
-    """All rows of a table as dicts of strings (empty list when there is no table)."""
-    path = Path(table)
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def has_config(table: str | Path, cid: str) -> bool:
-    """Whether the table already holds rows of this configuration (resume after a crash)."""
-    return any(r.get("config_id") == cid for r in read_rows(table))
-
-
-def append_rows(table: str | Path, rows: Iterable[dict]) -> None:
-    """Append rows to a CSV table under a file lock; new columns widen the whole table.
-
-    The file is replaced atomically (temp file + rename), so a reader or a crash never sees a
-    half-written table, and jobs finishing at once cannot interleave their rows.
-    """
-    rows = list(rows)
-    if not rows:
-        return
-    path = Path(table)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        old: list[dict] = []
-        header: list[str] = []
-        if path.exists():
-            with path.open(newline="") as f:
-                reader = csv.DictReader(f)
-                old = list(reader)
-                header = list(reader.fieldnames or [])
-        for row in rows:
-            header += [key for key in row if key not in header]
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=header, restval="")
-                writer.writeheader()
-                writer.writerows(old)
-                writer.writerows(rows)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    log.info("wrote %d rows to %s", len(rows), path)

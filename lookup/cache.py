@@ -1,4 +1,9 @@
-"""A content-keyed on-disk cache of numpy arrays, safe against crashes and concurrent jobs."""
+"""A content-keyed on-disk cache of numpy arrays, safe against crashes and concurrent jobs.
+
+Entries heal: one that fails to load (empty, truncated or garbage ``.npz``, a missing array,
+unreadable meta) is moved aside to ``<name>.corrupt`` with one warning and recomputed, so a
+damaged file never stops later runs. ``quarantine`` does the same move for other caches.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,19 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
 
+from lookup.io import atomic_path
+
 log = logging.getLogger(__name__)
+
+_META = "__meta__"
+_NAMES = "__arrays__"  # the names of the stored arrays, so a missing one is noticed
 
 
 def array_digest(*arrays: np.ndarray) -> str:
@@ -31,35 +41,85 @@ def key_of(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def quarantine(path: str | os.PathLike, reason: str) -> None:
+    """Move a damaged cache entry (file or folder) aside to ``<name>.corrupt`` with ONE warning.
+
+    An older ``.corrupt`` of the same entry is replaced. If the entry cannot be moved it is
+    deleted; if that fails too the warning says so (the caller's recompute then overwrites it).
+    The caller holds the entry's lock and recomputes it afterwards.
+    """
+    src = Path(path)
+    dst = src.with_name(src.name + ".corrupt")
+    try:
+        if dst.is_dir() and not dst.is_symlink():
+            shutil.rmtree(dst)
+        elif dst.exists() or dst.is_symlink():
+            dst.unlink()
+        os.replace(src, dst)
+        where = f"moved aside to {dst}"
+    except FileNotFoundError:
+        where = "already gone"
+    except OSError as exc:
+        try:
+            shutil.rmtree(src) if src.is_dir() else src.unlink()
+            where = f"deleted (could not move it aside: {exc.strerror or exc})"
+        except OSError as exc2:
+            where = f"could not be moved or deleted ({exc2.strerror or exc2})"
+    log.warning("damaged cache entry %s (%s); %s, recomputing", src, _one_line(reason), where)
+
+
+def _load(path: Path, expect: Iterable[str]) -> tuple[dict[str, np.ndarray], dict]:
+    """Read an entry fully (every array, so truncation shows); raises on any damage."""
+    with np.load(path, allow_pickle=False) as z:
+        files = set(z.files)
+        if _META not in files:
+            raise ValueError("no __meta__ entry")
+        meta = json.loads(str(z[_META]))
+        if not isinstance(meta, dict):
+            raise ValueError(f"meta is {type(meta).__name__}, not a JSON object")
+        stored = [str(n) for n in z[_NAMES]] if _NAMES in files else []
+        missing = [n for n in (*stored, *expect) if n not in files]
+        if missing:
+            raise ValueError(f"missing array {', '.join(dict.fromkeys(missing))}")
+        arrays = {name: z[name] for name in z.files if name not in (_META, _NAMES)}
+    return arrays, meta
+
+
 def cached_arrays(
     cache_dir: str | os.PathLike,
     kind: str,
     key: str,
     compute: Callable[[], tuple[dict[str, np.ndarray], dict]],
+    *,
+    expect: Iterable[str] = (),
 ) -> tuple[dict[str, np.ndarray], dict, bool]:
     """Load ``<cache_dir>/<kind>/<key>.npz`` or compute, save and return it.
 
     ``compute`` returns (arrays, meta); meta is JSON-able and saved beside the arrays (e.g. the
-    seconds the computation took). Returns (arrays, meta, hit). The file appears only complete:
-    it is written to a temp file and renamed, under a lock so parallel jobs compute it once.
+    seconds the computation took). Returns (arrays, meta, hit). ``expect`` names arrays a
+    valid entry must hold (the names written are checked anyway). The file appears only
+    complete: written to a temp file, fsynced and renamed, under a lock so parallel jobs
+    compute it once. An entry that fails to load is quarantined (one warning) and recomputed.
     """
     folder = Path(cache_dir) / kind
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.npz"
+    expect = tuple(expect)
     with FileLock(str(path) + ".lock"):
         if path.exists():
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {name: z[name] for name in z.files if name != "__meta__"}
-                meta = json.loads(str(z["__meta__"])) if "__meta__" in z.files else {}
-            log.info("cache hit: %s/%s", kind, key)
-            return arrays, meta, True
+            try:
+                arrays, meta = _load(path, expect)
+            except Exception as exc:  # noqa: BLE001 - any damage: heal by recomputing
+                quarantine(path, f"{type(exc).__name__}: {exc}")
+            else:
+                log.info("cache hit: %s/%s", kind, key)
+                return arrays, meta, True
         arrays, meta = compute()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        names = np.asarray(sorted(arrays), dtype=str)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **{_META: np.array(json.dumps(meta)), _NAMES: names}, **arrays)
         return arrays, meta, False

@@ -92,3 +92,64 @@ def recompute_distances(
     for s in range(0, ids.shape[0], step):
         out[s : s + step] = pair_distances(xb, xq[s : s + step], ids[s : s + step], metric)
     return out
+
+
+def tie_floor(xb: np.ndarray, xq: np.ndarray, metric: str) -> float:
+    """Absolute float64 noise of :func:`pair_distances` near distance 0 (the ``atol`` of
+    :func:`lookup.metrics.recall_per_query`): ``dim * 2**-52`` times the operands' scale.
+
+    cosine: scale 1 (cos is in [-1, 1]); ip: ``max|q| * max|x|``; euclidean: 0 (differences of
+    float32 inputs are exact in float64, so the error is relative to the distance itself).
+    """
+    dim = np.shape(xb)[1]
+    if metric == "euclidean":
+        return 0.0
+    if metric == "cosine":
+        return float(dim * 2.0**-52)
+    qmax = float(np.sqrt(np.max(np.einsum("ij,ij->i", xq, xq), initial=0.0)))
+    bmax = float(np.sqrt(np.max(np.einsum("ij,ij->i", xb, xb), initial=0.0)))
+    return float(dim * 2.0**-52 * qmax * bmax)
+
+
+def check_finite(x: np.ndarray, what: str) -> None:
+    """One-line ValueError when rows of ``x`` hold NaN or inf: the count and the first row."""
+    bad = ~np.isfinite(x).all(axis=1) if np.ndim(x) == 2 else ~np.isfinite(x)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what} has {int(bad.sum())} rows with NaN or inf; first: row {first}; "
+            "valid: finite vectors"
+        )
+
+
+def count_zero_rows(x: np.ndarray) -> int:
+    """Rows that are all zeros (their cosine is undefined: distance 1 to everything)."""
+    return int((~np.any(x, axis=1)).sum())
+
+
+def check_ids(I: np.ndarray, n_db: int, owner: str) -> None:  # noqa: E741 (API name)
+    """The Index contract on returned ids: int, in ``[-1, n_db)``, no valid id twice in a row.
+
+    One-line ValueError naming the count of offending rows and the first one.
+    """
+    ids = np.asarray(I)
+    if ids.ndim != 2:
+        raise ValueError(f"{owner} returned ids of shape {ids.shape}; valid: (nq, k)")
+    out = (ids < -1) | (ids >= n_db)
+    if out.any():
+        rows = np.flatnonzero(out.any(axis=1))
+        r = int(rows[0])
+        raise ValueError(
+            f"{owner} returned ids out of range in {len(rows)} rows; first: row {r} "
+            f"(id {int(ids[r][out[r]][0])}); valid: -1 (padding) or 0..{n_db - 1}"
+        )
+    s = np.sort(ids, axis=1)
+    dup = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
+    if dup.any():
+        rows = np.flatnonzero(dup.any(axis=1))
+        r = int(rows[0])
+        twice = int(s[r, 1:][dup[r]][0])
+        raise ValueError(
+            f"{owner} returned duplicate ids in {len(rows)} rows; first: row {r} "
+            f"(id {twice} twice); valid: each id at most once per row"
+        )

@@ -14,20 +14,83 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def recall_tie_aware(true_D: np.ndarray, run_D: np.ndarray, k: int, eps: float = 1e-3) -> float:
-    """Mean share of the first k returned points within the true k-th distance + eps.
+# Relative tolerance of a tie: 8 float32 ulps. Ground truth and scoring both store float32 casts
+# of the same float64 function (lookup.distances.pair_distances), so one pair always gets the
+# same value and two pairs at the same distance differ by at most float64 rounding, which this
+# covers whenever the k-th distance is above ~1e-10 of the operands' scale (``atol`` covers the
+# rest: see lookup.distances.tie_floor).
+TIE_RTOL = 2.0**-20
+ANNB_EPS = 1e-3  # ann-benchmarks' absolute epsilon (its "k-nn" recall)
+EPSILON_RECALL = 0.01  # ann-benchmarks' "epsilon" recall: within (1 + 0.01) of the k-th distance
 
-    As in ann-benchmarks: a returned point is a hit when its (harness-recomputed) distance is
-    ``<= true_D[:, k-1] + eps``, so any of several equidistant points counts. Padding (inf) never
-    hits. Rows of ``run_D`` must not repeat ids (the Index contract guarantees it).
-    """
-    true_D = np.asarray(true_D, dtype=np.float64)
-    run_D = np.asarray(run_D, dtype=np.float64)
+
+def _check_k(true_D: np.ndarray, run_D: np.ndarray, k: int) -> None:
     if k <= 0 or k > true_D.shape[1] or k > run_D.shape[1]:
         raise ValueError(f"k={k} must be in 1..{min(true_D.shape[1], run_D.shape[1])}")
-    threshold = true_D[:, k - 1 : k] + eps
-    hits = (run_D[:, :k] <= threshold).sum(axis=1)
-    return float(np.mean(hits / k))
+
+
+def _hits_within(true_D, run_D, k: int, slack: np.ndarray | float) -> np.ndarray:
+    """(nq,) share of the first k returned distances <= the true k-th distance + slack."""
+    true_D = np.asarray(true_D, dtype=np.float64)
+    run_D = np.asarray(run_D, dtype=np.float64)
+    _check_k(true_D, run_D, k)
+    threshold = true_D[:, k - 1 : k] + np.reshape(slack, (-1, 1))
+    return (run_D[:, :k] <= threshold).sum(axis=1) / k
+
+
+def recall_per_query(
+    true_D: np.ndarray, run_D: np.ndarray, k: int, *, atol: float = 0.0
+) -> np.ndarray:
+    """(nq,) tie-aware recall@k of each query: a returned point counts when its distance is
+    within floating-point noise of the true k-th distance or below it,
+    ``d <= d_k + TIE_RTOL * |d_k| + atol`` (so only real ties count, at any distance scale).
+
+    ``run_D`` holds the harness's recomputed distances of the returned ids (padding: inf,
+    never a hit); its rows must not repeat ids (checked at the boundary by the harness).
+    """
+    kth = np.abs(np.asarray(true_D, dtype=np.float64)[:, k - 1])
+    return _hits_within(true_D, run_D, k, TIE_RTOL * kth + atol)
+
+
+def recall_at_k(true_D: np.ndarray, run_D: np.ndarray, k: int, *, atol: float = 0.0) -> float:
+    """Mean of :func:`recall_per_query`: the harness's recall@k."""
+    return float(np.mean(recall_per_query(true_D, run_D, k, atol=atol)))
+
+
+def recall_at_k_annb(true_D: np.ndarray, run_D: np.ndarray, k: int, eps: float = ANNB_EPS) -> float:
+    """ann-benchmarks' recall@k: a hit is within an ABSOLUTE ``eps`` of the true k-th distance.
+
+    Kept to compare with published numbers. On distances much smaller than ``eps`` (cosine
+    distances of ~1e-3 are common here) it counts non-neighbours as ties and inflates recall.
+    """
+    return float(np.mean(_hits_within(true_D, run_D, k, eps)))
+
+
+def recall_tie_aware(true_D: np.ndarray, run_D: np.ndarray, k: int, eps: float = 1e-3) -> float:
+    """Alias of :func:`recall_at_k_annb` (the previous name)."""
+    return recall_at_k_annb(true_D, run_D, k, eps)
+
+
+def epsilon_recall_at_k(
+    true_D: np.ndarray, run_D: np.ndarray, k: int, epsilon: float = EPSILON_RECALL
+) -> float:
+    """ann-benchmarks' epsilon recall: hits within ``(1 + epsilon)`` of the true k-th distance
+    (``d_k + epsilon * |d_k|``, which also holds for negative inner-product distances)."""
+    kth = np.abs(np.asarray(true_D, dtype=np.float64)[:, k - 1])
+    return float(np.mean(_hits_within(true_D, run_D, k, epsilon * kth)))
+
+
+def rel(true_D: np.ndarray, run_D: np.ndarray, k: int) -> float:
+    """ann-benchmarks' ``rel``: sum of the returned distances over the sum of the true ones
+    (1.0 is perfect; inf when a row is padded). NaN when the true sum is not positive (inner
+    product distances can be negative, where the ratio means nothing)."""
+    true_D = np.asarray(true_D, dtype=np.float64)
+    run_D = np.asarray(run_D, dtype=np.float64)
+    _check_k(true_D, run_D, k)
+    total_true = float(true_D[:, :k].sum())
+    if not total_true > 0 or (true_D[:, :k] < 0).any():
+        return float("nan")
+    return float(run_D[:, :k].sum() / total_true)
 
 
 def recall_ids(true_I: np.ndarray, run_I: np.ndarray, k: int) -> float:
@@ -38,6 +101,23 @@ def recall_ids(true_I: np.ndarray, run_I: np.ndarray, k: int) -> float:
         raise ValueError(f"k={k} must be in 1..{np.shape(true_I)[1]}")
     hits = (run_I[:, :, None] == true_I[:, None, :]) & (run_I[:, :, None] >= 0)
     return float(np.mean(hits.any(axis=2).sum(axis=1) / k))
+
+
+def bootstrap_ci(
+    per_query: np.ndarray, *, seed: int = 0, n_boot: int = 1000, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of ``per_query`` (resampling
+    queries with replacement, ``numpy.random.default_rng(seed)``)."""
+    x = np.asarray(per_query, dtype=np.float64).ravel()
+    if x.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for s in range(0, n_boot, 100):  # bounded memory: 100 resamples at a time
+        m = min(100, n_boot - s)
+        means[s : s + m] = x[rng.integers(0, x.size, size=(m, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def _labels_of(ids: np.ndarray, db_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +143,21 @@ def knn_predict(I: np.ndarray, db_labels: np.ndarray) -> list:  # noqa: E741 (AP
         best = counts.max()
         out.append(uniq[np.argmin(np.where(counts == best, first, len(row)))])
     return out
+
+
+def knn_correct(
+    I: np.ndarray,  # noqa: E741 (API name)
+    db_labels: np.ndarray,
+    query_labels: np.ndarray,
+) -> np.ndarray:
+    """(nq,) 1.0 where the `knn_predict` label equals the query's label (no valid id: 0.0)."""
+    query_labels = np.asarray(query_labels)
+    if len(query_labels) != len(I):
+        raise ValueError(f"{len(query_labels)} query labels for {len(I)} result rows")
+    predicted = knn_predict(I, db_labels)
+    return np.array(
+        [p is not None and p == t for p, t in zip(predicted, query_labels, strict=True)], float
+    )
 
 
 def knn_accuracy(
@@ -105,12 +200,25 @@ def label_precision_at_k(
     return float((_same_label(I, db_labels, query_labels, k).sum(axis=1) / k).mean())
 
 
-def latency_stats(latencies_s: Sequence[float] | np.ndarray) -> dict[str, float]:
-    """Mean / p50 / p95 / p99 latency in milliseconds and queries per second.
+def latency_stats(
+    latencies_s: Sequence[float] | np.ndarray | None, *, n: int | None = None, total_s: float = 0.0
+) -> dict[str, float | None]:
+    """Latency columns in milliseconds and queries per second.
 
-    ``qps = n / sum(latencies)``, so for batch runs (where each query gets total/nq) it is
-    ``nq / total``.
+    Per-query latencies (single mode): mean, p50, p95, p99 and ``qps = n / sum``. Without them
+    (batch mode: one call for all ``n`` queries taking ``total_s``) only the mean and QPS are
+    known; the percentile columns are None, never invented.
     """
+    if latencies_s is None:
+        if not n or total_s <= 0:
+            raise ValueError("latency_stats needs latencies, or n and total_s > 0")
+        return {
+            "latency_mean_ms": total_s / n * 1e3,
+            "latency_p50_ms": None,
+            "latency_p95_ms": None,
+            "latency_p99_ms": None,
+            "qps": n / total_s,
+        }
     lat = np.asarray(latencies_s, dtype=np.float64)
     if lat.size == 0:
         raise ValueError("latency_stats needs at least one latency")

@@ -1,35 +1,149 @@
-"""The two roles that carry the design: an Encoder turns texts into vectors, an Index finds
-neighbours of vectors. Backends and models implement them structurally (no base classes)."""
+"""Every contract the harness relies on, in one place.
+
+Two roles carry the design: an **Index** finds neighbours of vectors, an **Encoder** turns texts
+into vectors. An ``encoder=`` option instantiates an **EncoderSpec** (validated settings, cheap),
+whose ``load(data, cache_dir=...)`` trains or loads the Encoder. A new backend or encoder is one
+class that satisfies its protocol, one line in :mod:`lookup.registry` and one YAML option file.
+
+Implementations are structural (no base class is required); :class:`lookup.index.base.BaseIndex`
+holds what the bundled backends share.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from lookup.distances import METRICS  # noqa: F401 - part of the contract
 
+MODES = ("single", "batch")
 
-@runtime_checkable
-class Encoder(Protocol):
-    """Maps texts to an (n, dim) float32 array in input order."""
 
-    dim: int
-    fingerprint: str  # changes whenever the vectors could change (weights, vocab, pooling)
-    training: dict  # held-out metrics of the training that made the weights; {} if loaded
+# ---------------------------------------------------------------------------------------------
+# Index
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Knob:
+    """One query-time parameter of a backend: an integer ``>= minimum`` (or one of ``special``).
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray: ...
+    ``set_search_params`` validates every value with :meth:`check`; the row column is
+    ``search_<name>``.
+    """
+
+    name: str
+    minimum: int = 1
+    special: tuple[int, ...] = ()  # accepted values below ``minimum`` (e.g. annoy's -1)
+    doc: str = ""
+
+    def valid(self) -> str:
+        """What a valid value is, for error messages."""
+        extra = "".join(f" or {v}" for v in self.special)
+        return f"an integer >= {self.minimum}{extra}"
+
+    def check(self, owner: str, value: Any) -> int:
+        """``value`` as an int, or a one-line ValueError naming the knob and what is valid."""
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not ok or (value < self.minimum and value not in self.special):
+            raise ValueError(
+                f"index.search.{self.name}={value!r} is invalid for {owner}; valid: {self.valid()}"
+            )
+        return int(value)
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """Everything needed to time queries with nothing but the library call inside the timer.
+
+    ``inputs[i]`` is the ready argument for ``call`` (one query in single mode; the whole
+    prepared batch as ``inputs[0]`` in batch mode). ``finish(raw_outputs)`` turns the list of
+    ``call`` results into ``(D, I)`` with harness distances, int64 ids and -1 padding, after the
+    clock stopped.
+    """
+
+    inputs: Sequence[Any]
+    call: Callable[[Any], Any]
+    finish: Callable[[list], tuple[np.ndarray, np.ndarray]]
 
 
 @runtime_checkable
 class Index(Protocol):
-    """An ANN backend. Constructor keywords are its build parameters."""
+    """An ANN backend. Constructor keywords are its build parameters plus ``metric``.
 
-    def build(self, xb: np.ndarray) -> None: ...
+    Contract of the results: ``(D, I)`` each ``(nq, k)``; ``I`` int64 ids into the database,
+    ``-1`` padded when fewer than k were found (never an exception for that); no id twice in a
+    row; ``D`` harness distances (:mod:`lookup.distances`, smaller is nearer, ``inf`` for padding).
+    The harness re-scores with its own distances and checks ids, so ``D`` is informational.
+    """
 
-    def set_search_params(self, **params) -> None: ...  # unknown key -> ValueError listing valid
+    KNOBS: ClassVar[tuple[Knob, ...]]  # the query-time knob schema (may be empty)
 
-    def search(self, xq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...  # (nq, k) each
+    def build(self, xb: np.ndarray) -> None:
+        """Index the rows of ``xb`` ((n, d) float32) under ids 0..n-1."""
 
-    def save(self, path: str) -> int: ...  # bytes written
+    def set_search_params(self, **params: Any) -> None:
+        """Set query knobs by name; unknown name or bad value -> one-line ValueError listing
+        the valid ones. May be called before ``build`` (applied after it)."""
+
+    def search_params(self) -> dict[str, Any]:
+        """The knobs as the last search ran them (e.g. hnswlib's ef raised to k)."""
+
+    def build_params(self) -> dict[str, Any]:
+        """Flat, JSON-able build parameters (the ``build_*`` columns), metric included."""
+
+    def query_plan(self, xq: np.ndarray, k: int, mode: str) -> QueryPlan:
+        """Prepared inputs, the bare library call and the finishing step (see QueryPlan)."""
+
+    def search(self, xq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(D, I)`` for all queries in one call (the batch plan, untimed)."""
+
+    def save(self, path: str) -> int:
+        """Serialize to ``path``; return the bytes written (the ``index_bytes`` column)."""
+
+    def threads_used(self, mode: str) -> dict[str, int]:
+        """``{"build": n, "search": m}``: threads the build used and a search in ``mode`` uses,
+        read from the library after the build."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoder
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EncoderData:
+    """What the harness hands an encoder spec: the database side (what it may fit on) and the
+    query side (only for held-out metrics). Labels are (n,) arrays or None."""
+
+    texts: Sequence[str]
+    labels: np.ndarray | None = None
+    heldout_texts: Sequence[str] = ()
+    heldout_labels: np.ndarray | None = None
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Maps texts to an ``(n, dim)`` float32 array in input order."""
+
+    dim: int
+    fingerprint: str  # changes whenever the vectors could change (weights, vocab, pooling)
+    training: dict  # numeric fit metrics (columns encoder_fit_<name>); {} when nothing was fitted
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+        """(n, dim) float32, row i the vector of texts[i]."""
+
+
+@runtime_checkable
+class EncoderSpec(Protocol):
+    """What an ``encoder=`` option instantiates: its keyword arguments are the option's keys,
+    validated on construction (cheap, before any data is read)."""
+
+    def load(self, data: EncoderData, *, cache_dir: str) -> Encoder:
+        """Train (seeded, cached under ``cache_dir``) or load the encoder."""
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else a one-line ValueError."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is invalid; valid: {', '.join(MODES)}")
+    return mode

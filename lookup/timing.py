@@ -22,53 +22,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from lookup.distances import as_matrix
+from lookup.metrics import latency_stats
+from lookup.protocols import QueryPlan, check_mode
 
 log = logging.getLogger(__name__)
-
-MODES = ("single", "batch")
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """Everything needed to time queries with nothing but the library call inside the timer.
-
-    ``inputs[i]`` is the ready argument for ``call`` (one query in single mode; the whole
-    prepared batch as ``inputs[0]`` in batch mode). ``finish(raw_outputs)`` turns the list of
-    ``call`` results into ``(D, I)`` with harness distances, int64 ids and -1 padding.
-    """
-
-    inputs: Sequence[Any]
-    call: Callable[[Any], Any]
-    finish: Callable[[list], tuple[np.ndarray, np.ndarray]]
-
-
-@runtime_checkable
-class PlannedIndex(Protocol):
-    """An Index that can hand out query plans (every backend in :mod:`lookup.index` does)."""
-
-    def query_plan(self, xq: np.ndarray, k: int, mode: str) -> QueryPlan: ...
-
-
-def check_mode(mode: str) -> None:
-    """Raise a one-line ValueError unless ``mode`` is one of :data:`MODES`."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-
-
-def check_search_params(owner: str, valid: Iterable[str], given: Mapping[str, Any]) -> None:
-    """Raise a one-line ValueError when ``given`` has a knob not in ``valid``."""
-    valid = tuple(valid)
-    unknown = [name for name in given if name not in valid]
-    if unknown:
-        listing = ", ".join(valid) if valid else "none (this backend has no query knobs)"
-        raise ValueError(f"unknown search parameter {unknown[0]!r} for {owner}; valid: {listing}")
 
 
 def _blas_threads() -> int:
@@ -166,31 +129,28 @@ def measure_build(index: Any, xb: np.ndarray) -> BuildStats:
 
 @dataclass(frozen=True)
 class QueryRun:
-    """Results and per-query latencies of the best pass; ``mode`` is "single" or "batch"."""
+    """Results and timings of the fastest pass, all from that one pass.
+
+    ``latencies_s`` holds one time per query in single mode and is None in batch mode, where
+    only ``total_s`` (the one library call) was measured.
+    """
 
     D: np.ndarray
     I: np.ndarray  # noqa: E741 (API name)
-    latencies_s: np.ndarray
+    latencies_s: np.ndarray | None
+    total_s: float
     mode: str
 
-
-def _fallback_plan(index: Any, xq: np.ndarray, k: int, mode: str) -> QueryPlan:
-    """Plan for a plain Index without ``query_plan``: times ``index.search`` itself."""
-    search = index.search
-    if mode == "batch":
-        return QueryPlan([xq], lambda q: search(q, k), lambda raws: raws[0])
-    rows = [xq[i : i + 1] for i in range(len(xq))]
-
-    def finish(raws: list) -> tuple[np.ndarray, np.ndarray]:
-        return np.vstack([r[0] for r in raws]), np.vstack([r[1] for r in raws])
-
-    return QueryPlan(rows, lambda q: search(q, k), finish)
+    def latency_stats(self) -> dict[str, float | None]:
+        """The latency and QPS columns (:func:`lookup.metrics.latency_stats`)."""
+        return latency_stats(self.latencies_s, n=len(self.I), total_s=self.total_s)
 
 
 def _plan(index: Any, xq: np.ndarray, k: int, mode: str) -> QueryPlan:
-    if isinstance(index, PlannedIndex):
-        return index.query_plan(xq, k, mode)
-    return _fallback_plan(index, xq, k, mode)
+    plan = getattr(index, "query_plan", None)
+    if plan is None:
+        raise TypeError(f"{type(index).__name__} has no query_plan; see lookup.protocols.Index")
+    return plan(xq, k, mode)
 
 
 def run_queries(
@@ -199,9 +159,10 @@ def run_queries(
     """Time ``k``-NN queries on a built index and keep the fastest of ``passes`` passes.
 
     ``single``: one library call per query, each timed with ``perf_counter``; the pass with
-    the smallest total is kept. ``batch``: one library call for all queries; each query is
-    given ``total / nq``. Before the passes, untimed: ``warmup`` single queries (first rows,
-    cycled) in single mode, one batch of the first ``warmup`` rows in batch mode.
+    the smallest total is kept. ``batch``: one library call for all queries, timed as a whole
+    (no per-query times exist, so none are reported). Results, latencies and the total all
+    come from the same (fastest) pass. Before the passes, untimed: ``warmup`` single queries
+    (first rows, cycled) in single mode, one batch of the first ``warmup`` rows in batch mode.
     """
     check_mode(mode)
     if passes <= 0:
@@ -223,7 +184,7 @@ def run_queries(
 
     best_total = float("inf")
     best_raws: list = []
-    best_lat = np.empty(0)
+    best_lat: np.ndarray | None = None
     for _ in range(passes):
         if mode == "batch":
             q = inputs[0]
@@ -232,7 +193,7 @@ def run_queries(
             t1 = perf()
             raws = [raw]
             total = t1 - t0
-            lat = np.full(nq, total / max(nq, 1))
+            lat = None
         else:
             raws = [None] * nq
             lat_list = [0.0] * nq
@@ -248,4 +209,4 @@ def run_queries(
         if total < best_total:
             best_total, best_raws, best_lat = total, raws, lat
     dist, ids = plan.finish(best_raws)
-    return QueryRun(D=dist, I=ids, latencies_s=best_lat, mode=mode)
+    return QueryRun(D=dist, I=ids, latencies_s=best_lat, total_s=best_total, mode=mode)

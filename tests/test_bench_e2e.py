@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from bench import records
+from bench import table as results_table
 from bench.plot import main as plot_main
 from bench.run import run
 
@@ -75,7 +75,7 @@ def test_one_row_per_search_point(vectors, tmp_path: Path, index: str) -> None:
 
     search = OmegaConf.load(CONF / "index" / f"{index}.yaml").get("search") or {}
     n_points = int(np.prod([len(v) for v in search.values()])) if search else 1
-    assert len(rows) == n_points == len(records.read_rows(table))
+    assert len(rows) == n_points == len(results_table.read_rows(table))
     for r in rows:
         assert r["n_db"] == 600 and r["n_queries"] == 50 and r["dim"] == 16
         assert 0 <= r["recall_at_k"] <= 1 and 0 <= r["recall_at_k_ids"] <= r["recall_at_k"] + 1e-9
@@ -91,10 +91,12 @@ def test_one_row_per_search_point(vectors, tmp_path: Path, index: str) -> None:
 def test_rerun_is_skipped_unless_forced(vectors, tmp_path: Path) -> None:
     table = tmp_path / "runs.csv"
     base = [*_vector_overrides(vectors, table), "index=exact"]
-    assert len(_run(base)) == 1
-    assert _run(base) == []
+    first = _run(base)
+    assert len(first) == 1 and not first[0].get("_stored")
+    again = _run(base)  # not measured again: the stored rows come back, marked
+    assert len(again) == 1 and again[0]["_stored"] and again[0]["run_id"] == first[0]["run_id"]
     assert len(_run([*base, "force=true"])) == 1
-    assert len(records.read_rows(table)) == 2
+    assert len(results_table.read_rows(table)) == 2
 
 
 def test_batch_mode_and_hdf5_dataset(vectors, tmp_path: Path) -> None:

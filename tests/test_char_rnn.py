@@ -11,16 +11,17 @@ import pytest
 import torch
 
 from lookup.data.vocab import CharVectorizer
-from lookup.encoders import char_rnn_train
 from lookup.encoders.char_rnn import (
     STATE_KEYS,
     CharRNN,
+    CharRNNConfig,
     CharRNNEncoder,
     ElmanRNN,
     load_or_train,
     reference_encode,
     resolve_device,
 )
+from lookup.encoders.char_rnn import train as char_rnn_train
 from lookup.protocols import Encoder
 
 TRAIN = ["Hadad", "Smith", "Nakamura", "Ivanov", "Müller", "O'Neill", "Kim", "Rossi", "Nguyen"]
@@ -31,8 +32,8 @@ QUERIES = ["Hadad", "", "Smyth", "Kimura", "Ivanovskii-Nakamurasmithson", "Kim",
 def make(task="classify", pooling="last", seed=0, use_unks=True, E=8, H=16) -> CharRNNEncoder:
     vec = CharVectorizer.from_texts(TRAIN, LABELS, use_unks=use_unks)
     n_out = len(vec.nationality_vocab) if task == "classify" else len(vec.surname_vocab)
-    torch.manual_seed(seed)
-    model = CharRNN(len(vec.surname_vocab), n_out, E, H)
+    gen = torch.Generator().manual_seed(seed)
+    model = CharRNN(CharRNNConfig(len(vec.surname_vocab), n_out, E, H), generator=gen)
     return CharRNNEncoder(model, vec, task=task, pooling=pooling)
 
 

@@ -9,9 +9,12 @@ import os
 import numpy as np
 import pytest
 
+from lookup import registry
 from lookup.distances import recompute_distances
-from lookup.index import BACKENDS, AnnoyIndex, ExactIndex, FaissIndex, HnswlibIndex
-from lookup.index.exact import exact_knn
+from lookup.index.annoy_backend import AnnoyIndex
+from lookup.index.exact import ExactIndex, exact_knn
+from lookup.index.faiss_backend import FaissIndex
+from lookup.index.hnswlib_backend import HnswlibIndex
 from lookup.metrics import recall_ids, recall_tie_aware
 from lookup.protocols import METRICS, Index
 from lookup.timing import run_queries
@@ -47,7 +50,7 @@ def small() -> tuple[np.ndarray, np.ndarray]:
 
 def make(case: str, metric: str, knobs: str = "high"):
     name, build, high, low = CASES[case]
-    index = BACKENDS[name](metric=metric, **build)
+    index = registry.resolve(name)(metric=metric, **build)
     index.set_search_params(**(high if knobs == "high" else low))
     return index
 
@@ -94,7 +97,7 @@ def test_contract(case: str, metric: str, small, tmp_path) -> None:
     assert params["metric"] == metric
     json.dumps(params)
     type(index)(**params)
-    assert set(index.search_params()) <= set(type(index).SEARCH_PARAMS)
+    assert set(index.search_params()) <= set(index.knob_names)
     json.dumps(index.search_params())
 
     with pytest.raises(ValueError, match="valid"):
@@ -163,7 +166,7 @@ def test_high_effort_matches_exact(case: str, metric: str, latent6) -> None:
     k = 10
     true_D, true_I = exact_knn(xb, xq, k, metric)
     name, build, high = DIFFERENTIAL[case]
-    index = BACKENDS[name](metric=metric, **build)
+    index = registry.resolve(name)(metric=metric, **build)
     index.set_search_params(**high)
     index.build(xb)
     _, I = index.search(xq, k)  # noqa: E741
@@ -227,10 +230,10 @@ def test_bad_k(case: str, small) -> None:
     assert_one_line(exc, "k=0")
 
 
-@pytest.mark.parametrize("name", list(BACKENDS))
+@pytest.mark.parametrize("name", list(registry.INDEXES))
 def test_unknown_metric(name: str) -> None:
     with pytest.raises(ValueError) as exc:
-        BACKENDS[name](metric="hamming")
+        registry.resolve(name)(metric="hamming")
     assert_one_line(exc, "'hamming'", "cosine, euclidean, ip")
 
 
@@ -241,13 +244,13 @@ def test_unknown_metric_in_metrics(small) -> None:
     assert_one_line(exc, "'l1'", "cosine, euclidean, ip")
 
 
-@pytest.mark.parametrize("name", list(BACKENDS))
+@pytest.mark.parametrize("name", list(registry.INDEXES))
 def test_unknown_knob(name: str) -> None:
-    index = BACKENDS[name]()
+    index = registry.resolve(name)()
     with pytest.raises(ValueError) as exc:
         index.set_search_params(nprobes=4)
-    valid = ", ".join(BACKENDS[name].SEARCH_PARAMS) or "none"
-    assert_one_line(exc, "'nprobes'", valid)
+    valid = ", ".join(index.knob_names) or "none"
+    assert_one_line(exc, "nprobes", valid)
 
 
 @pytest.mark.parametrize("trees", [0, -1])
@@ -278,7 +281,7 @@ def test_knob_that_does_not_apply_to_the_factory(small) -> None:
     index.build(xb)
     with pytest.raises(ValueError) as exc:
         index.set_search_params(nprobe=4)
-    assert_one_line(exc, "'nprobe'", "efSearch")
+    assert_one_line(exc, "nprobe", "efSearch")
 
 
 def test_bad_knob_values(small) -> None:
@@ -296,7 +299,7 @@ def test_same_seed_same_neighbours(case: str, small) -> None:
     name, build, _, low = CASES[case]
     runs = {}
     for seed in (0, 0, 1):
-        index = BACKENDS[name](metric="euclidean", seed=seed, **build)
+        index = registry.resolve(name)(metric="euclidean", seed=seed, **build)
         index.set_search_params(**low)
         index.build(xb)
         runs.setdefault(seed, []).append(index.search(xq, 10)[1])

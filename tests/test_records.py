@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from bench import records
+from bench import table as results_table
 
 
 def _cfg(**kw):
@@ -55,19 +56,23 @@ def test_base_row_has_provenance() -> None:
 
 def test_append_widens_the_table_and_keeps_old_rows(tmp_path: Path) -> None:
     table = tmp_path / "t.csv"
-    records.append_rows(table, [{"config_id": "a", "x": 1}])
-    records.append_rows(table, [{"config_id": "b", "y": 2}])
-    rows = records.read_rows(table)
+    results_table.append_rows(table, [{"schema_version": 2, "config_id": "a", "x": 1}])
+    results_table.append_rows(table, [{"schema_version": 2, "config_id": "b", "y": 2}])
+    rows = results_table.read_rows(table)
     assert [r["config_id"] for r in rows] == ["a", "b"]
     assert rows[0]["y"] == "" and rows[1]["x"] == "" and rows[1]["y"] == "2"
-    assert records.has_config(table, "b") and not records.has_config(table, "c")
+    with results_table.claim(table, "b") as stored:
+        assert len(stored) == 1
+    with results_table.claim(table, "c") as stored:
+        assert stored == []
     assert not list(tmp_path.glob("*.tmp")), "no temp files left behind"
 
 
 def _writer(args) -> None:
     table, i = args
-    records.append_rows(
-        table, [{"config_id": f"c{i}", "job": i, f"col{i % 3}": i} for _ in range(5)]
+    results_table.append_rows(
+        table,
+        [{"schema_version": 2, "config_id": f"c{i}", "job": i, f"col{i % 3}": i} for _ in range(5)],
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +25,6 @@ class Dataset:
     query_labels: np.ndarray | None  # (n_queries,)
     fingerprint: str
     metric: str | None = None
-    extra: dict = field(default_factory=dict)  # dataset-specific arrays (e.g. ground truth)
 
     @property
     def is_text(self) -> bool:

@@ -8,6 +8,7 @@ import numpy as np
 
 from lookup.cache import array_digest
 from lookup.data.base import Dataset
+from lookup.distances import METRICS
 
 _ANN_METRICS = {"angular": "cosine", "euclidean": "euclidean"}
 
@@ -19,10 +20,24 @@ def _existing(path: str, what: str) -> Path:
     return p
 
 
+def _load_npy(path: str, key: str) -> np.ndarray:
+    """``np.load`` of a plain numeric or string array; one line naming the key and path else."""
+    try:
+        return np.load(_existing(path, key), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(
+            f"{key}={path} is not a readable .npy array ({reason}); valid: a file written by "
+            "numpy.save from a numeric (or, for labels, string) array"
+        ) from None
+
+
 def _labels(path: str | None, n: int, what: str) -> np.ndarray | None:
     if path is None:
         return None
-    labels = np.load(_existing(path, what), allow_pickle=False)
+    labels = _load_npy(path, f"dataset.{what}")
     if labels.shape != (n,):
         raise ValueError(f"{what} {path} has shape {labels.shape}; expected ({n},), one per vector")
     return labels.astype(str)
@@ -30,7 +45,11 @@ def _labels(path: str | None, n: int, what: str) -> np.ndarray | None:
 
 def _matrix(a: np.ndarray, what: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{what} must be a non-empty 2-d array (n, dim); got shape {a.shape}")
+        raise ValueError(
+            f"{what} has shape {a.shape}; valid: a non-empty 2-d array (n, dim) of numbers"
+        )
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise ValueError(f"{what} holds {a.dtype} values; valid: a numeric array (n, dim)")
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
@@ -46,11 +65,12 @@ def load_vectors(
     """Read vectors from an ann-benchmarks HDF5 file (``path``) or from .npy files.
 
     HDF5: datasets ``train`` (database) and ``test`` (queries), attribute ``distance``
-    (angular -> cosine, euclidean). The file's ``neighbors``/``distances`` are kept in
-    ``extra`` for reference; the harness computes its own ground truth.
+    (angular -> cosine, euclidean). The file's ``neighbors``/``distances`` are not read: the
+    harness computes its own ground truth with its own distance function.
     ``metric`` overrides the file's; with .npy files it is the only source (else the run's).
     """
-    extra: dict = {}
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"dataset.metric={metric!r} is invalid; valid: {', '.join(METRICS)}")
     if path is not None:
         import h5py
 
@@ -68,9 +88,6 @@ def load_vectors(
                 )
             xb, xq = _matrix(f["train"][:], "train"), _matrix(f["test"][:], "test")
             distance = f.attrs.get("distance")
-            for name in ("neighbors", "distances"):
-                if name in f:
-                    extra[name] = f[name][:]
         if isinstance(distance, bytes):
             distance = distance.decode()
         if metric is None and distance is not None:
@@ -86,8 +103,8 @@ def load_vectors(
             raise ValueError(
                 "dataset=vectors needs either path=FILE.hdf5 or both db= and queries= .npy paths"
             )
-        xb = _matrix(np.load(_existing(db, "database .npy"), allow_pickle=False), "database")
-        xq = _matrix(np.load(_existing(queries, "queries .npy"), allow_pickle=False), "queries")
+        xb = _matrix(_load_npy(db, "dataset.db"), f"dataset.db={db}")
+        xq = _matrix(_load_npy(queries, "dataset.queries"), f"dataset.queries={queries}")
         name = Path(db).stem
     if xb.shape[1] != xq.shape[1]:
         raise ValueError(f"database dim {xb.shape[1]} != query dim {xq.shape[1]}")
@@ -99,5 +116,4 @@ def load_vectors(
         query_labels=_labels(query_labels, len(xq), "query_labels"),
         fingerprint=array_digest(xb, xq),
         metric=metric,
-        extra=extra,
     )

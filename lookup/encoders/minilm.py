@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 
 import numpy as np
+
+from lookup.protocols import EncoderData
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +58,23 @@ class MiniLMEncoder:
 def make_minilm(*, device: str = "cpu", normalize: bool = False) -> MiniLMEncoder:
     """Hydra factory."""
     return MiniLMEncoder(device=device, normalize=normalize)
+
+
+@dataclass(frozen=True)
+class MiniLMSpec:
+    """The ``encoder=minilm`` option (pretrained, shipped weights; nothing is fitted)."""
+
+    device: str = "cpu"
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.device not in ("cpu", "auto") and not self.device.startswith("cuda"):
+            raise ValueError(f"encoder.device={self.device!r} is invalid; valid: cpu, cuda, auto")
+
+    def load(self, data: EncoderData, *, cache_dir: str) -> MiniLMEncoder:
+        device = self.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return MiniLMEncoder(device=device, normalize=self.normalize)

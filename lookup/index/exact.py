@@ -1,8 +1,38 @@
 """Exact search: the ground-truth engine and the ``exact`` backend.
 
-:class:`ExactSearcher` scores blocks of queries against the whole database with one float32
-matrix product, keeps the best ``k + 16`` candidates and re-ranks them with the harness's own
-float64 distances (:func:`lookup.distances.pair_distances`), ties broken by the smaller id.
+:class:`ExactSearcher` returns what a float64 brute force returns: the k smallest harness
+distances (:func:`lookup.distances.pair_distances`), ties broken by the smaller id. It gets
+there at faiss speed in two steps:
+
+1. **Propose.** faiss (``knn_inner_product`` / ``knn_L2sqr``, on its OpenMP threads, i.e. the
+   pinned ones) returns the best ``c = k + 8`` candidates of each query by float32 score, on
+   scaled vectors: unit rows for ``cosine`` (normalised in float64, then rounded), rows minus
+   the database mean for ``euclidean`` (L2 is shift-invariant, and a large common offset would
+   drown the float32 ranking), the raw rows for ``ip``.
+2. **Re-rank and certify.** The candidates are re-ranked in float64 with ``pair_distances``;
+   their k-th distance ``d_k`` is an upper bound on the true k-th distance. Every float32 score
+   is within a rigorous bound ``E`` of the real one (below), so an item outside the candidates
+   can only reach the top k (or tie ``d_k`` with a smaller id) if its float32 key is at most a
+   threshold ``T(d_k, E)``. faiss kept the ``c`` best keys, so every outsider's key is at least
+   the ``c``-th key; when that key is above ``T`` the row is certified. Otherwise (thin margin:
+   near-ties, duplicates, zero queries under cosine) the row falls back to scoring the whole
+   database in float32 and re-ranking in float64 every item whose key is at most ``T`` -- a
+   superset of the true top k and of its ties -- so the answer is exact either way.
+
+Error bounds, with unit roundoff ``u = 2^-24`` and ``gamma_n = n u / (1 - n u)`` (Higham); a dot
+product of length ``d`` in float32, in any summation order, with or without FMA, is within
+``gamma_d |q| |x|`` of the real one:
+
+- ``ip``: ``E = gamma_d |q| max|x|`` (plus the float64 re-rank's own ``gamma_d`` in double);
+- ``cosine``: unit rows are within ``nu = 1.01 u`` (componentwise, hence in norm) of the real
+  unit vectors, so ``E = gamma_d (1 + nu)^2 + 2 nu + nu^2``;
+- ``euclidean``: the key is the squared distance of the centred rows, evaluated as
+  ``|q|^2 + |x|^2 - 2 q.x`` (faiss, BLAS path) or from differences (faiss, direct path), both within
+  ``gamma_{d+4} (|q_c| + max|x_c|)^2``; centring in float32 moves ``|q - x|`` by at most
+  ``1.01 u (|q_c| + max|x_c|)``.
+
+``fallback_rows`` counts the rows of the last :meth:`ExactSearcher.search` that needed the
+fallback.
 """
 
 from __future__ import annotations
@@ -13,108 +43,233 @@ from typing import Any
 import numpy as np
 import torch
 
-from lookup.distances import as_matrix, check_k, check_metric, normalize_rows, pair_distances
-from lookup.timing import QueryPlan, check_mode, check_search_params
+from lookup.distances import as_matrix, check_k, check_metric, pair_distances
+from lookup.index.base import BaseIndex, check_int
 
 log = logging.getLogger(__name__)
 
-# Upper bound on the (queries x database) score block held in memory at once, in float32 entries.
-_MAX_BLOCK_ENTRIES = 1 << 26  # 256 MiB
-# Candidates kept from the fast float32 pass before exact float64 re-ranking: k + _RERANK_EXTRA.
-_RERANK_EXTRA = 16
+# Candidates faiss proposes beyond k: c = k + _PROPOSE_EXTRA.
+_PROPOSE_EXTRA = 8
+# Float32 entries of one block of keys (queries x database) scored by the fallback at once.
+_MAX_BLOCK_ENTRIES = 1 << 24  # 64 MiB
+# float64 entries gathered by one pair_distances call (bounds its temporaries, keeps them cached).
+_MAX_GATHER = 1 << 18  # 2 MiB per temporary
+_U32 = 2.0**-24  # float32 unit roundoff
+_U64 = 2.0**-53  # float64 unit roundoff
+# Relative slack on every bound, for the rounding of the bound's own float64 arithmetic.
+_SLACK = 1.0 + 1e-6
+# Absolute slack: float32 underflow in a dot product (at most d * 2^-149 each) and the like.
+_TINY = 1e-30
+
+
+def _gamma(n: int, u: float) -> float:
+    """Higham's gamma_n = n u / (1 - n u): relative error bound of an n-term float sum."""
+    return n * u / (1.0 - n * u)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """float32 unit rows, normalised in float64 then rounded once; zero rows stay zero."""
+    out = np.empty_like(x, dtype=np.float32)
+    step = max(1, _MAX_GATHER // max(1, x.shape[1]))
+    for s in range(0, x.shape[0], step):
+        b = x[s : s + step].astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", b, b))
+        b /= np.where(norms > 0, norms, 1.0)[:, None]
+        out[s : s + step] = b
+    return out
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    """float64 Euclidean norms of float32 rows."""
+    out = np.empty(x.shape[0], dtype=np.float64)
+    step = max(1, _MAX_GATHER // max(1, x.shape[1]))
+    for s in range(0, x.shape[0], step):
+        b = x[s : s + step].astype(np.float64)
+        out[s : s + step] = np.sqrt(np.einsum("ij,ij->i", b, b))
+    return out
 
 
 class ExactSearcher:
-    """Exact k-NN over one database, with the per-database work (normalising, squared norms)
+    """Exact k-NN over one database, with the per-database work (scaling, norms, error bounds)
     done once so that many small searches (single-query timing) stay cheap.
 
-    Each block of at most ``block_size`` queries (fewer if the score block would exceed 256 MiB)
-    is scored against the whole database with one float32 matrix product, the best ``k + 16``
-    candidates are kept with ``torch.topk``, and those are re-ranked with float64 distances so
-    the order does not suffer from float32 cancellation. Ties are broken by the smaller id.
+    The module docstring gives the method: faiss proposes ``k + 8`` candidates per query in
+    float32, a float64 re-rank orders them, a rigorous float32 error bound certifies that no
+    other item can enter the top k, and uncertified rows are redone over the whole database.
+    Distances are the harness's float64 ones (returned as float32); ties go to the smaller id.
     """
 
     def __init__(self, xb: np.ndarray, metric: str) -> None:
         self.metric = check_metric(metric)
         self.xb = as_matrix(xb, "xb")
-        # L2 is shift-invariant: centring keeps |x|^2 small next to the neighbour gaps, so a
-        # large common offset cannot drown the float32 ranking (the re-rank is float64 anyway).
-        self._center = (
-            self.xb.mean(axis=0, dtype=np.float64).astype(np.float32)
-            if metric == "euclidean"
-            else None
-        )
+        self.fallback_rows = 0
+        n, d = self.xb.shape
+        self._center: np.ndarray | None = None
+        self._sq: np.ndarray | None = None  # float32 squared norms of the centred rows (L2)
         if metric == "cosine":
-            self._xb_s = normalize_rows(self.xb)
+            self._xs = _unit_rows(self.xb)
         elif metric == "euclidean":
-            self._xb_s = np.ascontiguousarray(self.xb - self._center)
+            self._center = self.xb.mean(axis=0, dtype=np.float64).astype(np.float32)
+            self._xs = np.ascontiguousarray(self.xb - self._center)
+            self._sq = np.einsum("ij,ij->i", self._xs, self._xs)
         else:
-            self._xb_s = self.xb
-        self._tb_t = torch.from_numpy(self._xb_s).T  # (d, n_db)
-        # Score to maximise; for euclidean  q.x - |x|^2 / 2  (|q|^2 is constant per row).
-        self._neg_half_sq = (
-            torch.from_numpy(-0.5 * np.einsum("ij,ij->i", self._xb_s, self._xb_s))
-            if metric == "euclidean"
-            else None
-        )
+            self._xs = self.xb
+        self._max_norm = float(_row_norms(self._xs).max()) * _SLACK if n else 0.0
+        self._g32 = _gamma(d + 4, _U32)  # float32 score error, d-term dot product + 4 ops
+        self._g64 = _gamma(d + 12, _U64)  # float64 re-rank error (pair_distances)
 
-    def _widen_tied_rows(self, xq: np.ndarray, cand: np.ndarray, d: np.ndarray, k: int) -> None:
-        """Rows whose k-th distance ties with the whole candidate window (e.g. a zero query
-        under cosine) may hide tied points with smaller ids outside it: redo those rows over
-        the whole database in float64, in place."""
-        kth = np.partition(d, k - 1, axis=1)[:, k - 1]
-        worst = d.max(axis=1)
-        tied = np.flatnonzero(worst - kth <= 1e-6 * np.maximum(1.0, np.abs(kth)))
-        n_cand = cand.shape[1]
-        for r in tied:
-            every = np.arange(self.xb.shape[0])[None, :]
-            full = pair_distances(self.xb, xq[r : r + 1], every, self.metric)[0]
-            best = np.lexsort((every[0], full))[:n_cand]
-            cand[r], d[r] = best, full[best]
+    @staticmethod
+    def threads_used() -> int:
+        """Threads a search runs on: faiss's OpenMP threads (the proposal, nearly all the
+        work); the float32 fallback uses BLAS threads, which ``pin_threads`` sets alike."""
+        import faiss
+
+        return int(faiss.omp_get_max_threads())
+
+    # ---- scaling and keys ----------------------------------------------------------------------
+
+    def _scale(self, xq: np.ndarray) -> np.ndarray:
+        """Queries in the scaled space of ``self._xs``."""
+        if self.metric == "cosine":
+            return _unit_rows(xq)
+        if self.metric == "euclidean":
+            return np.ascontiguousarray(xq - self._center)
+        return xq
+
+    def _thresholds(self, xq_s: np.ndarray, d_k: np.ndarray) -> np.ndarray:
+        """Per-row key threshold T: an item whose float64 distance is <= ``d_k`` has a float32
+        key <= T (keys: negated score for ip/cosine, squared centred distance for euclidean)."""
+        g32, g64, r = self._g32, self._g64, self._max_norm
+        if self.metric == "cosine":
+            nu = 1.01 * _U32
+            err = g32 * (1.0 + nu) ** 2 + 2.0 * nu + nu * nu + 4.0 * g64
+            return (d_k - 1.0) + err * _SLACK + _TINY
+        qn = _row_norms(xq_s) * _SLACK
+        if self.metric == "ip":
+            return d_k + (g32 + g64) * qn * r * _SLACK + _TINY
+        span = qn + r  # |q_c| + max |x_c|
+        reach = d_k * (1.0 + 2.0 * g64) + 1.01 * _U32 * span  # bound on |q_c - x_c|
+        return (reach * reach + g32 * span * span) * _SLACK + _TINY
+
+    def _keys(self, xq_s: np.ndarray) -> np.ndarray:
+        """float32 keys of ``xq_s`` against the whole database, (b, n_db); smaller is nearer."""
+        ip = xq_s @ self._xs.T  # (b, n_db)
+        if self.metric != "euclidean":
+            return np.negative(ip, out=ip)
+        qsq = np.einsum("ij,ij->i", xq_s, xq_s)
+        ip *= -2.0
+        ip += qsq[:, None]
+        ip += self._sq[None, :]
+        return ip
+
+    def _propose(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's best ``c`` per query: (keys ascending, ids), both (b, c)."""
+        import faiss
+
+        nq, d = xq_s.shape
+        keys = np.empty((nq, c), dtype=np.float32)
+        ids = np.empty((nq, c), dtype=np.int64)
+        ptr = faiss.swig_ptr
+        if self.metric == "euclidean":
+            faiss.knn_L2sqr(
+                ptr(xq_s), ptr(self._xs), d, nq, self._xs.shape[0], c, ptr(keys), ptr(ids),
+                ptr(self._sq),
+            )  # fmt: skip
+        else:
+            faiss.knn_inner_product(
+                ptr(xq_s), ptr(self._xs), d, nq, self._xs.shape[0], c, ptr(keys), ptr(ids)
+            )
+            np.negative(keys, out=keys)
+        return keys, ids
+
+    # ---- exact re-ranking ----------------------------------------------------------------------
+
+    def _rank(self, xq: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """float64 distances of the candidate ids, sorted by (distance, id); (b, c) each."""
+        step = max(1, _MAX_GATHER // max(1, cand.shape[1] * self.xb.shape[1]))
+        d = np.empty(cand.shape, dtype=np.float64)
+        for s in range(0, cand.shape[0], step):
+            d[s : s + step] = pair_distances(
+                self.xb, xq[s : s + step], cand[s : s + step], self.metric
+            )
+        order = np.lexsort((cand, d), axis=1)[:, :k]
+        return np.take_along_axis(d, order, axis=1), np.take_along_axis(cand, order, axis=1)
+
+    def _rank_ids(self, q: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top k of one query ``q`` (1, d) among ``ids`` (1-d, ascending)."""
+        step = max(1, _MAX_GATHER // max(1, self.xb.shape[1]))
+        d = np.concatenate(
+            [
+                pair_distances(self.xb, q, ids[None, s : s + step], self.metric)[0]
+                for s in range(0, len(ids), step)
+            ]
+        )
+        order = np.lexsort((ids, d))[:k]
+        return d[order], ids[order]
+
+    def _fallback(
+        self, xq: np.ndarray, xq_s: np.ndarray, cand: np.ndarray, thr: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top k of the given rows: every item whose float32 key is at most the row's
+        threshold (plus the proposed candidates), re-ranked in float64."""
+        n_db = self.xb.shape[0]
+        out_d = np.empty((len(xq), k), dtype=np.float64)
+        out_i = np.empty((len(xq), k), dtype=np.int64)
+        rows = max(1, _MAX_BLOCK_ENTRIES // n_db)
+        for s in range(0, len(xq), rows):
+            keys = self._keys(xq_s[s : s + rows])
+            for j in range(keys.shape[0]):
+                r = s + j
+                ids = np.flatnonzero(keys[j] <= thr[r])
+                ids = np.union1d(ids, cand[r][cand[r] >= 0])
+                if len(ids) < k or not np.isfinite(keys[j]).all():  # NaN/overflow: all
+                    ids = np.arange(n_db)
+                out_d[r], out_i[r] = self._rank_ids(xq[r : r + 1], ids, k)
+        return out_d, out_i
+
+    # ---- search --------------------------------------------------------------------------------
 
     def search(
         self, xq: np.ndarray, k: int, *, block_size: int = 4096, progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(D, I)``: float32 harness distances and int64 ids, (nq, k), ascending."""
-        xb, metric = self.xb, self.metric
-        xq = as_matrix(xq, "xq", xb.shape[1])
-        n_db = xb.shape[0]
+        """Return ``(D, I)``: float32 harness distances and int64 ids, (nq, k), ascending by
+        float64 distance, ties broken by the smaller id."""
+        xq = as_matrix(xq, "xq", self.xb.shape[1])
+        n_db = self.xb.shape[0]
         k = check_k(k, n_db)
         if block_size <= 0:
             raise ValueError(f"block_size={block_size} must be positive")
-        if metric == "cosine":
-            xq_s = normalize_rows(xq)
-        elif metric == "euclidean":
-            xq_s = np.ascontiguousarray(xq - self._center)
-        else:
-            xq_s = xq
-        n_cand = min(n_db, k + _RERANK_EXTRA)
-        rows = max(1, min(block_size, _MAX_BLOCK_ENTRIES // n_db))
+        c = min(n_db, k + _PROPOSE_EXTRA)
         out_d = np.empty((xq.shape[0], k), dtype=np.float32)
         out_i = np.empty((xq.shape[0], k), dtype=np.int64)
-        starts = range(0, xq.shape[0], rows)
+        self.fallback_rows = 0
+        starts = range(0, xq.shape[0], block_size)
         if progress:
             from tqdm import tqdm
 
             starts = tqdm(starts, desc="exact_knn", unit="block")
-        with torch.inference_mode():
-            # One score buffer reused by every block: a fresh one per block pays page faults.
-            buf = torch.empty((min(rows, xq.shape[0]), n_db), dtype=torch.float32)
-            for s in starts:
-                tq = torch.from_numpy(xq_s[s : s + rows])
-                scores = buf[: tq.shape[0]]  # (b, n_db), a contiguous row slice
-                if self._neg_half_sq is None:
-                    torch.mm(tq, self._tb_t, out=scores)
-                else:
-                    torch.addmm(self._neg_half_sq, tq, self._tb_t, out=scores)
-                cand = torch.topk(scores, n_cand, dim=1, largest=True, sorted=False).indices
-                cand = cand.numpy()
-                d = pair_distances(xb, xq[s : s + rows], cand, metric)
-                if n_cand < n_db:
-                    self._widen_tied_rows(xq[s : s + rows], cand, d, k)
-                order = np.lexsort((cand, d), axis=1)[:, :k]  # by distance, then by id
-                out_i[s : s + rows] = np.take_along_axis(cand, order, axis=1)
-                out_d[s : s + rows] = np.take_along_axis(d, order, axis=1)
+        for s in starts:
+            q = xq[s : s + block_size]
+            if c == n_db:  # every item is a candidate: nothing to certify
+                cand = np.broadcast_to(np.arange(n_db), (len(q), n_db))
+                d, i = self._rank(q, cand, k)
+                out_d[s : s + len(q)], out_i[s : s + len(q)] = d, i
+                continue
+            q_s = self._scale(q)
+            keys, cand = self._propose(q_s, c)
+            d, i = self._rank(q, cand, k)
+            thr = self._thresholds(q_s, d[:, k - 1])
+            # Certified: every outsider's key >= keys[:, c-1] > T, so its distance > d_k.
+            thin = ~((keys[:, c - 1] > thr) & np.isfinite(keys[:, c - 1])) | (cand[:, c - 1] < 0)
+            if thin.any():
+                rows = np.flatnonzero(thin)
+                d[rows], i[rows] = self._fallback(q[rows], q_s[rows], cand[rows], thr[rows], k)
+                self.fallback_rows += len(rows)
+            out_d[s : s + len(q)], out_i[s : s + len(q)] = d, i
+        if self.fallback_rows:
+            log.debug(
+                "exact search: %d of %d rows needed the full fallback", self.fallback_rows, len(xq)
+            )
         return out_d, out_i
 
 
@@ -127,7 +282,7 @@ def exact_knn(
     block_size: int = 4096,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours (ground truth) by blocked float32 matrix products.
+    """Exact k nearest neighbours (ground truth): faiss proposes, float64 decides.
 
     See :class:`ExactSearcher` for the method. Returns ``(D, I)``: float32 harness distances
     and int64 ids, shape (nq, k), sorted ascending, ties broken by the smaller id.
@@ -135,67 +290,32 @@ def exact_knn(
     return ExactSearcher(xb, metric).search(xq, k, block_size=block_size, progress=progress)
 
 
-class ExactIndex:
+class ExactIndex(BaseIndex):
     """Brute-force k-NN with :class:`ExactSearcher`; distances are harness ones."""
 
-    SEARCH_PARAMS: tuple[str, ...] = ()
+    NAME = "exact"
+    KNOBS = ()
+    NORMALISE = False  # ExactSearcher scores the raw rows in the harness's metric
 
     def __init__(self, metric: str = "cosine", block_size: int = 4096) -> None:
-        self.metric = check_metric(metric)
-        if block_size <= 0:
-            raise ValueError(f"block_size={block_size} must be positive; valid: an integer >= 1")
-        self.block_size = int(block_size)
+        super().__init__(metric)
+        self.block_size = check_int(self.NAME, "block_size", block_size, 1)
         self._searcher: ExactSearcher | None = None
 
-    def build(self, xb: np.ndarray) -> None:
-        """Keep the database (float32) and precompute norms."""
-        self._searcher = ExactSearcher(as_matrix(xb, "xb"), self.metric)
+    def _build(self, xb: np.ndarray) -> None:
+        self._searcher = ExactSearcher(xb, self.metric)
 
-    def set_search_params(self, **params: Any) -> None:
-        """Exact search has no query knobs; any keyword raises ValueError."""
-        check_search_params("exact", self.SEARCH_PARAMS, params)
-
-    def search_params(self) -> dict:
-        """Current query knobs (none)."""
-        return {}
-
-    def build_params(self) -> dict:
-        """Flat, JSON-able build parameters for result rows."""
+    def build_params(self) -> dict[str, Any]:
         return {"metric": self.metric, "block_size": self.block_size}
 
-    def _ready(self) -> ExactSearcher:
-        if self._searcher is None:
-            raise RuntimeError("ExactIndex.search called before build")
-        return self._searcher
+    def threads_used(self, mode: str) -> dict[str, int]:
+        n = int(torch.get_num_threads())
+        return {"build": n, "search": n}
 
-    def query_plan(self, xq: np.ndarray, k: int, mode: str = "batch") -> QueryPlan:
-        """Inputs, raw call and finishing step for timing (see :class:`lookup.timing.QueryPlan`)."""
-        searcher = self._ready()
-        xq = as_matrix(xq, "xq", searcher.xb.shape[1])
-        k = check_k(k, searcher.xb.shape[0])
-        block = self.block_size
-        search = searcher.search
+    def _call(self, k: int, batch: bool):
+        search, block = self._searcher.search, self.block_size
+        return lambda q: search(q, k, block_size=block)
 
-        def call(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return search(q, k, block_size=block)
-
-        if mode == "batch":
-            return QueryPlan([xq], call, lambda raws: raws[0])
-        check_mode(mode)
-
-        def finish(raws: list) -> tuple[np.ndarray, np.ndarray]:
-            return np.vstack([r[0] for r in raws]), np.vstack([r[1] for r in raws])
-
-        return QueryPlan([xq[i : i + 1] for i in range(len(xq))], call, finish)
-
-    def search(self, xq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact ``(D, I)``, each (nq, k); D float32 harness distances, I int64."""
-        plan = self.query_plan(xq, k, "batch")
-        return plan.finish([plan.call(plan.inputs[0])])
-
-    def save(self, path: str) -> int:
-        """Write the database as a .npy file at ``path``; return bytes written."""
-        xb = self._ready().xb
+    def _save(self, path: str) -> None:
         with open(path, "wb") as f:
-            np.save(f, xb)
-            return int(f.tell())
+            np.save(f, self._searcher.xb)

@@ -2,26 +2,36 @@
 
 Quirks hidden here: faiss reports squared L2 and raw inner products, pads missing results with
 id -1 and a sentinel distance, errors out from C++ with multi-line ``RuntimeError`` messages,
-and sets query knobs by name through ``faiss.ParameterSpace``. Cosine is inner product on
-rows we normalise ourselves (zero rows stay zero). Threads are faiss's process-wide OpenMP
-setting, applied at build and whenever a query plan is made. The seed drives the training
-sample and the k-means / PQ clustering; faiss's HNSW level generator keeps its own fixed seed.
-For ``IVFx,PQy`` faiss also runs polysemous training by default, which can dominate build time
-and only matters for the ``ht`` knob; append ``np`` (``IVF256,PQ16np``) to skip it.
+prints k-means warnings to stderr when a training set is small, and sets query knobs by name
+through ``faiss.ParameterSpace``. Cosine is inner product on rows we normalise ourselves (zero
+rows stay zero). Threads are faiss's process-wide OpenMP setting, applied at build and whenever
+a query plan is made; faiss parallelises over queries, so single mode runs one thread.
+
+``{nlist}`` in the factory string (``IVF{nlist},Flat``) is filled in at build time: with
+``nlist`` given, that value; with ``nlist=null``, a power of two near ``4 * sqrt(n)`` capped so
+that every centroid gets at least 39 training points (faiss's own recommendation), so the
+defaults never make faiss warn. A factory whose k-means would have fewer than 39 points per
+centroid is built anyway, with one logged warning instead of faiss's stderr lines; fewer
+training points than centroids is a one-line error before training.
+
+The seed drives the training sample and the k-means / PQ clustering; faiss's HNSW level
+generator keeps its own fixed seed. For ``IVFx,PQy`` faiss also runs polysemous training by
+default, which can dominate build time and only matters for the ``ht`` knob; append ``np``
+(``IVF256,PQ16np``) to skip it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import math
 import re
 from typing import Any
 
 import faiss
 import numpy as np
 
-from lookup.distances import as_matrix, check_k, check_metric, normalize_rows
-from lookup.timing import QueryPlan, check_mode, check_search_params
+from lookup.index.base import BaseIndex, check_int
+from lookup.protocols import Knob
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +40,9 @@ _FAISS_METRIC = {
     "ip": faiss.METRIC_INNER_PRODUCT,
     "euclidean": faiss.METRIC_L2,
 }
-_FACTORY_EXAMPLES = "Flat, IVF1024,Flat, IVF1024,PQ16, HNSW32, IVF1024_HNSW32,Flat"
+_FACTORY_EXAMPLES = "Flat, IVF{nlist},Flat, IVF1024,PQ16, HNSW32, IVF1024_HNSW32,Flat"
+_MIN_POINTS_PER_CENTROID = 39  # below this faiss's k-means prints a warning
+_PQ_CENTROIDS = 256  # 8-bit product quantizer codes
 
 
 def _faiss_reason(exc: BaseException) -> str:
@@ -40,197 +52,199 @@ def _faiss_reason(exc: BaseException) -> str:
     return (match.group(1) if match else text).strip()
 
 
-class FaissIndex:
+def default_nlist(n_train: int) -> int:
+    """A power of two near 4 * sqrt(n), with at least 39 training points per list."""
+    target = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(n_train))))
+    cap = max(1, n_train // _MIN_POINTS_PER_CENTROID)
+    return int(max(1, min(target, 2 ** int(math.log2(cap)))))
+
+
+class FaissIndex(BaseIndex):
     """faiss index built from a factory string. Query knobs go through ``ParameterSpace``."""
 
-    SEARCH_PARAMS: tuple[str, ...] = (
-        "nprobe",
-        "efSearch",
-        "max_codes",
-        "ht",
-        "k_factor",
-        "k_factor_rf",
-        "quantizer_efSearch",
-        "quantizer_nprobe",
-        "parallel_mode",
+    NAME = "faiss"
+    KNOBS = (
+        Knob("nprobe", 1, doc="IVF lists visited per query"),
+        Knob("efSearch", 1, doc="HNSW search beam width"),
+        Knob("max_codes", 0, doc="IVF codes scanned at most (0 = no limit)"),
+        Knob("ht", 0, doc="polysemous Hamming threshold"),
+        Knob("k_factor", 1, doc="IndexRefine: k * k_factor candidates re-ranked"),
+        Knob("k_factor_rf", 1, doc="IndexRefine via ParameterSpace"),
+        Knob("quantizer_efSearch", 1, doc="efSearch of an HNSW coarse quantizer"),
+        Knob("quantizer_nprobe", 1, doc="nprobe of an IVF coarse quantizer"),
+        Knob("parallel_mode", 0, doc="IVF OpenMP strategy"),
     )
 
     def __init__(
         self,
         metric: str = "cosine",
         factory: str = "Flat",
+        nlist: int | None = None,
         train_size: int = 100_000,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
-        self.metric = check_metric(metric)
+        super().__init__(metric)
         if not isinstance(factory, str) or not factory.strip():
             raise ValueError(
-                f"factory={factory!r} is not a faiss index_factory string; e.g. {_FACTORY_EXAMPLES}"
+                f"index.factory={factory!r} is invalid; valid: a faiss index_factory string, "
+                f"e.g. {_FACTORY_EXAMPLES}"
             )
-        if train_size < 1:
-            raise ValueError(f"train_size={train_size} must be >= 1")
-        if threads < 1:
-            raise ValueError(f"threads={threads} must be >= 1")
+        if nlist is not None:
+            nlist = check_int(self.NAME, "nlist", nlist, 1)
+            fixed = re.search(r"IVF(\d+)", factory)
+            if "{nlist}" not in factory and not (fixed and int(fixed.group(1)) == nlist):
+                raise ValueError(
+                    f"index.nlist={nlist} is invalid for factory {factory!r}; valid: null, or "
+                    "put {nlist} in the factory string (e.g. IVF{nlist},Flat)"
+                )
         self.factory = factory
-        self.train_size = int(train_size)
-        self.seed = int(seed)
-        self.threads = int(threads)
-        self._knobs: dict[str, Any] = {}
-        self._applicable: tuple[str, ...] = self.SEARCH_PARAMS
+        self.nlist = nlist
+        self.train_size = check_int(self.NAME, "train_size", train_size, 1)
+        self.seed = check_int(self.NAME, "seed", seed, 0)
+        self.threads = check_int(self.NAME, "threads", threads, 1)
+        self._resolved = factory if "{nlist}" not in factory else None
+        self._applicable: tuple[str, ...] = self.knob_names
         self._index: faiss.Index | None = None
-        self._n = 0
-        self._dim = 0
 
-    def _make(self, dim: int) -> faiss.Index:
+    def resolved_factory(self, n_train: int) -> str:
+        """The factory string with ``{nlist}`` filled in for ``n_train`` training points."""
+        if "{nlist}" not in self.factory:
+            return self.factory
+        nlist = self.nlist if self.nlist is not None else default_nlist(n_train)
+        return self.factory.replace("{nlist}", str(nlist))
+
+    def _make(self, factory: str, dim: int) -> faiss.Index:
         try:
-            return faiss.index_factory(dim, self.factory, _FAISS_METRIC[self.metric])
+            return faiss.index_factory(dim, factory, _FAISS_METRIC[self.metric])
         except RuntimeError as exc:
             raise ValueError(
-                f"faiss rejected factory {self.factory!r} (dim {dim}): {_faiss_reason(exc)}; "
+                f"index.factory={factory!r} is invalid for dim {dim}: {_faiss_reason(exc)}; "
                 f"valid examples: {_FACTORY_EXAMPLES}"
             ) from None
 
-    def _applicable_knobs(self, dim: int) -> tuple[str, ...]:
-        """Knobs ParameterSpace accepts for this factory (probed on an empty twin index)."""
-        twin, space, ok = self._make(dim), faiss.ParameterSpace(), []
-        for name in self.SEARCH_PARAMS:
+    def _check_knobs_apply(self, twin: faiss.Index) -> None:
+        """Knobs ParameterSpace accepts for this factory, probed on the empty index."""
+        space, ok = faiss.ParameterSpace(), []
+        for name in self.knob_names:
             try:
                 space.set_index_parameter(twin, name, 1)
                 ok.append(name)
             except RuntimeError:
                 pass
-        return tuple(ok)
+        self._applicable = tuple(ok)
+        for name in self._knobs:
+            if name not in self._applicable:
+                raise ValueError(
+                    f"index.search.{name} does not apply to faiss {self._resolved!r}; "
+                    f"valid: {', '.join(self._applicable) or 'none'}"
+                )
 
-    def _seed_clustering(self, index: faiss.Index) -> None:
+    def _quiet_kmeans(self, index: faiss.Index, n_train: int) -> None:
+        """Seed every k-means and turn faiss's small-training-set stderr lines into one
+        logged warning (checked here, where the sizes are known)."""
         ivf = faiss.try_extract_index_ivf(index)
-        if ivf is not None:
-            ivf.cp.seed = self.seed
-            if hasattr(ivf, "pq"):
-                ivf.pq.cp.seed = self.seed
         inner = faiss.downcast_index(index)
+        clusterings = []
+        if ivf is not None:
+            if n_train < ivf.nlist:
+                raise ValueError(
+                    f"index.factory={self._resolved!r} has {ivf.nlist} lists but only {n_train} "
+                    f"training vectors (index.train_size={self.train_size}, database size); "
+                    f"valid: nlist <= {n_train}, e.g. IVF{{nlist}} with index.nlist=null"
+                )
+            clusterings.append(("nlist", ivf.nlist, ivf.cp))
+            if hasattr(ivf, "pq"):
+                clusterings.append(("PQ", _PQ_CENTROIDS, ivf.pq.cp))
         if hasattr(inner, "pq"):
-            inner.pq.cp.seed = self.seed
+            clusterings.append(("PQ", _PQ_CENTROIDS, inner.pq.cp))
+        for what, centroids, cp in clusterings:
+            cp.seed = self.seed
+            if n_train < _MIN_POINTS_PER_CENTROID * centroids:
+                log.warning(
+                    "faiss %s: %d training vectors for %d %s centroids (faiss recommends >= %d)",
+                    self._resolved,
+                    n_train,
+                    centroids,
+                    what,
+                    _MIN_POINTS_PER_CENTROID * centroids,
+                )
+                cp.min_points_per_centroid = 1  # warned once above, not per k-means run
 
-    def build(self, xb: np.ndarray) -> None:
-        """Create the index from the factory string, train on a seeded sample, add ``xb``."""
-        xb = as_matrix(xb, "xb")
-        if self.metric == "cosine":
-            xb = normalize_rows(xb)
+    def _build(self, xb: np.ndarray) -> None:
         n, dim = xb.shape
+        n_train = min(n, self.train_size)
+        self._resolved = self.resolved_factory(n_train)
         faiss.omp_set_num_threads(self.threads)
-        index = self._make(dim)
-        self._applicable = self._applicable_knobs(dim)
-        self._seed_clustering(index)
+        index = self._make(self._resolved, dim)
+        self._check_knobs_apply(self._make(self._resolved, dim))
+        self._quiet_kmeans(index, n_train)
         try:
             if not index.is_trained:
                 rng = np.random.default_rng(self.seed)
-                if n > self.train_size:
-                    sample = xb[np.sort(rng.choice(n, self.train_size, replace=False))]
-                else:
-                    sample = xb
-                index.train(sample)
+                rows = np.sort(rng.choice(n, n_train, replace=False)) if n > n_train else None
+                index.train(xb if rows is None else xb[rows])
             index.add(xb)
         except RuntimeError as exc:
             raise ValueError(
-                f"faiss could not build {self.factory!r} on {n} x {dim} vectors: "
+                f"faiss could not build {self._resolved!r} on {n} x {dim} vectors: "
                 f"{_faiss_reason(exc)}"
             ) from None
-        self._index, self._n, self._dim = index, n, dim
-        self._apply_knobs(self._knobs)
+        self._index = index
 
-    def _apply_knobs(self, knobs: dict[str, Any]) -> None:
-        if self._index is None:
-            return
+    def _apply_knobs(self) -> None:
         space = faiss.ParameterSpace()
-        for name, value in knobs.items():
-            if name not in self._applicable:
-                valid = ", ".join(self._applicable) or "none"
-                raise ValueError(
-                    f"search parameter {name!r} does not apply to faiss {self.factory!r}; "
-                    f"valid: {valid}"
-                )
+        for name, value in self._knobs.items():
             try:
                 space.set_index_parameter(self._index, name, value)
             except (RuntimeError, TypeError) as exc:
                 raise ValueError(
-                    f"faiss rejected {name}={value!r} for {self.factory!r}: {_faiss_reason(exc)}"
+                    f"index.search.{name}={value!r} is invalid for {self._resolved!r}: "
+                    f"{_faiss_reason(exc)}"
                 ) from None
 
     def set_search_params(self, **params: Any) -> None:
-        """Set query knobs by ParameterSpace name (``nprobe``, ``efSearch``, ...).
+        """Set query knobs by ParameterSpace name (``nprobe``, ``efSearch``, ...)."""
+        if self._built:
+            for name in params:
+                if name in self.knob_names and name not in self._applicable:
+                    raise ValueError(
+                        f"index.search.{name} does not apply to faiss {self._resolved!r}; "
+                        f"valid: {', '.join(self._applicable) or 'none'}"
+                    )
+        super().set_search_params(**params)
 
-        Before ``build`` they are stored and applied after it.
-        """
-        check_search_params("faiss", self.SEARCH_PARAMS, params)
-        for name, value in params.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                raise ValueError(f"{name}={value!r} must be a number")
-        self._apply_knobs(params)
-        self._knobs.update(params)
-
-    def search_params(self) -> dict:
-        """Current query knobs (only those set explicitly)."""
-        return dict(self._knobs)
-
-    def build_params(self) -> dict:
-        """Flat, JSON-able build parameters for result rows."""
+    def build_params(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
-            "factory": self.factory,
+            "factory": self._resolved or self.factory,
+            "nlist": self._nlist_built(),
             "train_size": self.train_size,
             "seed": self.seed,
             "threads": self.threads,
         }
 
-    def _ready(self) -> faiss.Index:
+    def _nlist_built(self) -> int | None:
         if self._index is None:
-            raise RuntimeError("FaissIndex.search called before build")
-        return self._index
+            return self.nlist
+        ivf = faiss.try_extract_index_ivf(self._index)
+        return None if ivf is None else int(ivf.nlist)
 
-    def _to_harness(self, dist: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.asarray(ids, dtype=np.int64)
-        dist = np.asarray(dist, dtype=np.float32)
-        if self.metric == "euclidean":
-            dist = np.sqrt(np.maximum(dist, 0.0))
-        elif self.metric == "ip":
-            dist = -dist
-        else:
-            dist = 1.0 - dist
-        return np.where(ids >= 0, dist, np.float32(np.inf)).astype(np.float32), ids
+    def threads_used(self, mode: str) -> dict[str, int]:
+        search = int(faiss.omp_get_max_threads()) if mode == "batch" else 1
+        return {"build": self.threads, "search": search}
 
-    def query_plan(self, xq: np.ndarray, k: int, mode: str = "batch") -> QueryPlan:
-        """Inputs, raw call and finishing step for timing (see :class:`lookup.timing.QueryPlan`)."""
-        index = self._ready()
-        xq = as_matrix(xq, "xq", self._dim)
-        k = check_k(k, self._n)
-        check_mode(mode)
-        if self.metric == "cosine":
-            xq = normalize_rows(xq)
+    def _call(self, k: int, batch: bool):
         faiss.omp_set_num_threads(self.threads)
-        search = index.search
+        search = self._index.search
+        return lambda q: search(q, k)
 
-        def call(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return search(q, k)
+    def _to_harness(self, dist: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        if self.metric == "euclidean":
+            return np.sqrt(np.maximum(dist, 0.0))
+        if self.metric == "ip":
+            return -dist
+        return 1.0 - dist
 
-        if mode == "batch":
-            return QueryPlan([xq], call, lambda raws: self._to_harness(*raws[0]))
-
-        def finish(raws: list) -> tuple[np.ndarray, np.ndarray]:
-            if not raws:
-                return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
-            return self._to_harness(
-                np.vstack([r[0] for r in raws]), np.vstack([r[1] for r in raws])
-            )
-
-        return QueryPlan([xq[i : i + 1] for i in range(len(xq))], call, finish)
-
-    def search(self, xq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(D, I)``, each (nq, k): harness distances (float32), ids (int64, -1 padded)."""
-        plan = self.query_plan(xq, k, "batch")
-        return plan.finish([plan.call(plan.inputs[0])])
-
-    def save(self, path: str) -> int:
-        """Serialize with ``faiss.write_index``; return bytes written."""
-        faiss.write_index(self._ready(), os.fspath(path))
-        return os.path.getsize(path)
+    def _save(self, path: str) -> None:
+        faiss.write_index(self._index, path)

@@ -24,21 +24,24 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from lookup.cache import quarantine
 from lookup.data.base import fingerprint_texts
-from lookup.data.vocab import CharVectorizer, atomic_write_bytes
-from lookup.encoders.char_rnn import (
+from lookup.data.vocab import CharVectorizer
+from lookup.encoders.char_rnn.model import (
     CharRNN,
-    _load_state,
+    CharRNNConfig,
     check_state,
     column_gather,
     input_sequences,
+    load_state,
     pad,
     save_checkpoint,
 )
+from lookup.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1  # bump when training code changes what a key produces
+CACHE_FORMAT = 2  # bump when training code changes what a key produces
 
 
 @dataclass(frozen=True)
@@ -156,12 +159,12 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
             raise ValueError("task='classify' needs train_labels, one per train text")
     labels = None if train_labels is None else [str(x) for x in train_labels]
     device = torch.device(device)
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # the only source of randomness: init, order
     vec = CharVectorizer.from_texts(texts, labels, use_unks=True)
     V = len(vec.surname_vocab)
     n_out = len(vec.nationality_vocab) if cfg.task == "classify" else V
-    model = CharRNN(V, n_out, cfg.embedding_size, cfg.hidden_size).to(device)
+    config = CharRNNConfig(V, n_out, cfg.embedding_size, cfg.hidden_size)
+    model = CharRNN(config, generator=gen).to(device)
     seqs = input_sequences(vec, texts, "classify")  # full ^..._ ; predict splits it below
     ids, other = _targets_and_lengths(seqs, cfg.task)
     if cfg.task == "classify":
@@ -227,19 +230,13 @@ def train_cached(
     wpath, vpath, mpath = (os.path.join(d, f) for f in ("model.state", "vocab.json", "meta.json"))
     os.makedirs(d, exist_ok=True)
     with FileLock(os.path.join(d, ".lock")):
-        if os.path.exists(wpath) and os.path.exists(vpath):
-            vec = CharVectorizer.load(vpath)
-            state = _load_state(wpath)
-            check_state(state, vec, cfg.task, cfg.embedding_size, cfg.hidden_size)
-            n_out = len(vec.nationality_vocab) if cfg.task == "classify" else len(vec.surname_vocab)
-            model = CharRNN(len(vec.surname_vocab), n_out, cfg.embedding_size, cfg.hidden_size)
-            model.load_state_dict(state)
-            meta = {}
-            if os.path.exists(mpath):
-                with open(mpath, encoding="utf-8") as f:
-                    meta = json.load(f)
-            log.info("char rnn (%s): cached checkpoint %s %s", cfg.task, d, meta.get("metrics", {}))
-            return model.to(device).eval(), vec, meta.get("metrics", {})
+        if os.path.exists(wpath) or os.path.exists(vpath):
+            try:
+                return _load_cached(cfg, wpath, vpath, mpath, device)
+            except (ValueError, OSError, KeyError, RuntimeError, TypeError) as exc:
+                for path in (wpath, vpath, mpath):
+                    if os.path.exists(path):
+                        quarantine(path, f"{type(exc).__name__}: {exc}")
         model, vec, metrics = train(
             cfg, texts, labels, heldout_texts, heldout_labels, device=device
         )
@@ -248,6 +245,24 @@ def train_cached(
         atomic_write_bytes(mpath, json.dumps(meta, indent=1).encode())
         log.info("char rnn (%s): trained and cached at %s", cfg.task, d)
     return model, vec, metrics
+
+
+def _load_cached(cfg: TrainConfig, wpath: str, vpath: str, mpath: str, device):
+    """A cached checkpoint (weights, vocab, meta); raises on any damage (the caller heals)."""
+    vec = CharVectorizer.load(vpath)
+    state = load_state(wpath)
+    check_state(state, vec, cfg.task, cfg.embedding_size, cfg.hidden_size)
+    V = len(vec.surname_vocab)
+    n_out = len(vec.nationality_vocab) if cfg.task == "classify" else V
+    model = CharRNN(CharRNNConfig(V, n_out, cfg.embedding_size, cfg.hidden_size))
+    model.load_state_dict(state)
+    with open(mpath, encoding="utf-8") as f:
+        meta = json.load(f)
+    metrics = meta["metrics"]
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{mpath} has no metrics mapping")
+    log.info("char rnn (%s): cached checkpoint %s %s", cfg.task, os.path.dirname(wpath), metrics)
+    return model.to(device).eval(), vec, metrics
 
 
 __all__ = ["TrainConfig", "cache_key", "evaluate", "train", "train_cached"]

@@ -1,33 +1,4 @@
-"""The PyTorch NLP tutorial's character RNNs (Day 2, notebooks 01 and 02) as encoders.
-
-Architecture (both tasks, state-dict keys as the tutorial saves them)::
-
-    emb     nn.Embedding(V, E, padding_idx=0)          emb.weight        (V, E)
-    rnn     Elman RNN, h_t = tanh(x_t W_in2hid          rnn.W_in2hid      (E, H)
-                            + h_{t-1} W_hid2hid + b)    rnn.W_hid2hid     (H, H)
-            h_0 = all ONES                              rnn.b_hid         (1, H)
-    fc      nn.Linear(H, n_out)                         fc.weight, fc.bias
-
-``task="classify"`` (rnn01, ``charnn_emb16_hid64_surnames_classify.state``): the input is the whole
-sequence ``^ c1..cn _`` (length n+2) padded to ``max_seq_length``; ``n_out`` = nationalities.
-``task="predict"`` (rnn02, ``..._surnames_predict.state``): a character language model; the input is
-``^ c1..cn`` (length n+1) padded to ``max_seq_length - 1``, targets ``c1..cn _``; ``n_out`` = V.
-
-The vector of a name is the "penultimate" hidden state, the one that feeds ``fc``. Indices
-read, 0-based positions in the input:
-
-=========  =======================================  =========================================
-pooling    classify (input ``^ c1..cn _``)           predict (input ``^ c1..cn``)
-=========  =======================================  =========================================
-gather     ``n+1``: the end token ``_`` (the last   ``n``: the last character ``cn`` (the last
-           real token; tutorial ``column_gather``   real input token; ``column_gather`` at
-           at length-1)                             length-1)
-last       ``max_seq_length - 1``: the last padded  ``max_seq_length - 2``: the last padded step
-           step, ``y_out[:, -1, :]``                 of the LM input
-=========  =======================================  =========================================
-
-A name longer than the vocabulary's ``max_seq_length`` allows is not truncated; with ``last``
-it reads its own final real step.
+"""Fast inference of the tutorial's character RNNs: the encoder a job uses.
 
 Fast inference (`CharRNNEncoder.encode`) runs on the same weights:
 
@@ -56,185 +27,38 @@ Vocabulary: with the tutorial's character vocabulary (no UNK) an unknown charact
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from lookup.data.vocab import CharVectorizer, atomic_write_bytes
+from lookup.data.vocab import CharVectorizer
+from lookup.encoders.char_rnn.model import (
+    POOLINGS,
+    TASKS,
+    CharRNN,
+    CharRNNConfig,
+    check_state,
+    column_gather_loop,
+    input_sequences,
+    load_state,
+    pad,
+    padded_length,
+    resolve_device,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
-TASKS = ("classify", "predict")
-POOLINGS = ("last", "gather")
-# The exercise's readings: rnn01 takes y_out[:, -1, :], rnn02 uses column_gather.
-DEFAULT_POOLING = {"classify": "last", "predict": "gather"}
 _MIN_GEMM_ROWS = 8
 _MIN_SHARED_ROWS = 256  # below this many names, no shared-prefix phase
 _SMALL_NAMES = 4  # up to this many names (gather, CPU): a plain numpy loop, no torch dispatch
-STATE_KEYS = ("emb.weight", "rnn.W_in2hid", "rnn.W_hid2hid", "rnn.b_hid", "fc.weight", "fc.bias")
 
 
-def resolve_device(device: str) -> torch.device:
-    """ "cpu", "cuda", "cuda:N" or "auto" (cuda when available)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-    return torch.device(device)
-
-
-# ---------------------------------------------------------------------------------------------
-# Model (tutorial architecture; the Elman loop is the oracle)
-# ---------------------------------------------------------------------------------------------
-class ElmanRNN(nn.Module):
-    """The tutorial's explicit Elman RNN, batch first, initial hidden state all ones."""
-
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.W_in2hid = nn.Parameter(torch.empty(input_size, hidden_size))
-        self.W_hid2hid = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        self.b_hid = nn.Parameter(torch.empty(1, hidden_size))
-        bound = 1.0 / hidden_size**0.5
-        for p in (self.W_in2hid, self.W_hid2hid, self.b_hid):
-            nn.init.uniform_(p, -bound, bound)
-
-    def forward(self, x_in: torch.Tensor, initial_hidden: torch.Tensor | None = None):
-        """x_in (B, T, E) -> hidden states (B, T, H), one per step."""
-        B, T, _ = x_in.shape
-        h = initial_hidden
-        if h is None:
-            h = torch.ones(B, self.hidden_size, dtype=x_in.dtype, device=x_in.device)  # (B, H)
-        outs = []
-        for t in range(T):
-            h = torch.tanh(x_in[:, t] @ self.W_in2hid + h @ self.W_hid2hid + self.b_hid)  # (B, H)
-            outs.append(h)
-        return torch.stack(outs, dim=1)  # (B, T, H)
-
-
-class CharRNN(nn.Module):
-    """emb -> Elman RNN -> fc, with the tutorial's parameter names."""
-
-    def __init__(
-        self, vocab_size: int, n_out: int, embedding_size: int = 16, hidden_size: int = 64
-    ) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
-        self.rnn = ElmanRNN(embedding_size, hidden_size)
-        self.fc = nn.Linear(hidden_size, n_out)
-
-    def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T) int64 -> (B, T, H)."""
-        return self.rnn(self.emb(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T) -> logits (B, T, n_out) at every step."""
-        return self.fc(self.hidden_states(x))
-
-
-def column_gather(y_out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Vectorised tutorial ``column_gather``: y_out (B, T, H), lengths (B,) -> y_out[b, len-1]."""
-    idx = (lengths.to(y_out.device).long() - 1).view(-1, 1, 1).expand(-1, 1, y_out.shape[-1])
-    return y_out.gather(1, idx).squeeze(1)  # (B, H)
-
-
-def column_gather_loop(y_out: torch.Tensor, x_lengths: torch.Tensor) -> torch.Tensor:
-    """The tutorial's Python ``column_gather`` (the reference path)."""
-    out = []
-    for batch_index, column_index in enumerate(x_lengths.long().detach().cpu().numpy() - 1):
-        out.append(y_out[batch_index, column_index])
-    return torch.stack(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Sequences
-# ---------------------------------------------------------------------------------------------
-def input_sequences(vec: CharVectorizer, texts: Sequence[str], task: str) -> list[list[int]]:
-    """Model inputs: classify ``^ c1..cn _``; predict ``^ c1..cn`` (unknown chars -> ValueError)."""
-    seqs = vec.indices(texts)
-    if task == "predict":
-        seqs = [s[:-1] for s in seqs]
-    return seqs
-
-
-def padded_length(vec: CharVectorizer, task: str) -> int:
-    """Length of the tutorial's padded input for ``task``."""
-    return vec.max_seq_length if task == "classify" else vec.max_seq_length - 1
-
-
-def pad(seqs: Sequence[Sequence[int]], width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-pad to ``max(width, longest)``: ids (n, T) int64, lengths (n,) int64."""
-    lens = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    T = max(width, int(lens.max(initial=0)))
-    ids = np.zeros((len(seqs), T), dtype=np.int64)
-    if len(seqs):
-        flat = np.fromiter((i for s in seqs for i in s), dtype=np.int64, count=int(lens.sum()))
-        starts = np.repeat(np.cumsum(lens) - lens, lens)
-        rows = np.repeat(np.arange(len(seqs)), lens)
-        ids[rows, np.arange(len(flat)) - starts] = flat
-    return ids, lens
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoint validation
-# ---------------------------------------------------------------------------------------------
-def check_state(
-    state: dict, vec: CharVectorizer, task: str, embedding_size: int, hidden_size: int
-) -> None:
-    """One-line ValueError when the weights do not fit the architecture or the vocab."""
-    if not isinstance(state, dict):
-        raise ValueError(f"weights must be a state dict with keys {list(STATE_KEYS)}")
-    missing = [k for k in STATE_KEYS if k not in state]
-    extra = [k for k in state if k not in STATE_KEYS]
-    if missing or extra:
-        raise ValueError(
-            f"weights have missing keys {missing} / unexpected keys {extra}; "
-            f"expected exactly {list(STATE_KEYS)}"
-        )
-    V = len(vec.surname_vocab)
-    n_out = len(vec.nationality_vocab) if task == "classify" else V
-    E, H = embedding_size, hidden_size
-    expect = {
-        "emb.weight": (V, E),
-        "rnn.W_in2hid": (E, H),
-        "rnn.W_hid2hid": (H, H),
-        "rnn.b_hid": (1, H),
-        "fc.weight": (n_out, H),
-        "fc.bias": (n_out,),
-    }
-    for k, shape in expect.items():
-        got = tuple(state[k].shape)
-        if got != shape:
-            what = {
-                "emb.weight": f"the vocab has {V} tokens and embedding_size={E}",
-                "fc.weight": f"task={task!r} needs n_out={n_out} and hidden_size={H}",
-                "fc.bias": f"task={task!r} needs n_out={n_out}",
-            }.get(k, f"embedding_size={E}, hidden_size={H}")
-            raise ValueError(f"weights {k} has shape {got}, expected {shape} ({what})")
-
-
-def _load_state(path: str) -> dict:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"weights file {path} is not a torch state dict ({first})") from None
-    return state
-
-
-# ---------------------------------------------------------------------------------------------
-# Encoder
-# ---------------------------------------------------------------------------------------------
 @dataclass
 class CharRNNEncoder:
     """Encodes names as the hidden state feeding ``fc`` (see module docstring for indices).
@@ -428,15 +252,7 @@ class CharRNNEncoder:
         save_checkpoint(self.model, self.vectorizer, weights_path, vocab_path)
 
 
-def save_checkpoint(model: CharRNN, vec: CharVectorizer, weights_path: str, vocab_path: str):
-    """Tutorial format: ``torch.save(state_dict)`` (CPU tensors) and the vocab JSON."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
-    vec.save(vocab_path)
-    atomic_write_bytes(weights_path, buf.getvalue())
-
-
-def load_encoder(
+def load_pretrained(
     weights: str,
     vocab: str,
     *,
@@ -450,10 +266,10 @@ def load_encoder(
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     vec = CharVectorizer.load(vocab)
-    state = _load_state(weights)
+    state = load_state(weights)
     check_state(state, vec, task, embedding_size, hidden_size)
     n_out = len(vec.nationality_vocab) if task == "classify" else len(vec.surname_vocab)
-    model = CharRNN(len(vec.surname_vocab), n_out, embedding_size, hidden_size)
+    model = CharRNN(CharRNNConfig(len(vec.surname_vocab), n_out, embedding_size, hidden_size))
     model.load_state_dict(state)
     model.to(resolve_device(device))
     return CharRNNEncoder(model, vec, task=task, pooling=pooling)
@@ -484,70 +300,3 @@ def reference_encode(
             last = torch.from_numpy(np.maximum(lens, width))  # == T unless a name is too long
             outs.append(column_gather_loop(y_out, last))
     return torch.cat(outs).float().cpu().numpy()
-
-
-def load_or_train(
-    *,
-    task: str = "classify",
-    pooling: str = "last",
-    weights: str | None = None,
-    vocab: str | None = None,
-    embedding_size: int = 16,
-    hidden_size: int = 64,
-    epochs: int = 10,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    seed: int = 1337,
-    device: str = "cpu",
-    cache_dir: str = ".cache/lookup",
-    train_texts: Sequence[str] | None = None,
-    train_labels: Sequence[str] | None = None,
-    heldout_texts: Sequence[str] | None = None,
-    heldout_labels: Sequence[str] | None = None,
-) -> CharRNNEncoder:
-    """rnn01 (``task="classify"``) or rnn02 (``task="predict"``) as an encoder.
-
-    With ``weights`` (and ``vocab``) the tutorial's files are loaded as they are. Without, the
-    model is trained on ``train_texts``/``train_labels`` (seeded, cached under
-    ``<cache_dir>/char_rnn/<key>/model.state`` + ``vocab.json``; the key hashes the data and
-    the hyperparameters) and the held-out metric is logged.
-    """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if weights is not None:
-        if vocab is None:
-            raise ValueError("weights given without vocab; pass vocab=<the tutorial's vocab JSON>")
-        return load_encoder(
-            weights,
-            vocab,
-            task=task,
-            pooling=pooling,
-            embedding_size=embedding_size,
-            hidden_size=hidden_size,
-            device=device,
-        )
-    if vocab is not None:
-        raise ValueError("vocab given without weights; pass both, or neither to train")
-    from lookup.encoders.char_rnn_train import TrainConfig, train_cached
-
-    cfg = TrainConfig(
-        task=task,
-        embedding_size=embedding_size,
-        hidden_size=hidden_size,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-    )
-    model, vec, metrics = train_cached(
-        cfg,
-        train_texts,
-        train_labels,
-        heldout_texts,
-        heldout_labels,
-        cache_dir=cache_dir,
-        device=resolve_device(device),
-    )
-    return CharRNNEncoder(model, vec, task=task, pooling=pooling, training=metrics)

@@ -1,0 +1,150 @@
+"""The ``encoder=rnn01|rnn02`` option: settings validated up front, then load or train.
+
+:class:`CharRNNSpec` is what the option instantiates (its fields are the option's keys);
+``spec.load(data, cache_dir=...)`` trains on the database side (at most ``max_train`` names, a
+seeded sample, so training stays minutes on a million names while encoding covers all of them)
+or loads the tutorial's files, and returns a :class:`CharRNNEncoder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lookup.encoders.char_rnn.encoder import CharRNNEncoder, load_pretrained
+from lookup.encoders.char_rnn.model import POOLINGS, TASKS, resolve_device
+from lookup.encoders.char_rnn.train import TrainConfig, train_cached
+from lookup.params import check_range
+from lookup.protocols import EncoderData
+
+
+@dataclass(frozen=True)
+class CharRNNSpec:
+    """rnn01 (``task="classify"``) or rnn02 (``task="predict"``); see :func:`load_or_train`."""
+
+    task: str = "classify"
+    pooling: str = "last"
+    weights: str | None = None
+    vocab: str | None = None
+    embedding_size: int = 16
+    hidden_size: int = 64
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    max_train: int | None = None
+    seed: int = 1337
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_range("encoder", "task", self.task, choices=TASKS)
+        check_range("encoder", "pooling", self.pooling, choices=POOLINGS)
+        for key in ("embedding_size", "hidden_size", "epochs", "batch_size"):
+            check_range("encoder", key, getattr(self, key), minimum=1)
+        check_range("encoder", "lr", self.lr, minimum=0.0)
+        if not self.lr > 0:
+            raise ValueError(f"encoder.lr={self.lr!r} is invalid; valid: a number > 0")
+        if self.max_train is not None:
+            check_range("encoder", "max_train", self.max_train, minimum=1)
+        check_range("encoder", "seed", self.seed, minimum=0)
+        if self.device not in ("cpu", "auto") and not self.device.startswith("cuda"):
+            raise ValueError(f"encoder.device={self.device!r} is invalid; valid: cpu, cuda, auto")
+        if (self.weights is None) != (self.vocab is None):
+            given, missing = ("weights", "vocab") if self.vocab is None else ("vocab", "weights")
+            raise ValueError(
+                f"encoder.{given} is set without encoder.{missing}; valid: both (the tutorial's "
+                "files) or neither (train here)"
+            )
+
+    def load(self, data: EncoderData, *, cache_dir: str) -> CharRNNEncoder:
+        """Train on ``data.texts`` (sampled to ``max_train``) or load the given files."""
+        texts, labels = list(data.texts), data.labels
+        if self.weights is None and self.max_train is not None and len(texts) > self.max_train:
+            rng = np.random.default_rng(self.seed)
+            rows = np.sort(rng.choice(len(texts), self.max_train, replace=False))
+            texts = [texts[i] for i in rows]
+            labels = None if labels is None else np.asarray(labels)[rows]
+        return load_or_train(
+            task=self.task,
+            pooling=self.pooling,
+            weights=self.weights,
+            vocab=self.vocab,
+            embedding_size=self.embedding_size,
+            hidden_size=self.hidden_size,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            seed=self.seed,
+            device=self.device,
+            cache_dir=cache_dir,
+            train_texts=texts,
+            train_labels=None if labels is None else list(labels),
+            heldout_texts=list(data.heldout_texts),
+            heldout_labels=None if data.heldout_labels is None else list(data.heldout_labels),
+        )
+
+
+def load_or_train(
+    *,
+    task: str = "classify",
+    pooling: str = "last",
+    weights: str | None = None,
+    vocab: str | None = None,
+    embedding_size: int = 16,
+    hidden_size: int = 64,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 1337,
+    device: str = "cpu",
+    cache_dir: str = ".cache/lookup",
+    train_texts: Sequence[str] | None = None,
+    train_labels: Sequence[str] | None = None,
+    heldout_texts: Sequence[str] | None = None,
+    heldout_labels: Sequence[str] | None = None,
+) -> CharRNNEncoder:
+    """rnn01 (``task="classify"``) or rnn02 (``task="predict"``) as an encoder.
+
+    With ``weights`` (and ``vocab``) the tutorial's files are loaded as they are. Without, the
+    model is trained on ``train_texts``/``train_labels`` (seeded, cached under
+    ``<cache_dir>/char_rnn/<key>/model.state`` + ``vocab.json``; the key hashes the data and
+    the hyperparameters) and the held-out metric is logged.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if weights is not None:
+        if vocab is None:
+            raise ValueError("weights given without vocab; pass vocab=<the tutorial's vocab JSON>")
+        return load_pretrained(
+            weights,
+            vocab,
+            task=task,
+            pooling=pooling,
+            embedding_size=embedding_size,
+            hidden_size=hidden_size,
+            device=device,
+        )
+    if vocab is not None:
+        raise ValueError("vocab given without weights; pass both, or neither to train")
+    cfg = TrainConfig(
+        task=task,
+        embedding_size=embedding_size,
+        hidden_size=hidden_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+    )
+    model, vec, metrics = train_cached(
+        cfg,
+        train_texts,
+        train_labels,
+        heldout_texts,
+        heldout_labels,
+        cache_dir=cache_dir,
+        device=resolve_device(device),
+    )
+    return CharRNNEncoder(model, vec, task=task, pooling=pooling, training=metrics)
