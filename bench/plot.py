@@ -1,172 +1,450 @@
-"""`python -m bench.plot [TABLE ...] [--out DIR]`: figures from result tables (tables only).
+"""`python -m bench.plot [TABLE ...] [--where KEY=VALUE ...] [--out DIR]`: figures from result
+tables (tables only; no metric is computed here, every plotted value is a column).
 
-- recall_vs_qps.png: Pareto front of QPS over tie-aware recall@k per encoder x index, recall
-  on a logit axis as ann-benchmarks draws it;
-- knn_vs_recall.png: kNN accuracy of ANN neighbours against recall, exact-search accuracy dashed;
-- build_vs_recall.png: build seconds against the best recall of each built index.
-One panel per dataset. No metric is computed here: every plotted value is a column of the table.
+A grid of panels: one row per dataset (with its parameters and database size), one column per
+plot kind:
+- recall_vs_qps: QPS over tie-aware recall@k, one curve per build, points annotated with their
+  search-knob value, the curve's Pareto front drawn as a line, dominated points hollow;
+- knn_vs_recall: kNN accuracy with the index's neighbours against recall (dashed: exact);
+- build_vs_recall: build seconds against the best recall of each built index.
+Curves are split by every parameter that differs except the swept search knob (encoder
+parameters such as pooling, build parameters, n_db, dataset parameters, settings), and their
+legend names those parameters. Recall is on a logit axis with ticks chosen for its range.
+Error bars (recall CI on x, qps_std on y) appear when rows were measured more than once.
+
+Writes overview.png (every kind) and one file per kind (recall_vs_qps.png, knn_vs_recall.png,
+build_vs_recall.png).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from lookup import frontier
+
+if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("dataset", "encoder", "index", "recall_at_k", "qps", "build_s", "run_id")
-_CLIP = (1e-3, 1 - 1e-4)  # logit axis cannot show exactly 0 or 1
+KINDS = ("recall_vs_qps", "knn_vs_recall", "build_vs_recall")
+PANEL_IN = (4.4, 3.6)  # inches per panel
+LEGEND_IN = 3.6  # inches for the legend column right of each row
+# How far to keep recall 0 and 1 from the logit axis's infinite ends (see clip_bounds).
+_EDGE = 1e-4
+
+_SHORT = {
+    "build_ef_construction": "efC",
+    "build_train_size": "train",
+    "build_factory": "",  # the factory string names itself: 'IVF256,Flat'
+    "encoder_fingerprint": "weights",
+    "encoder_hidden_size": "hidden",
+    "encoder_embedding_size": "emb",
+}
 
 
 def read_tables(paths: list[str]) -> pd.DataFrame:
-    """Concatenate result tables; a missing file or column is a one-line error."""
+    """Concatenate result tables. A missing, empty or foreign file is a ValueError or
+    FileNotFoundError with a one-line message naming it."""
     frames = []
     for p in paths:
-        if not Path(p).is_file():
+        path = Path(p)
+        if not path.is_file():
             raise FileNotFoundError(f"result table not found: {p}")
-        df = pd.read_csv(p)
-        missing = [c for c in REQUIRED if c not in df.columns]
+        try:
+            df = pd.read_csv(path, low_memory=False)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{p} is empty") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{p} is not a CSV results table ({exc})") from None
+        missing = [c for c in frontier.REQUIRED if c not in df.columns]
         if missing:
             raise ValueError(f"{p} is not a results table (missing columns: {', '.join(missing)})")
+        if df.empty:
+            raise ValueError(f"{p} has no rows")
         frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
-    if df.empty:
-        raise ValueError(f"no rows in {', '.join(paths)}")
-    return df
+    if not frames:
+        raise ValueError("no result table given")
+    return pd.concat(frames, ignore_index=True)
 
 
-def pareto_front(recall: pd.Series, qps: pd.Series) -> pd.DataFrame:
-    """Points not beaten on both recall and QPS, sorted by recall (ann-benchmarks' front)."""
-    pts = pd.DataFrame({"recall": recall, "qps": qps}).sort_values(
-        ["recall", "qps"], ascending=False
-    )
-    keep, best = [], -1.0
-    for _, row in pts.iterrows():
-        if row.qps > best:
-            keep.append(row)
-            best = row.qps
-    return pd.DataFrame(keep).sort_values("recall")
+# ----------------------------------------------------------------------------- curves
+@dataclass(frozen=True)
+class Curve:
+    """The rows of one curve (one build of one encoder x index on one dataset) and its label."""
+
+    label: str
+    rows: pd.DataFrame
+    knobs: tuple[str, ...]  # search_* columns set on these rows
 
 
-def _panels(df: pd.DataFrame, title: str):
-    """A figure with one panel per dataset: (fig, [(ax, that dataset's rows), ...])."""
-    datasets = sorted(df["dataset"].astype(str).unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.8), squeeze=False)
-    fig.suptitle(title)
-    panels = []
-    for ax, name in zip(axes[0], datasets, strict=True):
-        ax.set_title(f"dataset={name}")
-        panels.append((ax, df[df["dataset"].astype(str) == name]))
-    return fig, panels
+def _short(col: str, others: list[str]) -> str:
+    if col in _SHORT:
+        return _SHORT[col]
+    for prefix in ("build_", "encoder_", "dataset_"):
+        if col.startswith(prefix):
+            name = col.removeprefix(prefix)
+            clash = any(
+                o != col and o.split("_", 1)[-1] == name and o.split("_", 1)[0] != "search"
+                for o in others
+            )
+            return f"{prefix[:-1]}.{name}" if clash else name
+    return col
 
 
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v == ""
 
 
-_SPLIT = ("mode", "k", "threads", "metric")  # rows differing in these are not comparable
-
-
-def _groups(df: pd.DataFrame):
-    """(label, rows) per encoder x index, split further by any setting that varies in ``df``
-    (mode, k, threads, metric, or encoder weights under one encoder name), so no curve mixes
-    rows that were measured differently."""
-    keys = ["encoder", "index"] + [c for c in _SPLIT if c in df and df[c].nunique() > 1]
-    if (
-        "encoder_fingerprint" in df
-        and (df.groupby("encoder")["encoder_fingerprint"].nunique() > 1).any()
-    ):
-        keys.append("encoder_fingerprint")
-    for values, g in df.groupby(keys, sort=True):
-        parts = dict(zip(keys, values, strict=True))
-        label = f"{parts.pop('encoder')} / {parts.pop('index')}"
-        label += "".join(
-            f" {k.replace('encoder_fingerprint', 'weights')}={str(v)[:8]}" for k, v in parts.items()
-        )
-        yield label, g
-
-
-def _logit_x(ax, values: pd.Series) -> None:
-    """Logit recall axis with a margin around the plotted points (logit units)."""
-    logit = np.log(values / (1 - values))
-    lo, hi = logit.min() - 0.5, logit.max() + 0.5
-    ax.set_xscale("logit")
-    ax.set_xlim(1 / (1 + np.exp(-lo)), 1 / (1 + np.exp(-hi)))
-
-
-def plot_recall_qps(df: pd.DataFrame, path: Path) -> None:
-    fig, panels = _panels(df, "QPS vs recall@k (Pareto front; up and right is better)")
-    for ax, part in panels:
-        for label, g in _groups(part):
-            front = pareto_front(g["recall_at_k"].clip(*_CLIP), g["qps"])
-            ax.plot(front["recall"], front["qps"], marker="o", label=label)
-        _logit_x(ax, part["recall_at_k"].clip(*_CLIP))
-        ax.set_yscale("log")
-        ax.set_xlabel("recall@k (tie-aware, logit scale)")
-        ax.set_ylabel("queries per second")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    _save(fig, path)
-
-
-def plot_knn_recall(df: pd.DataFrame, path: Path) -> None:
-    fig, panels = _panels(df, "kNN accuracy vs recall@k")
-    for ax, part in panels:
-        if "knn_acc" not in part or part["knn_acc"].isna().all():
-            ax.text(0.5, 0.5, "no labels", ha="center", transform=ax.transAxes)
+def describe(key: dict, columns: list[str]) -> str:
+    """'M=16 efC=200 pooling=gather': the named, non-missing values of ``columns``."""
+    parts = []
+    for c in columns:
+        v = key.get(c)
+        if _is_missing(v):
             continue
-        for label, g in _groups(part):
-            line = ax.scatter(g["recall_at_k"], g["knn_acc"], label=label, s=18)
-            if "knn_acc_exact" in g:
-                ax.axhline(
-                    g["knn_acc_exact"].iloc[0], color=line.get_facecolor()[0], ls="--", lw=0.8
+        name = _short(c, columns)
+        text = frontier.format_value(v)
+        if c == "encoder_fingerprint":
+            text = text[:8]
+        parts.append(f"{name}={text}" if name else text)
+    return " ".join(parts)
+
+
+def panel_columns(df: pd.DataFrame) -> list[str]:
+    """Columns that make a panel row: the dataset, its varying parameters and size."""
+    cols = ["dataset", *frontier.dataset_param_columns(df)]
+    if "n_db" in df.columns:
+        cols.append("n_db")
+    return cols
+
+
+def curves(part: pd.DataFrame) -> list[Curve]:
+    """Split one panel's rows into curves by encoder, index and every parameter that differs
+    within one encoder x index except the search knobs; labels are
+    'encoder / index [knob] param=value ...' naming those parameters."""
+    fixed = {*panel_columns(part), "encoder", "index"}
+    split = [c for c in frontier.curve_columns(part) if c not in fixed]
+    # a parameter that differs only between families is already told apart by encoder / index
+    differs: set[str] = set()
+    for _, family in frontier.iter_groups(part, ["encoder", "index"]):
+        differs.update(frontier.varying(family, split))
+    vary = [c for c in split if c in differs]
+    out = []
+    for key, rows in frontier.iter_groups(part, ["encoder", "index", *vary]):
+        knobs = tuple(c for c in frontier.search_columns(rows) if rows[c].notna().any())
+        label = f"{key['encoder']} / {key['index']}"
+        if knobs:
+            label += " [" + ",".join(k.removeprefix("search_") for k in knobs) + "]"
+        extra = describe(key, vary)
+        out.append(Curve(f"{label} {extra}".strip(), rows, knobs))
+    return out
+
+
+# ------------------------------------------------------------------------------ axes
+def clip_bounds(values: pd.Series) -> tuple[float, float]:
+    """Where recall 0 and 1 are drawn on a logit axis: just outside the nearest measured
+    value (half-way in logit units, at most _EDGE from the end), so distinct values stay
+    distinct and ordered."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    inner = v[(v > 0) & (v < 1)]
+    hi_gap = min(_EDGE, 0.5 * (1 - inner.max())) if len(inner) else _EDGE
+    lo_gap = min(_EDGE, 0.5 * inner.min()) if len(inner) else _EDGE
+    return lo_gap, 1 - hi_gap
+
+
+def _logit(p):
+    p = np.asarray(p, dtype=float)
+    return np.log(p / (1 - p))
+
+
+def _tick_levels() -> list[list[float]]:
+    """Candidate ticks, coarse to fine: 0.9, 0.99, ...; then 0.95, 0.995, ...; then 0.92..."""
+    levels, acc = [], {0.5}
+    for mantissas in ((1,), (5,), (2, 3, 4, 6, 7, 8, 9)):
+        for n in range(1, 8):
+            for m in mantissas:
+                p = m * 10.0**-n
+                if p < 0.5:
+                    acc |= {round(p, 12), round(1 - p, 12)}
+        levels.append(sorted(acc))
+    return levels
+
+
+def _label(p: float) -> str:
+    for d in range(1, 10):
+        if abs(round(p, d) - p) < 1e-12:
+            return f"{p:.{d}f}"
+    return f"{p:.9g}"
+
+
+def logit_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
+    """Readable ticks for a logit axis spanning (lo, hi): the coarsest level of candidates that
+    gives at least three ticks, thinned so neighbours are at least 1/max_ticks of the axis
+    apart (in logit units), keeping the high-recall end."""
+    span = float(_logit(hi) - _logit(lo))
+    chosen: list[float] = []
+    for level in _tick_levels():
+        chosen = [p for p in level if lo <= p <= hi]
+        if len(chosen) >= 3:
+            break
+    kept: list[float] = []
+    for p in sorted(chosen, reverse=True):
+        if not kept or _logit(kept[-1]) - _logit(p) >= span / max_ticks:
+            kept.append(p)
+    return sorted(kept)
+
+
+def set_logit_x(ax: Axes, values: pd.Series, clip: tuple[float, float]) -> None:
+    """Logit x axis around ``values`` (already clipped), our ticks, no minor labels; a dotted
+    line marks where recall = 1 is drawn when some value sits there."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    lo_l, hi_l = float(_logit(v.min())) - 0.4, float(_logit(v.max())) + 0.4
+    lo, hi = 1 / (1 + math.exp(-lo_l)), 1 / (1 + math.exp(-hi_l))
+    ax.set_xscale("logit")
+    ax.set_xlim(lo, hi)
+    ticks = logit_ticks(lo, hi)
+    labels = [_label(t) for t in ticks]
+    if (v >= clip[1]).any():  # recall 1 drawn at clip[1]: mark it, drop ticks crowding it
+        gap = (hi_l - lo_l) / 8
+        keep = [i for i, t in enumerate(ticks) if abs(_logit(t) - _logit(clip[1])) >= gap]
+        ticks = [ticks[i] for i in keep] + [clip[1]]
+        labels = [labels[i] for i in keep] + ["1"]
+        ax.axvline(clip[1], color="0.6", ls=":", lw=0.8)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xticklabels(labels)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _repeated(rows: pd.DataFrame) -> bool:
+    return "n_repeats" in rows and (pd.to_numeric(rows["n_repeats"], errors="coerce") > 1).any()
+
+
+def _col(rows: pd.DataFrame, name: str) -> pd.Series:
+    if name not in rows:
+        return pd.Series(np.nan, index=rows.index)
+    return pd.to_numeric(rows[name], errors="coerce")
+
+
+def _xerr(rows: pd.DataFrame, x: pd.Series, clip) -> np.ndarray | None:
+    if not _repeated(rows) or "recall_at_k_ci_low" not in rows:
+        return None
+    low = _col(rows, "recall_at_k_ci_low").clip(*clip)
+    high = _col(rows, "recall_at_k_ci_high").clip(*clip)
+    return np.vstack([(x - low).clip(lower=0).fillna(0), (high - x).clip(lower=0).fillna(0)])
+
+
+def _knob_text(row: pd.Series, knobs: tuple[str, ...]) -> str:
+    return "/".join(frontier.format_value(row[k]) for k in knobs if not _is_missing(row[k]))
+
+
+# ----------------------------------------------------------------------------- panels
+def _recall_vs_qps(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
+    allx = []
+    for c in cs:
+        rows = c.rows.sort_values("recall_at_k", kind="stable")
+        x = _col(rows, "recall_at_k").clip(*clip)
+        y = _col(rows, "qps")
+        allx.append(x)
+        color, marker = styles[c.label]
+        front = frontier.pareto_mask(x, y)
+        ax.plot(x[front], y[front], color=color, marker=marker, ms=4, lw=1.2, label=c.label)
+        ax.scatter(x[~front], y[~front], facecolors="none", edgecolors=color, marker=marker, s=16)
+        if _repeated(rows):
+            ax.errorbar(
+                x,
+                y,
+                xerr=_xerr(rows, x, clip),
+                yerr=_col(rows, "qps_std").fillna(0),
+                fmt="none",
+                ecolor=color,
+                elinewidth=0.7,
+                capsize=2,
+            )
+        for (_, row), xi, yi in zip(rows.iterrows(), x, y, strict=True):
+            text = _knob_text(row, c.knobs)
+            if text and np.isfinite(xi) and np.isfinite(yi):
+                ax.annotate(
+                    text,
+                    (xi, yi),
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                    fontsize=6,
+                    color=color,
                 )
-        ax.set_xlabel("recall@k (tie-aware)")
-        ax.set_ylabel("kNN accuracy (dashed: exact neighbours)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-    _save(fig, path)
+    set_logit_x(ax, pd.concat(allx), clip)
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@k (tie-aware, logit scale)")
+    ax.set_ylabel("queries per second")
+    ax.grid(True, which="major", alpha=0.3)
 
 
-def plot_build_recall(df: pd.DataFrame, path: Path) -> None:
-    fig, panels = _panels(df, "build time vs best recall@k of each built index")
-    for ax, part in panels:
-        best = part.loc[part.groupby("run_id")["recall_at_k"].idxmax()]  # one row per build
-        for label, g in _groups(best):
-            ax.scatter(g["recall_at_k"], g["build_s"], label=label, s=24)
-        ax.set_yscale("log")
-        ax.set_xlabel("best recall@k over the search sweep")
-        ax.set_ylabel("build seconds")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    _save(fig, path)
+def _knn_vs_recall(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
+    if not any("knn_acc" in c.rows and c.rows["knn_acc"].notna().any() for c in cs):
+        ax.text(0.5, 0.5, "no labels", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    allx = []
+    for c in cs:
+        rows = c.rows.sort_values("recall_at_k", kind="stable")
+        x = _col(rows, "recall_at_k").clip(*clip)
+        y = _col(rows, "knn_acc")
+        allx.append(x)
+        color, marker = styles[c.label]
+        ax.plot(x, y, color=color, marker=marker, ms=4, lw=0.8, label=c.label)
+        exact = _col(rows, "knn_acc_exact").dropna()
+        if len(exact):
+            ax.axhline(exact.iloc[0], color=color, ls="--", lw=0.8)
+        if _repeated(rows) and "knn_acc_ci_low" in rows:
+            yerr = np.vstack(
+                [
+                    (y - _col(rows, "knn_acc_ci_low")).clip(lower=0).fillna(0),
+                    (_col(rows, "knn_acc_ci_high") - y).clip(lower=0).fillna(0),
+                ]
+            )
+            ax.errorbar(
+                x,
+                y,
+                xerr=_xerr(rows, x, clip),
+                yerr=yerr,
+                fmt="none",
+                ecolor=color,
+                elinewidth=0.7,
+                capsize=2,
+            )
+    set_logit_x(ax, pd.concat(allx), clip)
+    ax.set_xlabel("recall@k (tie-aware, logit scale)")
+    ax.set_ylabel("kNN accuracy (dashed: exact neighbours)")
+    ax.grid(True, alpha=0.3)
 
 
-def plot_all(tables: list[str], out: str) -> list[Path]:
-    """Write the three figures for the given tables into ``out``; returns their paths."""
-    df = read_tables(tables)
+def _build_vs_recall(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
+    allx = []
+    for c in cs:
+        rows = c.rows
+        if "build_s" not in rows or rows["build_s"].isna().all():
+            continue
+        by = rows["run_id"] if "run_id" in rows else pd.Series(0, index=rows.index)
+        best = rows.loc[_col(rows, "recall_at_k").groupby(by).idxmax().dropna()]
+        x = _col(best, "recall_at_k").clip(*clip)
+        y = _col(best, "build_s")
+        allx.append(x)
+        color, marker = styles[c.label]
+        ax.scatter(x, y, color=color, marker=marker, s=30, label=c.label)
+        if "build_s_std" in best and _col(best, "build_s_std").notna().any():
+            ax.errorbar(
+                x,
+                y,
+                yerr=_col(best, "build_s_std").fillna(0),
+                fmt="none",
+                ecolor=color,
+                elinewidth=0.7,
+                capsize=2,
+            )
+    if not allx:
+        ax.text(0.5, 0.5, "no build times", ha="center", va="center", transform=ax.transAxes)
+        return
+    set_logit_x(ax, pd.concat(allx), clip)
+    ax.set_yscale("log")
+    ax.set_xlabel("best recall@k over the search sweep (logit)")
+    ax.set_ylabel("build seconds")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+_DRAW = {
+    "recall_vs_qps": _recall_vs_qps,
+    "knn_vs_recall": _knn_vs_recall,
+    "build_vs_recall": _build_vs_recall,
+}
+_TITLE = {
+    "recall_vs_qps": "QPS vs recall (up-right is better)",
+    "knn_vs_recall": "kNN accuracy vs recall",
+    "build_vs_recall": "build time vs best recall",
+}
+
+
+def _styles(labels: list[str]) -> dict[str, tuple]:
+    """A distinct (colour, marker) per curve label: tab10, then tab20 x markers."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors if len(labels) <= 10 else colormaps["tab20"].colors
+    markers = "os^Dvx*P"
+    return {
+        lab: (palette[i % len(palette)], markers[(i // len(palette)) % len(markers)])
+        for i, lab in enumerate(labels)
+    }
+
+
+def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
+    """A figure with one row of panels per dataset and one column per plot kind; each row has
+    its legend at its right. Uses matplotlib's object API (no pyplot, no global backend)."""
+    from matplotlib.figure import Figure
+
+    frontier.check_table(df)
+    df = df.reset_index(drop=True)
+    unknown = [k for k in kinds if k not in _DRAW]
+    if unknown:
+        raise ValueError(f"unknown plot kind {unknown[0]}; valid: {', '.join(_DRAW)}")
+    panels = list(frontier.iter_groups(df, panel_columns(df)))
+    vary = frontier.varying(df, panel_columns(df))
+    fig = Figure(
+        figsize=(PANEL_IN[0] * len(kinds) + LEGEND_IN, PANEL_IN[1] * len(panels)),
+        layout="constrained",
+    )
+    axes = fig.subplots(len(panels), len(kinds), squeeze=False)
+    for r, (key, part) in enumerate(panels):
+        cs = curves(part)
+        styles = _styles([c.label for c in cs])
+        clip = clip_bounds(pd.concat([_col(part, "recall_at_k"), _col(part, "recall_at_k_ci_low")]))
+        name = f"{key['dataset']} {describe(key, [c for c in vary if c != 'dataset'])}".strip()
+        for c, kind in enumerate(kinds):
+            ax = axes[r, c]
+            _DRAW[kind](ax, cs, styles, clip)
+            ax.set_title(f"{name}: {_TITLE[kind]}", fontsize=9)
+            ax.tick_params(labelsize=7)
+        handles = [
+            axes[r, 0].get_legend_handles_labels(),
+            *(axes[r, c].get_legend_handles_labels() for c in range(1, len(kinds))),
+        ]
+        h, lab = max(handles, key=lambda hl: len(hl[1]))
+        if h:
+            axes[r, -1].legend(
+                h,
+                lab,
+                loc="upper left",
+                bbox_to_anchor=(1.02, 1.0),
+                fontsize=7,
+                frameon=False,
+                title=f"{name}: encoder / index [knob] params",
+                title_fontsize=7,
+            )
+    return fig
+
+
+def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
+    """Write overview.png and one PNG per kind for the (filtered) tables into ``out``."""
+    df = frontier.apply_where(read_tables(tables), where)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = {
-        "recall_vs_qps.png": plot_recall_qps,
-        "knn_vs_recall.png": plot_knn_recall,
-        "build_vs_recall.png": plot_build_recall,
-    }
     paths = []
-    for name, fn in jobs.items():
-        fn(df, folder / name)
-        paths.append(folder / name)
+    for name, kinds in [("overview", KINDS), *((k, (k,)) for k in KINDS)]:
+        path = folder / f"{name}.png"
+        draw(df, kinds).savefig(path, dpi=110)
+        paths.append(path)
     return paths
 
 
@@ -176,11 +454,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
     parser.add_argument("--out", default="outputs/figures", help="folder for the PNGs")
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep rows whose column KEY equals VALUE (repeat; same key repeated = any of)",
+    )
     args = parser.parse_args(argv)
     try:
-        paths = plot_all(args.tables, args.out)
+        paths = plot_all(args.tables, args.out, args.where)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     for p in paths:
         print(p)

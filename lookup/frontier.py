@@ -1,0 +1,448 @@
+"""From a results table to decisions: Pareto frontiers, operating points and encoder choice.
+
+Pure functions on pandas DataFrames of result rows (one row per measured operating point, the
+schema of :mod:`bench.records`); no plotting, no Hydra, no I/O. Columns that an older table
+lacks are treated as absent, never as an error, except the few in :data:`REQUIRED`.
+
+Vocabulary
+----------
+- a **group** is what a user compares configurations within: one dataset with its parameters x
+  one encoder with its parameters x one index family, measured with the same settings
+  (:func:`group_columns`);
+- a **configuration** inside a group is a build (``build_*``) plus the query knobs of one point
+  (``search_*``);
+- the **operating point** for a target is the configuration with the highest QPS whose score
+  reaches the target (:func:`operating_point`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("dataset", "encoder", "index", "recall_at_k", "qps")
+
+# build_* columns that are measurements of the build, not its parameters.
+BUILD_MEASUREMENTS = ("build_s", "build_s_std", "build_peak_rss")
+# Settings that make two rows incomparable when they differ (measured differently).
+SETTINGS = ("k", "metric", "eps", "mode", "threads")
+# A score this close below a target still reaches it: float noise of a mean of hits/(nq*k),
+# orders of magnitude below one query's share of the recall (1/(n_queries*k) >= 1e-7 here).
+TARGET_TOL = 1e-9
+
+# Columns copied from the chosen row into an operating-point table (those present).
+_POINT_COLUMNS = (
+    "recall_at_k",
+    "recall_at_k_ci_low",
+    "recall_at_k_ci_high",
+    "knn_acc",
+    "knn_acc_ci_low",
+    "knn_acc_exact",
+    "hit_at_k",
+    "qps",
+    "qps_std",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "build_s",
+    "index_bytes",
+    "build_peak_rss",
+    "n_repeats",
+    "run_id",
+    "config_id",
+)
+
+
+# ---------------------------------------------------------------------------------- columns
+def _present(df: pd.DataFrame, names: Iterable[str]) -> list[str]:
+    return [c for c in names if c in df.columns]
+
+
+def _is_v1_encoder_metric(df: pd.DataFrame, col: str) -> bool:
+    """In schema 1 tables, ``encoder_<x>`` held the encoder's training metrics (measurements),
+    not its parameters: a column only ever filled by rows of schema < 2 is one of those."""
+    if "schema_version" not in df.columns:
+        return True  # the oldest tables had no version column and no encoder parameters
+    filled = df[col].notna()
+    version = pd.to_numeric(df["schema_version"], errors="coerce")
+    return bool(filled.any()) and bool((version[filled] < 2).all())
+
+
+def encoder_param_columns(df: pd.DataFrame) -> list[str]:
+    """``encoder_<key>`` columns that are encoder parameters (pooling, hidden_size, ...).
+
+    Excludes ``encoder_fit_*`` (training metrics), ``encoder_fingerprint`` (an id of the
+    weights) and schema-1 training-metric columns."""
+    return [
+        c
+        for c in df.columns
+        if c.startswith("encoder_")
+        and not c.startswith("encoder_fit_")
+        and c != "encoder_fingerprint"
+        and not _is_v1_encoder_metric(df, c)
+    ]
+
+
+def dataset_param_columns(df: pd.DataFrame) -> list[str]:
+    """``dataset_<key>`` columns (limit, min_share, ...)."""
+    return [c for c in df.columns if c.startswith("dataset_")]
+
+
+def build_param_columns(df: pd.DataFrame) -> list[str]:
+    """``build_<key>`` columns that are build parameters (not build_s, build_s_std,
+    build_peak_rss)."""
+    return [c for c in df.columns if c.startswith("build_") and c not in BUILD_MEASUREMENTS]
+
+
+def search_columns(df: pd.DataFrame) -> list[str]:
+    """``search_<knob>`` columns: the swept query knobs."""
+    return [c for c in df.columns if c.startswith("search_")]
+
+
+def group_columns(df: pd.DataFrame) -> list[str]:
+    """Columns that define a group: dataset + its parameters + n_db, encoder + its parameters,
+    index family, and the measurement settings (k, metric, eps, mode, threads)."""
+    return (
+        ["dataset", *dataset_param_columns(df), *_present(df, ["n_db"])]
+        + ["encoder", *encoder_param_columns(df)]
+        + ["index"]
+        + _present(df, SETTINGS)
+    )
+
+
+def curve_columns(df: pd.DataFrame) -> list[str]:
+    """Columns whose values tell two curves apart: the group columns, the build parameters and
+    the encoder's weights, i.e. every parameter except the swept search knobs."""
+    return group_columns(df) + build_param_columns(df) + _present(df, ["encoder_fingerprint"])
+
+
+def varying(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The columns among ``columns`` that take more than one value in ``df`` (NaN counts as a
+    value only next to a real one: a parameter some index families lack is not 'varying')."""
+    out = []
+    for c in columns:
+        if c not in df.columns:
+            continue
+        values = df[c].dropna().astype(str).unique()
+        if len(values) > 1:
+            out.append(c)
+    return out
+
+
+def iter_groups(df: pd.DataFrame, columns: Sequence[str]):
+    """Yield ``(key dict, rows)`` per distinct value combination (NaN is a value); sorted."""
+    columns = list(columns)
+    if not columns:
+        yield {}, df
+        return
+    for values, rows in df.groupby(columns, sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        yield dict(zip(columns, values, strict=True)), rows
+
+
+# ---------------------------------------------------------------------------------- filters
+def parse_where(items: Sequence[str] | None) -> dict[str, list[str]]:
+    """``["KEY=VALUE", ...]`` -> ``{KEY: [VALUE, ...]}``; a repeated key means 'any of'."""
+    out: dict[str, list[str]] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--where {item!r} is invalid; use KEY=VALUE, e.g. dataset=names")
+        out.setdefault(key, []).append(value.strip())
+    return out
+
+
+def _matches(series: pd.Series, value: str) -> pd.Series:
+    """Rows of ``series`` equal to ``value``: numerically when both are numbers, else as text
+    (so ``build_M=16`` matches 16.0 and ``encoder_pooling=gather`` matches 'gather')."""
+    as_num = pd.to_numeric(series, errors="coerce")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    text = series.astype(str).str.strip() == value
+    if number is not None and as_num.notna().any():
+        return text | np.isclose(as_num, number, rtol=1e-12, atol=0.0)
+    if value.lower() in ("true", "false") and series.dtype == bool:
+        return series == (value.lower() == "true")
+    return text
+
+
+def apply_where(df: pd.DataFrame, where: Sequence[str] | None) -> pd.DataFrame:
+    """Keep rows matching every ``KEY=VALUE`` (same key repeated: any of its values).
+
+    Unknown key -> ValueError naming the close columns; no row left -> ValueError."""
+    conditions = parse_where(where)
+    mask = pd.Series(True, index=df.index)
+    for key, values in conditions.items():
+        if key not in df.columns:
+            close = [c for c in df.columns if key.split("_")[-1] in c][:8]
+            hint = f"; columns like it: {', '.join(close)}" if close else ""
+            raise ValueError(f"--where {key}=...: the table has no column {key!r}{hint}")
+        hit = pd.Series(False, index=df.index)
+        for value in values:
+            hit |= _matches(df[key], value)
+        mask &= hit
+    out = df[mask]
+    if out.empty:
+        shown = " ".join(f"{k}={v}" for k, vs in conditions.items() for v in vs)
+        raise ValueError(f"no rows match --where {shown}")
+    return out
+
+
+# -------------------------------------------------------------------------------- frontier
+def pareto_mask(recall: Sequence[float], qps: Sequence[float]) -> np.ndarray:
+    """Boolean mask of the points no other point beats: a point is dominated when another has
+    recall >= and QPS >= with at least one strictly greater. Exact duplicates are all kept.
+    NaN points are never on the frontier."""
+    r = np.asarray(recall, dtype=float)
+    q = np.asarray(qps, dtype=float)
+    ok = np.isfinite(r) & np.isfinite(q)
+    keep = np.zeros(len(r), dtype=bool)
+    for i in np.flatnonzero(ok):
+        ge = ok & (r >= r[i]) & (q >= q[i])
+        gt = (r > r[i]) | (q > q[i])
+        keep[i] = not np.any(ge & gt)
+    return keep
+
+
+def pareto_frontier(
+    df: pd.DataFrame, x: str = "recall_at_k", y: str = "qps", *, within: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Rows of ``df`` on the (x, y) Pareto frontier, computed separately per ``within`` group,
+    sorted by x. Both axes are 'higher is better'."""
+    parts = []
+    df = df.reset_index(drop=True)
+    for _, rows in iter_groups(df, [c for c in within if c in df.columns]):
+        parts.append(rows[pareto_mask(rows[x], rows[y])])
+    if not parts:
+        return df.iloc[0:0]
+    return pd.concat(parts).sort_values([*within, x], kind="stable")
+
+
+# ------------------------------------------------------------------------ operating points
+def _repeats(df: pd.DataFrame) -> pd.Series:
+    """Repeats behind each row: ``n_repeats``, else the ``repeats`` setting, else 1."""
+    for col in ("n_repeats", "repeats"):
+        if col in df.columns:
+            return pd.to_numeric(df[col], errors="coerce").fillna(1)
+    return pd.Series(1.0, index=df.index)
+
+
+def score_of(df: pd.DataFrame, metric: str = "recall_at_k") -> pd.Series:
+    """The value a target is checked against, per row: the lower 95% CI bound
+    ``<metric>_ci_low`` when the row was measured more than once and the bound is there,
+    else the metric itself."""
+    value = pd.to_numeric(df[metric], errors="coerce") if metric in df else _nan(df)
+    low_col = f"{metric}_ci_low"
+    if low_col not in df.columns:
+        return value
+    low = pd.to_numeric(df[low_col], errors="coerce")
+    use_low = (_repeats(df) > 1) & low.notna()
+    return value.where(~use_low, low)
+
+
+def _nan(df: pd.DataFrame) -> pd.Series:
+    return pd.Series(np.nan, index=df.index)
+
+
+def _rank_order(df: pd.DataFrame, score: pd.Series) -> list:
+    """Index labels of ``df`` best first, deterministically: highest QPS; then highest score;
+    then lowest p99 latency, build seconds, index bytes (missing = worst); then table order."""
+    keys = pd.DataFrame(
+        {
+            "qps": -pd.to_numeric(df["qps"], errors="coerce").fillna(-np.inf),
+            "score": -score.fillna(-np.inf),
+            "p99": pd.to_numeric(df.get("latency_p99_ms", _nan(df)), errors="coerce").fillna(
+                np.inf
+            ),
+            "build": pd.to_numeric(df.get("build_s", _nan(df)), errors="coerce").fillna(np.inf),
+            "bytes": pd.to_numeric(df.get("index_bytes", _nan(df)), errors="coerce").fillna(np.inf),
+            "order": np.arange(len(df)),
+        },
+        index=df.index,
+    )
+    return list(keys.sort_values(list(keys.columns), kind="stable").index)
+
+
+def operating_point(
+    rows: pd.DataFrame,
+    target: float,
+    *,
+    metric: str = "recall_at_k",
+    relative_to: str | None = None,
+) -> tuple[pd.Series | None, float]:
+    """The row with the highest QPS whose score reaches ``target``, and the best score seen.
+
+    - score: :func:`score_of` (the CI lower bound when the row has repeats > 1);
+    - ``relative_to``: a column (``knn_acc_exact``) the target is a fraction of, row by row;
+      the returned best score is then relative too (score / reference);
+    - reaching: ``score >= target - TARGET_TOL``;
+    - ties on QPS: higher score, then lower p99 latency, build seconds, index bytes, then the
+      earlier row of the table;
+    - no row reaches it: ``(None, best score)``, the caller reports it (never dropped).
+    """
+    rows = rows.reset_index(drop=True)  # labels must be unique for the selection below
+    score = score_of(rows, metric)
+    if relative_to is not None:
+        ref = pd.to_numeric(rows.get(relative_to, _nan(rows)), errors="coerce")
+        score = score / ref.where(ref > 0)
+    best = float(score.max()) if score.notna().any() else math.nan
+    reached = rows[score >= target - TARGET_TOL]
+    if reached.empty:
+        return None, best
+    return reached.loc[_rank_order(reached, score[reached.index])[0]], best
+
+
+def _config_of(row: pd.Series, columns: Sequence[str]) -> str:
+    """'M=16 ef_construction=200 ef=40': the non-empty build and search parameters of a row."""
+    parts = []
+    for c in columns:
+        v = row.get(c)
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+            continue
+        parts.append(f"{c.removeprefix('build_').removeprefix('search_')}={format_value(v)}")
+    return " ".join(parts)
+
+
+def format_value(v) -> str:
+    """A parameter value as a user would type it (16.0 -> '16')."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.6g}"
+    return str(v)
+
+
+_HIDDEN_BUILD = ("build_metric", "build_seed", "build_threads", "build_n_jobs")
+
+
+def operating_points(
+    df: pd.DataFrame,
+    recall_targets: Sequence[float] = (0.9, 0.95, 0.99),
+    knn_targets: Sequence[float] = (),
+) -> pd.DataFrame:
+    """One row per group x target: the operating point (its configuration, recall, QPS,
+    latency p50/p99, build seconds, index bytes) or ``status='unreached'`` with the best score
+    the group reached. kNN targets are relative to the group's exact-search kNN accuracy
+    (``knn_acc >= target * knn_acc_exact``); a group without labels gets ``status='no labels'``.
+    """
+    check_table(df)
+    df = df.reset_index(drop=True)
+    gcols = group_columns(df)
+    build = [c for c in build_param_columns(df) if c not in _HIDDEN_BUILD]
+    knobs = search_columns(df)
+    out = []
+    for key, rows in iter_groups(df, gcols):
+        specs = [("recall", t, "recall_at_k", None) for t in recall_targets]
+        specs += [("knn", t, "knn_acc", "knn_acc_exact") for t in knn_targets]
+        for kind, target, metric, rel in specs:
+            rec = {**key, "target_kind": kind, "target": target}
+            has = metric in rows and rows[metric].notna().any()
+            if rel is not None and (rel not in rows or rows[rel].notna().sum() == 0):
+                has = False
+            if not has:
+                rec.update(status="no labels" if kind == "knn" else "no recall", best=math.nan)
+                out.append(rec)
+                continue
+            row, best = operating_point(rows, target, metric=metric, relative_to=rel)
+            rec["best"] = best
+            rec["n_points"] = len(rows)
+            rec["n_builds"] = rows["run_id"].nunique() if "run_id" in rows else math.nan
+            if row is None:
+                rec["status"] = "unreached"
+            else:
+                rec["status"] = "ok"
+                rec["config"] = _config_of(row, [*build, *knobs])
+                for c in [*build, *knobs]:
+                    rec[c] = row.get(c)
+                score = _num(score_of(row.to_frame().T, metric).iloc[0])
+                rec["score"] = score / _num(row[rel]) if rel is not None else score
+                for c in _POINT_COLUMNS:
+                    if c in row.index:
+                        rec[c] = row[c]
+            out.append(rec)
+    return pd.DataFrame(out)
+
+
+def which_encoder(df: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per dataset (with its parameters and settings), encoders side by side at one recall
+    target: the fastest operating point over every index family of that encoder, with the
+    encoder's accuracy and cost.
+
+    ``end_to_end_ms`` is text in -> neighbours out for one query: the encoder's amortised time
+    per query text (1000 / ``encode_queries_items_per_s``, measured in batches) plus the
+    search latency at the operating point (p50, else mean, else 1000 / QPS in batch mode);
+    precomputed vectors (no encoder) count no encoding time.
+    """
+    check_table(df)
+    df = df.reset_index(drop=True)
+    gcols = [c for c in group_columns(df) if c != "index"]
+    out = []
+    for key, rows in iter_groups(df, gcols):
+        row, best = operating_point(rows, target)
+        rec = {**key, "target": target, "best": best}
+        if row is None:
+            rec["status"] = "unreached"
+            out.append(rec)
+            continue
+        rec["status"] = "ok"
+        rec["index"] = row["index"]
+        build = [c for c in build_param_columns(df) if c not in _HIDDEN_BUILD]
+        rec["config"] = _config_of(row, [*build, *search_columns(df)])
+        for c in (
+            "recall_at_k",
+            "recall_at_k_ci_low",
+            "knn_acc",
+            "knn_acc_exact",
+            "hit_at_k",
+            "label_precision_at_k",
+            "encode_db_items_per_s",
+            "encode_queries_items_per_s",
+            "latency_p50_ms",
+            "qps",
+            "dim",
+            "index_bytes",
+        ):
+            if c in row.index:
+                rec[c] = row[c]
+        rec["encode_query_ms"] = _per_item_ms(row.get("encode_queries_items_per_s"))
+        search_ms = _search_ms(row)
+        rec["search_ms"] = search_ms
+        enc = rec["encode_query_ms"]
+        rec["end_to_end_ms"] = search_ms + (0.0 if math.isnan(enc) else enc)
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def _num(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def _per_item_ms(rate) -> float:
+    r = _num(rate)
+    return 1000.0 / r if r > 0 else math.nan
+
+
+def _search_ms(row: pd.Series) -> float:
+    for c in ("latency_p50_ms", "latency_mean_ms"):
+        v = _num(row.get(c))
+        if not math.isnan(v):
+            return v
+    return _per_item_ms(row.get("qps"))
+
+
+def check_table(df: pd.DataFrame) -> None:
+    """ValueError unless ``df`` has rows and the columns of a results table."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(f"not a results table (missing columns: {', '.join(missing)})")
+    if df.empty:
+        raise ValueError("the results table has no rows")
