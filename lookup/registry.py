@@ -31,6 +31,7 @@ ENCODERS: dict[str, str] = {
     "infersent": "lookup.encoders.infersent.InferSentSpec",
     "glove_mean": "lookup.encoders.glove_mean.GloveMeanSpec",
     "minilm": "lookup.encoders.minilm.MiniLMSpec",
+    "shared": "lookup.encoders.shared.SharedSpec",
 }
 
 
@@ -50,9 +51,14 @@ def resolve(target: str, kind: str = "index") -> type:
 
 def name_of(cls: type, kind: str = "index") -> str:
     """The registry name of a class, or its dotted path when it is not registered."""
-    path = f"{cls.__module__}.{cls.__qualname__}"
     table = INDEXES if kind == "index" else ENCODERS
-    return next((name for name, p in table.items() if p == path), path)
+    for name in table:
+        try:
+            if resolve(name, kind) is cls:
+                return name
+        except ValueError:  # an optional extra that is not installed
+            continue
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _split(node: Mapping[str, Any], kind: str) -> tuple[type, dict[str, Any]]:

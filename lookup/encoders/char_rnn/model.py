@@ -47,20 +47,12 @@ import torch
 from torch import nn
 
 from lookup.data.vocab import CharVectorizer
+from lookup.encoders.device import resolve_device  # noqa: F401 - re-exported
 from lookup.io import atomic_write_bytes
 
 TASKS = ("classify", "predict")
 POOLINGS = ("last", "gather")
 STATE_KEYS = ("emb.weight", "rnn.W_in2hid", "rnn.W_hid2hid", "rnn.b_hid", "fc.weight", "fc.bias")
-
-
-def resolve_device(device: str) -> torch.device:
-    """ "cpu", "cuda", "cuda:N" or "auto" (cuda when available)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-    return torch.device(device)
 
 
 # Model (tutorial architecture; the Elman loop is the oracle)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookup.encoders.char_rnn.encoder import CharRNNEncoder, load_pretrained
-from lookup.encoders.char_rnn.model import POOLINGS, TASKS, resolve_device
+from lookup.encoders.char_rnn.model import POOLINGS, TASKS
 from lookup.encoders.char_rnn.train import TrainConfig, train_cached
+from lookup.encoders.device import check_device, resolve_device
 from lookup.params import check_range
 from lookup.protocols import EncoderData
 
@@ -48,8 +49,7 @@ class CharRNNSpec:
         if self.max_train is not None:
             check_range("encoder", "max_train", self.max_train, minimum=1)
         check_range("encoder", "seed", self.seed, minimum=0)
-        if self.device not in ("cpu", "auto") and not self.device.startswith("cuda"):
-            raise ValueError(f"encoder.device={self.device!r} is invalid; valid: cpu, cuda, auto")
+        check_device(self.device)
         if (self.weights is None) != (self.vocab is None):
             given, missing = ("weights", "vocab") if self.vocab is None else ("vocab", "weights")
             raise ValueError(
