@@ -13,12 +13,14 @@ log = logging.getLogger(__name__)
 USER_ERRORS = (
     ValueError,
     FileNotFoundError,
+    FileExistsError,
     NotADirectoryError,
     IsADirectoryError,
     PermissionError,
     ImportError,  # an optional extra that is not installed (e.g. encoder=minilm)
 )
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -35,7 +37,29 @@ def one_line(exc: BaseException) -> str:
     msg = str(exc)
     if isinstance(exc, KeyError) and exc.args:
         msg = str(exc.args[0])
+    full_key = getattr(exc, "full_key", None)
+    if full_key and msg.strip():  # OmegaConf: "msg\n    full_key: k\n    object_type=dict"
+        msg = f"{full_key}: {msg.strip().splitlines()[0]}"
     return "error: " + " ".join(msg.split())
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means "the input is wrong": USER_ERRORS, or an OmegaConf error (a bad
+    interpolation or value in the config) - not a bug."""
+    if isinstance(exc, USER_ERRORS):
+        return True
+    try:
+        from omegaconf.errors import OmegaConfBaseException
+    except ImportError:  # pragma: no cover - omegaconf comes with hydra
+        return False
+    return isinstance(exc, OmegaConfBaseException)
+
+
+def interrupted_line(table: str | None) -> str:
+    """The one line printed on Ctrl-C: where the configurations finished so far are."""
+    if table:
+        return f"interrupted; finished configurations are in {table}"
+    return "interrupted"
 
 
 def user_errors_exit(fn: Callable) -> Callable:
@@ -47,9 +71,12 @@ def user_errors_exit(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - filtered just below
             cause = root_cause(exc)
-            if not isinstance(cause, USER_ERRORS):
+            if not is_user_error(cause):
                 raise
             print(one_line(cause), file=sys.stderr, flush=True)
             sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            print(interrupted_line(None), file=sys.stderr, flush=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper

@@ -201,9 +201,14 @@ def ground_truth(cfg: DictConfig, xb: np.ndarray, xq: np.ndarray, metric: str, k
 
 def search_grid(search: Mapping | DictConfig | None) -> list[dict[str, Any]]:
     """The cartesian product of the query-time knob lists (one empty point if there are none)."""
-    if not search:
+    if search is None or (isinstance(search, Mapping) or OmegaConf.is_dict(search)) and not search:
         return [{}]
     plain = OmegaConf.to_container(search, resolve=True) if OmegaConf.is_config(search) else search
+    if not isinstance(plain, Mapping):
+        raise ValueError(
+            f"index.search={plain!r} is invalid; valid: a mapping of knob lists, e.g. "
+            "index.search.ef=[10,40]"
+        )
     names = list(plain)
     values = []
     for name, v in plain.items():

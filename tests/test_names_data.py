@@ -81,3 +81,128 @@ def test_real_package_loads_fast_after_conversion(tmp_path):
     ds = load_names(cache_dir=cache, limit=20000)
     assert time.perf_counter() - t0 < 2.0
     assert (len(ds.db), len(ds.queries)) == (16000, 4000)
+
+
+# --- labels=region, n_queries and nested subsets (a second tiny fake table) ---------------------
+
+RAW2 = {
+    "Smith": {"country": {"US": 0.4, "GB": 0.35, "FR": 0.25}},  # country 0.4, English 0.75
+    "García": {"country": {"MX": 0.3, "ES": 0.3, "US": 0.4}},  # country US 0.4, Spanish 0.6
+    "Müller": {"country": {"DE": 0.8, "CH": 0.2}},
+    "Tie": {"country": {"US": 0.5, "FR": 0.5}},  # region tie -> first region (English-speaking)
+}
+RAW2.update({f"R{i:03d}": {"country": {("IT", "PL", "JP")[i % 3]: 0.9}} for i in range(300)})
+
+
+@pytest.fixture
+def fake_pkl2(tmp_path, monkeypatch):
+    p = tmp_path / "last_names2.pkl.gz"
+    with gzip.open(p, "wb") as f:
+        pickle.dump(RAW2, f)
+    monkeypatch.setattr(names, "_pickle_path", lambda: str(p))
+    return str(tmp_path / "cache2")
+
+
+def _labelled(ds):
+    return dict(zip(ds.db + ds.queries, list(ds.db_labels) + list(ds.query_labels), strict=True))
+
+
+def test_region_labels_sum_the_shares_of_a_regions_countries(fake_pkl2):
+    by_country = _labelled(load_names(labels="country", limit=None, cache_dir=fake_pkl2))
+    assert "Smith" not in by_country and "García" not in by_country  # no country holds 0.5
+    assert by_country["Müller"] == "DE" and by_country["Tie"] == "FR"  # tie -> alphabetical
+    by_region = _labelled(load_names(labels="region", limit=None, cache_dir=fake_pkl2))
+    assert by_region["Smith"] == "English-speaking"
+    assert by_region["García"] == "Spanish & Portuguese"  # non-ASCII names decode intact
+    assert by_region["Müller"] == "Germanic" and by_region["Tie"] == "English-speaking"
+    assert {by_region[f"R{i:03d}"] for i in range(3)} == {
+        "Italian & Greek",
+        "Slavic & Baltic",
+        "East Asian",
+    }
+    strict = _labelled(load_names(labels="region", min_share=0.7, limit=None, cache_dir=fake_pkl2))
+    assert "Smith" in strict and "García" not in strict
+
+
+def test_regions_recomputed_when_the_mapping_changed(fake_pkl2, monkeypatch):
+    fresh = load_names(labels="region", limit=None, cache_dir=fake_pkl2)
+    table = names._load_table(fake_pkl2)
+    stale = dict(table, region_of_country=np.full_like(table["region_of_country"], "Old"))
+    stale["region"] = np.zeros_like(table["region"])
+    monkeypatch.setattr(names, "_load_table", lambda cache_dir: stale)
+    again = load_names(labels="region", limit=None, cache_dir=fake_pkl2)
+    assert _labelled(again) == _labelled(fresh)
+
+
+def test_n_queries_fixes_the_queries_and_nests_the_databases(fake_pkl2):
+    small = load_names(limit=50, n_queries=10, seed=3, cache_dir=fake_pkl2)
+    large = load_names(limit=200, n_queries=10, seed=3, cache_dir=fake_pkl2)
+    every = load_names(limit=None, n_queries=10, seed=3, cache_dir=fake_pkl2)
+    assert (len(small.queries), len(small.db)) == (10, 40)
+    assert small.queries == large.queries == every.queries
+    assert large.db[:40] == small.db and every.db[:190] == large.db
+    assert list(every.db_labels[:40]) == list(small.db_labels)
+    assert len(every.db) + 10 == 302  # all names with a country share >= 0.5
+    assert not set(every.queries) & set(every.db)
+    assert len({small.fingerprint, large.fingerprint, every.fingerprint}) == 3
+    other_seed = load_names(limit=50, n_queries=10, seed=4, cache_dir=fake_pkl2)
+    assert other_seed.queries != small.queries
+    # without n_queries the query side is a fraction, so it grows with the limit
+    assert len(load_names(limit=100, test_fraction=0.1, cache_dir=fake_pkl2).queries) == 10
+
+
+def test_fingerprint_follows_content(fake_pkl2):
+    a = load_names(labels="country", limit=100, cache_dir=fake_pkl2)
+    b = load_names(labels="region", limit=100, cache_dir=fake_pkl2)
+    assert a.fingerprint == load_names(labels="country", limit=100, cache_dir=fake_pkl2).fingerprint
+    assert a.fingerprint != b.fingerprint
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"labels": "continent"}, "labels='continent' is invalid; valid: country, region"),
+        ({"min_share": -0.1}, "min_share=-0.1 is invalid"),
+        ({"min_share": True}, "min_share=True is invalid"),
+        ({"limit": 2.5}, "limit=2.5 is invalid"),
+        ({"limit": 0}, "limit=0 is invalid"),
+        ({"n_queries": 0}, "n_queries=0 is invalid"),
+        ({"n_queries": 50, "limit": 50}, "n_queries=50 is invalid with limit=50"),
+        ({"n_queries": 400, "limit": None}, "n_queries=400 is invalid: only 302 names"),
+        ({"test_fraction": 1.0}, "test_fraction=1.0 is invalid"),
+        ({"seed": -1}, "seed=-1 is invalid"),
+        ({"seed": "0"}, "seed='0' is invalid"),
+        ({"cache_dir": ""}, "cache_dir='' is invalid"),
+    ],
+)
+def test_every_argument_is_checked_in_one_line(fake_pkl2, kw, message):
+    kw = {"cache_dir": fake_pkl2, **kw}
+    with pytest.raises(ValueError) as info:
+        load_names(**kw)
+    assert str(info.value).startswith(f"dataset.{message}") and "\n" not in str(info.value)
+
+
+def test_country_names_and_regions():
+    from lookup.data.countries import COUNTRIES, REGIONS, country_name, region_of
+
+    assert country_name("DE") == "Germany" and country_name("KR") == "South Korea"
+    assert country_name("english") == "english"  # labels that are not codes pass through
+    assert region_of("IE") == "English-speaking" and region_of("BR") == "Spanish & Portuguese"
+    assert len(COUNTRIES) == 105 and set(REGIONS) == {c.region for c in COUNTRIES.values()}
+    with pytest.raises(KeyError, match="XX"):
+        region_of("XX")
+    pycountry = pytest.importorskip("pycountry")  # names-dataset depends on it
+    for code in COUNTRIES:
+        assert pycountry.countries.get(alpha_2=code) is not None, code
+
+
+@pytest.mark.slow
+def test_real_package_every_name_loads_fast(tmp_path):
+    cache = str(tmp_path / "cache")
+    names._load_table(cache)  # one-time conversion
+    t0 = time.perf_counter()
+    ds = load_names(cache_dir=cache, limit=None, n_queries=10000)
+    assert time.perf_counter() - t0 < 3.0
+    assert len(ds.queries) == 10000 and 700_000 < len(ds.db) < 750_000
+    regions = load_names(cache_dir=cache, labels="region", limit=20000)
+    assert set(regions.db_labels) <= {c.region for c in names.COUNTRIES.values()}

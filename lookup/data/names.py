@@ -1,35 +1,48 @@
 """World last names from the PyPI package ``names-dataset`` (no network needed).
 
 ``names_dataset/v3/last_names.pkl.gz`` is a dict ``{name: {"country": {ISO2: share, ...},
-"gender": {}, "rank": {ISO2: rank}}}`` with ~983k names; shares of one name sum to ~1. A name is
-labelled with its dominant country (largest share) when that share is >= ``min_share``.
+"gender": {}, "rank": {ISO2: rank}}}`` with ~983k names; shares of one name sum to ~1.
+
+Labels (``labels=``):
+
+- ``country``: the dominant country (largest share, ISO 3166-1 alpha-2 code), kept when its
+  share is >= ``min_share`` (724k names at 0.5, 105 countries);
+- ``region``: the surname region of `lookup.data.countries` whose countries together hold the
+  largest share, kept when that share is >= ``min_share`` (875k names at 0.5, 17 regions).
+  Smith (US 47 %, GB 33 %, ...) has no country label at 0.5 but is 83 % English-speaking.
 
 The pickle takes ~7 s to unpickle, so it is converted once into a compact cached table
-(``<cache_dir>/names_v3_last.npz``: names as one UTF-8 blob + offsets, dominant-country code and
-share) that loads in well under 2 s. The table does not depend on ``min_share``/``limit``/``seed``.
+(``<cache_dir>/names_v3_last_t<version>.npz``: names as one UTF-8 blob + offsets, dominant
+country and share, each name's whole country distribution, and its region and region share)
+that loads in well under a second. The table does not depend on ``min_share``/``limit``/``seed``;
+when `lookup.data.countries` regroups countries after the table was built, region shares are
+recomputed from the stored distributions (~1 s) instead of read.
 
 Split: eligible names (share >= min_share) in the package's order are permuted with
-``numpy.random.default_rng(seed)``; the first ``limit`` are kept; of those, the first
-``round(limit * test_fraction)`` are queries (test), the rest the database (train).
+``numpy.random.default_rng(seed)`` and the first ``limit`` are kept (``limit=None``: all). With
+``n_queries`` set, the first ``n_queries`` of them are the queries and the rest the database, so
+for one seed, labelling and ``n_queries`` the queries are the same at every ``limit`` and the
+database of a smaller ``limit`` is a prefix of a larger one's (nested subsets for scaling
+curves). Without it, the first ``round(limit * test_fraction)`` are the queries.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
+import itertools
 import logging
 import os
 import pickle
-import tempfile
 
 import numpy as np
 
-from lookup.data.base import Dataset, fingerprint_texts
+from lookup.data.base import Dataset
+from lookup.data.countries import COUNTRIES
 
 log = logging.getLogger(__name__)
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 TABLE_NAME = f"names_v3_last_t{TABLE_VERSION}.npz"
 
 
@@ -46,120 +59,312 @@ def _pickle_path() -> str:
     return p
 
 
-def build_table(raw: dict) -> dict[str, np.ndarray]:
-    """Compact arrays from the package dict: names blob/offsets, country code index, share."""
+def _region_index(countries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Region names (sorted) and, per entry of ``countries``, the index of its region.
+
+    A code that `lookup.data.countries` does not know gets the region "Other".
+    """
+    of = [COUNTRIES[str(c)].region if str(c) in COUNTRIES else "Other" for c in countries]
+    regions = sorted(set(of))
+    pos = {r: i for i, r in enumerate(regions)}
+    return np.asarray(regions), np.asarray([pos[r] for r in of], dtype=np.int16)
+
+
+def _region_shares(
+    ptr: np.ndarray, dist_country: np.ndarray, dist_share: np.ndarray, region_of_country: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per name, the region with the largest summed share (ties: first region) and that share."""
+    n, g = len(ptr) - 1, int(region_of_country.max()) + 1 if len(region_of_country) else 1
+    rows = np.repeat(np.arange(n), np.diff(ptr))
+    sums = np.zeros((n, g), dtype=np.float32)  # (names, regions)
+    np.add.at(sums, (rows, region_of_country[dist_country]), dist_share)
+    top = sums.argmax(axis=1)
+    return top.astype(np.int16), sums[np.arange(n), top]
+
+
+def _flatten(raw: dict) -> tuple[list[str], list[dict]]:
+    """Kept names (stripped, no newline, first occurrence, with a country) and their
+    ``{code: share}`` dicts, in the package's order (the one Python pass over the dict)."""
     names: list[str] = []
-    codes: list[str] = []
-    shares: list[float] = []
+    dists: list[dict] = []
     seen: set[str] = set()
     for key, info in raw.items():
         name = str(key).strip()
         countries = (info or {}).get("country") or {}
         if not name or "\n" in name or name in seen or not countries:
             continue
-        top = max(sorted(countries), key=lambda c: countries[c])  # ties -> alphabetical first
         seen.add(name)
         names.append(name)
-        codes.append(top)
-        shares.append(float(countries[top]))
-    country_list = sorted(set(codes))
+        dists.append(countries)
+    return names, dists
+
+
+def _blob_and_offsets(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All names as one UTF-8 byte array and the offsets of each (names hold no newline)."""
+    offsets = np.zeros(len(names) + 1, dtype=np.int64)
+    if not names:
+        return np.zeros(0, dtype=np.uint8), offsets
+    joined = np.frombuffer("\n".join(names).encode("utf-8"), dtype=np.uint8)
+    newline = joined == 10
+    ends = np.append(np.flatnonzero(newline), len(joined))  # (n,) end of name i, with separators
+    offsets[1:] = ends - np.arange(len(names))  # minus the i separators before name i's end
+    return joined[~newline], offsets
+
+
+def build_table(raw: dict) -> dict[str, np.ndarray]:
+    """Compact arrays from the package dict.
+
+    ``blob``/``offsets`` (UTF-8 names), ``country``/``share`` (dominant country index into
+    ``countries`` and its share; ties go to the alphabetically first code),
+    ``dist_ptr``/``dist_country``/``dist_share`` (every country of name i at
+    ``dist_ptr[i]:dist_ptr[i+1]``, in the package's order), ``region``/``region_share`` (index
+    into ``regions``) with the mapping they were computed with (``region_of_country``).
+    Only the walk over the dict is Python; everything after it is vectorised (~1M names).
+    """
+    names, dists = _flatten(raw)
+    n = len(names)
+    lens = np.fromiter(map(len, dists), dtype=np.int64, count=n)
+    dist_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=dist_ptr[1:])
+    keys = list(itertools.chain.from_iterable(dists))  # (m,) codes as the package spells them
+    shares = np.fromiter(
+        itertools.chain.from_iterable(d.values() for d in dists), dtype=np.float64, count=len(keys)
+    )  # (m,)
+    as_text = {k: str(k) for k in set(keys)}
+    country_list = sorted(set(as_text.values()))
     cidx = {c: i for i, c in enumerate(country_list)}
-    encoded = [n.encode("utf-8") for n in names]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    code_of_key = {k: cidx[t] for k, t in as_text.items()}
+    dist_country = np.fromiter(map(code_of_key.__getitem__, keys), dtype=np.int16, count=len(keys))
+    if n:  # the dominant country: largest share, ties to the smallest (alphabetical) code
+        starts = dist_ptr[:-1]
+        top_share = np.maximum.reduceat(shares, starts)  # (n,)
+        is_top = shares == np.repeat(top_share, lens)
+        cand = np.where(is_top, dist_country, np.iinfo(np.int16).max).astype(np.int16)
+        country = np.minimum.reduceat(cand, starts).astype(np.int16)
+    else:
+        top_share, country = np.zeros(0), np.zeros(0, dtype=np.int16)
+    blob, offsets = _blob_and_offsets(names)
+    dist_share = shares.astype(np.float32)
+    countries_arr = np.asarray(country_list)
+    regions, region_of_country = _region_index(countries_arr)
+    region, region_share = _region_shares(dist_ptr, dist_country, dist_share, region_of_country)
     return {
-        "blob": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        "blob": blob,
         "offsets": offsets,
-        "country": np.asarray([cidx[c] for c in codes], dtype=np.int16),
-        "share": np.asarray(shares, dtype=np.float32),
-        "countries": np.asarray(country_list),
+        "country": country,
+        "share": top_share.astype(np.float32),
+        "countries": countries_arr,
+        "dist_ptr": dist_ptr,
+        "dist_country": dist_country,
+        "dist_share": dist_share,
+        "regions": regions,
+        "region_of_country": regions[region_of_country],
+        "region": region,
+        "region_share": region_share,
         "version": np.asarray(TABLE_VERSION),
     }
 
 
-def _load_table(cache_dir: str) -> dict[str, np.ndarray]:
-    path = os.path.join(cache_dir, TABLE_NAME)
-    if not os.path.exists(path):
-        from filelock import FileLock
+_TABLE_KEYS = ("blob", "offsets", "country", "share", "countries", "version")
 
-        os.makedirs(cache_dir, exist_ok=True)
-        with FileLock(path + ".lock"):
-            if not os.path.exists(path):
-                src = _pickle_path()
-                log.info("converting %s into %s (one time, ~10 s)", src, path)
-                with gzip.open(src, "rb") as f:
-                    raw = pickle.load(f)
-                table = build_table(raw)
-                buf = io.BytesIO()
-                np.savez(buf, **table)
-                fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".npz")
-                try:
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(buf.getvalue())
-                    os.replace(tmp, path)
-                finally:
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
+
+def _read_table(path: str) -> dict[str, np.ndarray]:
+    """The cached table, read fully; raises on any damage (empty, truncated, missing arrays)."""
     with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        table = {k: z[k] for k in z.files}
+    missing = [k for k in _TABLE_KEYS if k not in table]
+    if missing:
+        raise ValueError(f"missing array {', '.join(missing)}")
+    if int(table["version"]) != TABLE_VERSION:
+        raise ValueError(f"table version {int(table['version'])}, expected {TABLE_VERSION}")
+    if len(table["offsets"]) != len(table["country"]) + 1 or table["offsets"][-1] != len(
+        table["blob"]
+    ):
+        raise ValueError("offsets do not match the names blob")
+    return table
+
+
+def _load_table(cache_dir: str) -> dict[str, np.ndarray]:
+    """The compact names table from the cache, converted from the package on first use.
+
+    A cached table that fails to load is moved aside (one warning) and converted again.
+    """
+    from filelock import FileLock
+
+    from lookup.cache import quarantine
+    from lookup.io import atomic_path
+
+    path = os.path.join(cache_dir, TABLE_NAME)
+    if os.path.exists(path):
+        try:
+            return _read_table(path)
+        except Exception:  # noqa: BLE001 - re-checked under the lock below
+            pass
+    os.makedirs(cache_dir, exist_ok=True)
+    with FileLock(path + ".lock"):
+        if os.path.exists(path):  # another job may have healed it meanwhile
+            try:
+                return _read_table(path)
+            except Exception as exc:  # noqa: BLE001 - any damage: heal by converting again
+                quarantine(path, f"{type(exc).__name__}: {exc}")
+        src = _pickle_path()
+        log.info("converting %s into %s (one time, ~10 s)", src, path)
+        with gzip.open(src, "rb") as f:
+            raw = pickle.load(f)
+        table = build_table(raw)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **table)
+    return table
+
+
+def _gather(blob: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> bytes:
+    """The UTF-8 bytes of the names at ``rows``, each followed by a newline (vectorised)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = offsets[rows]
+    lens = offsets[rows + 1] - starts
+    out = np.full(int(lens.sum()) + len(rows), 10, dtype=np.uint8)  # 10: "\n"
+    owner = np.repeat(np.arange(len(rows)), lens)  # row of each name byte
+    k = np.arange(len(owner))  # position among the concatenated name bytes
+    out[k + owner] = blob[k + np.repeat(starts - (np.cumsum(lens) - lens), lens)]
+    return out.tobytes()
 
 
 def _decode(blob: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> list[str]:
-    b = blob.tobytes()
-    return [b[offsets[i] : offsets[i + 1]].decode("utf-8") for i in rows]
+    return _gather(blob, offsets, rows).decode("utf-8").split("\n")[:-1]
+
+
+LABELS = ("country", "region")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir) -> None:
+    """One-line ValueError naming the first bad key=value and what is valid."""
+    if labels not in LABELS:
+        raise ValueError(f"dataset.labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
+    if not (_is_number(min_share) and 0.0 <= min_share <= 1.0):
+        raise ValueError(
+            f"dataset.min_share={min_share!r} is invalid; it must be a number in [0, 1]"
+        )
+    if limit is not None and not (_is_int(limit) and limit >= 2):
+        raise ValueError(
+            f"dataset.limit={limit!r} is invalid; it must be null (all) or an integer >= 2"
+        )
+    if n_queries is not None and not (_is_int(n_queries) and n_queries >= 1):
+        raise ValueError(
+            f"dataset.n_queries={n_queries!r} is invalid; it must be null (test_fraction decides) "
+            "or an integer >= 1"
+        )
+    if limit is not None and n_queries is not None and n_queries >= limit:
+        raise ValueError(
+            f"dataset.n_queries={n_queries} is invalid with limit={limit}; "
+            "n_queries must be < limit "
+            "(limit counts queries and database together)"
+        )
+    if not (_is_number(test_fraction) and 0.0 < test_fraction < 1.0):
+        raise ValueError(
+            f"dataset.test_fraction={test_fraction!r} is invalid; it must be a number in (0, 1)"
+        )
+    if not (_is_int(seed) and seed >= 0):
+        raise ValueError(f"dataset.seed={seed!r} is invalid; it must be an integer >= 0")
+    if not (isinstance(cache_dir, (str, os.PathLike)) and str(cache_dir)):
+        raise ValueError(f"dataset.cache_dir={cache_dir!r} is invalid; it must be a directory path")
+
+
+def _labels_of(t: dict[str, np.ndarray], labels: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(class names, per-name class index, per-name share of that class) for a labelling."""
+    if labels == "country":
+        return t["countries"], t["country"], t["share"]
+    regions, region_of_country = _region_index(t["countries"])
+    if "region" in t and np.array_equal(t["region_of_country"], regions[region_of_country]):
+        return t["regions"], t["region"], t["region_share"]
+    log.info("regions changed since the names table was built; recomputing region shares")
+    dist = (t["dist_ptr"], t["dist_country"], t["dist_share"])
+    top, share = _region_shares(*dist, region_of_country)
+    return regions, top, share
 
 
 def load_names(
     *,
+    labels: str = "country",
     min_share: float = 0.5,
     limit: int | None = 20000,
+    n_queries: int | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
     cache_dir: str = ".cache/lookup",
 ) -> Dataset:
-    """World last names labelled by dominant country (ISO 3166 alpha-2).
+    """World last names labelled by dominant country (ISO 3166 alpha-2) or surname region.
 
     Args:
-        min_share: keep a name only if its dominant country holds at least this share.
-        limit: total names kept (seeded sample); None keeps all eligible names.
-        test_fraction: share of the kept names used as queries.
+        labels: ``country`` (ISO code of the dominant country) or ``region`` (the region of
+            `lookup.data.countries` holding the largest share of the name's bearers).
+        min_share: keep a name only if its label holds at least this share of its bearers.
+        limit: names kept in all, queries and database together (seeded sample); None keeps
+            every eligible name (~724k countries / ~875k regions at 0.5).
+        n_queries: the first ``n_queries`` kept names are the queries, the rest the database;
+            None: ``round(limit * test_fraction)`` queries. Same seed and ``n_queries``:
+            the database of a smaller ``limit`` is a prefix of a larger one's.
+        test_fraction: share of the kept names used as queries when ``n_queries`` is None.
         seed: seed of the sample/split permutation.
         cache_dir: where the compact table is cached.
+
+    Raises:
+        ValueError: one line naming the bad key=value and what is valid.
     """
-    if not 0.0 <= min_share <= 1.0:
-        raise ValueError(f"min_share must be in [0, 1], got {min_share}")
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if limit is not None and limit < 2:
-        raise ValueError(f"limit must be None or >= 2, got {limit}")
+    _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir)
     t = _load_table(cache_dir)
-    eligible = np.flatnonzero(t["share"] >= np.float32(min_share))
+    classes, label_idx, share = _labels_of(t, labels)
+    eligible = np.flatnonzero(share >= np.float32(min_share))
     if len(eligible) < 2:
-        raise ValueError(f"only {len(eligible)} names have a country share >= {min_share}")
-    rng = np.random.default_rng(seed)
-    chosen = eligible[rng.permutation(len(eligible))]
+        raise ValueError(
+            f"dataset.min_share={min_share} is invalid for labels={labels}: "
+            f"only {len(eligible)} names "
+            f"have a {labels} share >= {min_share} (2 needed)"
+        )
+    chosen = eligible[np.random.default_rng(seed).permutation(len(eligible))]
     if limit is not None:
         chosen = chosen[:limit]
-    n_test = min(max(1, round(len(chosen) * test_fraction)), len(chosen) - 1)
+    if n_queries is None:
+        n_test = min(max(1, round(len(chosen) * test_fraction)), len(chosen) - 1)
+    elif n_queries < len(chosen):
+        n_test = n_queries
+    else:
+        raise ValueError(
+            f"dataset.n_queries={n_queries} is invalid: only {len(chosen)} names have a "
+            f"{labels} share "
+            f">= {min_share}, and the database needs at least one"
+        )
     q_rows, db_rows = chosen[:n_test], chosen[n_test:]
-    countries = t["countries"]
-    db = _decode(t["blob"], t["offsets"], db_rows)
-    queries = _decode(t["blob"], t["offsets"], q_rows)
-    db_labels = countries[t["country"][db_rows]]
-    q_labels = countries[t["country"][q_rows]]
-    h = hashlib.sha256(f"{min_share}|{limit}|{test_fraction}|{seed}".encode()).hexdigest()[:8]
+    db_bytes = _gather(t["blob"], t["offsets"], db_rows)
+    q_bytes = _gather(t["blob"], t["offsets"], q_rows)
+    db_idx, q_idx = label_idx[db_rows], label_idx[q_rows]
+    h = hashlib.sha256(b"names\x1e" + "\x1f".join(map(str, classes)).encode("utf-8"))
+    for part in (db_bytes, db_idx.astype("<i2").tobytes(), q_bytes, q_idx.astype("<i2").tobytes()):
+        h.update(b"\x1e")
+        h.update(part)
+    db = db_bytes.decode("utf-8").split("\n")[:-1]
+    queries = q_bytes.decode("utf-8").split("\n")[:-1]
     log.info(
-        "names: %d db / %d queries (min_share=%s, limit=%s)",
+        "names: %d db / %d queries, %s labels (min_share=%s, limit=%s, n_queries=%s)",
         len(db),
         len(queries),
+        labels,
         min_share,
         limit,
+        n_queries,
     )
     return Dataset(
         name="names",
         db=db,
         queries=queries,
-        db_labels=db_labels,
-        query_labels=q_labels,
-        fingerprint=fingerprint_texts(db, list(db_labels), queries, list(q_labels), [h]),
+        db_labels=classes[db_idx],
+        query_labels=classes[q_idx],
+        fingerprint=h.hexdigest()[:16],
     )

@@ -8,7 +8,7 @@ import numpy as np
 
 from lookup.cache import array_digest
 from lookup.data.base import Dataset
-from lookup.distances import METRICS
+from lookup.distances import METRICS, check_finite
 
 _ANN_METRICS = {"angular": "cosine", "euclidean": "euclidean"}
 
@@ -50,7 +50,9 @@ def _matrix(a: np.ndarray, what: str) -> np.ndarray:
         )
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise ValueError(f"{what} holds {a.dtype} values; valid: a numeric array (n, dim)")
-    return np.ascontiguousarray(a, dtype=np.float32)
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    check_finite(a, what)
+    return a
 
 
 def load_vectors(
@@ -86,7 +88,8 @@ def load_vectors(
                     f"{path} has no {' or '.join(missing)} array; an ann-benchmarks file holds "
                     f"train, test, neighbors, distances (found: {', '.join(sorted(f)) or 'none'})"
                 )
-            xb, xq = _matrix(f["train"][:], "train"), _matrix(f["test"][:], "test")
+            xb = _matrix(f["train"][:], f"dataset.path={path} (train)")
+            xq = _matrix(f["test"][:], f"dataset.path={path} (test)")
             distance = f.attrs.get("distance")
         if isinstance(distance, bytes):
             distance = distance.decode()

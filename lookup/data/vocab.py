@@ -21,12 +21,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from lookup.io import atomic_write_bytes
 
 _VOCAB_KEYS = (
     "_mapping",
@@ -323,21 +324,3 @@ class CharVectorizer:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"vocab file {path} is not valid JSON: {exc}") from None
         return cls.from_serializable(contents)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookup.data.vocab import CharVectorizer
 from lookup.encoders.char_rnn.encoder import CharRNNEncoder, load_pretrained
-from lookup.encoders.char_rnn.model import POOLINGS, TASKS
+from lookup.encoders.char_rnn.model import POOLINGS, TASKS, check_state, load_state
 from lookup.encoders.char_rnn.train import TrainConfig, train_cached
 from lookup.encoders.device import check_device, resolve_device
 from lookup.params import check_range
@@ -56,6 +57,17 @@ class CharRNNSpec:
                 f"encoder.{given} is set without encoder.{missing}; valid: both (the tutorial's "
                 "files) or neither (train here)"
             )
+        if self.weights is not None:  # the files are small: check them before any data is read
+            try:
+                vec = CharVectorizer.load(self.vocab)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise ValueError(
+                    f"encoder.vocab={self.vocab} is invalid ({reason}); valid: the tutorial's "
+                    "vocab JSON (surname_vocab, nationality_vocab, max_seq_length)"
+                ) from None
+            state = load_state(self.weights)
+            check_state(state, vec, self.task, self.embedding_size, self.hidden_size)
 
     def load(self, data: EncoderData, *, cache_dir: str) -> CharRNNEncoder:
         """Train on ``data.texts`` (sampled to ``max_train``) or load the given files."""
