@@ -1,23 +1,33 @@
 """`python -m bench.embed [overrides] [results.embeddings=DIR]`: write a dataset's vectors.
 
-Writes ``db.npy``, ``queries.npy`` (and ``db_labels.npy``/``query_labels.npy`` when labelled)
-and an ann-benchmarks HDF5 file ``<dataset>-<dim>-<distance>.hdf5`` with ``train``, ``test``,
-``neighbors`` and ``distances`` (exact, k = 100 or the database size) and the ``distance``
-attribute. Files appear complete or not at all (temp names, then rename).
+Writes into ``results.embeddings`` (default ``outputs/embeddings``, git-ignored) files named
+after the dataset, the encoder and a fingerprint of both (the data's content, the encoder's
+weights and settings), ``<dataset>-<encoder>-<fp8>``:
+
+- ``<stem>.db.npy``, ``<stem>.queries.npy`` (and ``<stem>.db_labels.npy``,
+  ``<stem>.query_labels.npy`` when labelled);
+- ``<stem>-<dim>-<distance>.hdf5`` in the ann-benchmarks layout: ``train``, ``test``,
+  ``neighbors`` and ``distances`` (exact, k = 100 or the database size) and the ``distance``
+  attribute, readable back with ``dataset=vectors dataset.path=... encoder=none``.
+
+Another dataset, encoder or training gives other names, so a second export never overwrites
+the first (the same export again rewrites identical files). Files appear complete or not at
+all (temp names, then rename).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from bench.errors import user_errors_exit
-from bench.run import check_settings, encoder_for, ground_truth, load_dataset, vectors_of
+from bench.cli import check_output_dir, run_app
+from bench.run import check_settings, ground_truth, load_dataset, make_encoder, vectors_of
+from lookup import registry
 from lookup.timing import pin_threads
 
 log = logging.getLogger(__name__)
@@ -27,16 +37,16 @@ GT_K = 100
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_name(path.name + ".tmp.npy")
     np.save(tmp, array)
     os.replace(tmp, path)
 
 
-def write_ann_benchmarks(path: Path, xb, xq, I, D, distance: str) -> None:
+def write_ann_benchmarks(path: Path, xb, xq, I, D, distance: str) -> None:  # noqa: E741
     """An HDF5 file in the layout ann-benchmarks reads."""
     import h5py
 
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["type"] = "dense"
         f.attrs["distance"] = distance
@@ -49,6 +59,32 @@ def write_ann_benchmarks(path: Path, xb, xq, I, D, distance: str) -> None:
     os.replace(tmp, path)
 
 
+def encoder_choice(cfg: DictConfig) -> str:
+    """The ``encoder=`` choice (Hydra's runtime), else the encoder's registry name."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choice = HydraConfig.get().runtime.choices.get("encoder")
+        if choice:
+            return str(choice)
+    except Exception:  # noqa: BLE001 - outside a Hydra run
+        pass
+    node = cfg.get("encoder")
+    if not node or node.get("_target_") is None:
+        return "none"
+    name = registry.name_of(registry.resolve(node._target_, "encoder"), "encoder")
+    return name.rsplit(".", 1)[-1]
+
+
+def file_stem(dataset: str, encoder: str, data_fp: str, encoder_fp: str, metric: str) -> str:
+    """``<dataset>-<encoder>-<fp8>``: fp8 digests the data, the encoder and the metric."""
+    fp = hashlib.sha256(f"{data_fp}\x1f{encoder_fp}\x1f{metric}".encode()).hexdigest()[:8]
+    safe = [
+        "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in x) for x in (dataset, encoder)
+    ]
+    return f"{safe[0]}-{safe[1]}-{fp}"
+
+
 def embed(cfg: DictConfig, out: str) -> list[Path]:
     """Encode the configured dataset and write its arrays under ``out``; returns the paths."""
     check_settings(cfg)
@@ -59,11 +95,12 @@ def embed(cfg: DictConfig, out: str) -> list[Path]:
         raise ValueError(
             f"metric={metric} has no ann-benchmarks distance; valid: {', '.join(_ANN_DISTANCE)}"
         )
-    vec = vectors_of(cfg, ds, encoder_for(cfg, ds))
+    vec = vectors_of(cfg, ds, make_encoder(cfg, ds))
     k = min(GT_K, len(vec.xb))
-    D, I = ground_truth(cfg, vec.xb, vec.xq, metric, k)
+    D, I = ground_truth(cfg, vec.xb, vec.xq, metric, k)  # noqa: E741
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(ds.name, encoder_choice(cfg), ds.fingerprint, vec.encoder_fingerprint, metric)
     written = []
     arrays = {
         "db": vec.xb,
@@ -73,22 +110,27 @@ def embed(cfg: DictConfig, out: str) -> list[Path]:
     }
     for name, arr in arrays.items():
         if arr is not None:
-            path = folder / f"{name}.npy"
+            path = folder / f"{stem}.{name}.npy"
             _save_npy(path, np.asarray(arr) if "labels" not in name else np.asarray(arr, dtype=str))
             written.append(path)
-    h5 = folder / f"{ds.name}-{vec.xb.shape[1]}-{_ANN_DISTANCE[metric]}.hdf5"
+    h5 = folder / f"{stem}-{vec.xb.shape[1]}-{_ANN_DISTANCE[metric]}.hdf5"
     # ann-benchmarks stores true (not squared) euclidean and 1 - cos for angular: as ours.
     write_ann_benchmarks(h5, vec.xb, vec.xq, I, D, _ANN_DISTANCE[metric])
     written.append(h5)
+    log.info("wrote %d files to %s", len(written), folder)
     return written
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-@user_errors_exit
-def main(cfg: DictConfig) -> None:
+def _job(cfg: DictConfig) -> None:
     out = cfg.results.embeddings
+    check_output_dir("results.embeddings", out)  # before any compute
     for path in embed(cfg, out):
         print(path, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.embed [overrides]`: one-line errors (exit 2), Ctrl-C exits 130."""
+    run_app(_job, argv, table_key=None)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
 from lookup.params import check_range
+from lookup.progress import progress
 from lookup.protocols import EncoderData
 from lookup.text import tokenize
 
@@ -39,7 +39,7 @@ class GloveMeanEncoder:
         index = self.wv.index
         empty = 0
         for i, text in enumerate(
-            tqdm(texts, desc="glove_mean encode", unit=" texts", disable=len(texts) < 10_000)
+            progress(texts, desc="glove_mean encode", unit="texts", disable=len(texts) < 10_000)
         ):
             ids = [index[w] for w in tokenize(text, lower=self.lowercase) if w in index]
             if ids:

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from tqdm.auto import tqdm
 
 from lookup.data.nli import NLIPairs, load_nli
+from lookup.encoders.device import check_device, resolve_device
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
 from lookup.params import check_range
+from lookup.progress import progress
 from lookup.protocols import EncoderData
 from lookup.text import tokenize
 
@@ -175,7 +176,7 @@ class InferSentEncoder:
         order = np.argsort([-len(s) for s in seqs], kind="stable")
         out = np.empty((len(seqs), self.dim), np.float32)
         with torch.inference_mode():
-            for start in tqdm(
+            for start in progress(
                 range(0, len(seqs), batch_size),
                 desc="infersent encode",
                 unit="batch",
@@ -359,7 +360,7 @@ def _train_nli(train, dev, wv, config, train_config, lowercase, seed, device):
     for epoch in range(train_config.epochs):
         net.train()
         perm = rng.permutation(len(ty))
-        bar = tqdm(range(0, len(perm), bs), desc=f"NLI epoch {epoch + 1}", unit="batch")
+        bar = progress(range(0, len(perm), bs), desc=f"NLI epoch {epoch + 1}", unit="batch")
         for s in bar:
             idx = perm[s : s + bs]
             loss = loss_fn(run_batch(tp, th, idx), ty[idx].to(device))
@@ -545,17 +546,13 @@ class InferSentSpec:
         if not self.lr > 0:
             raise ValueError(f"encoder.lr={self.lr!r} is invalid; valid: a number > 0")
         check_range("encoder", "seed", self.seed, minimum=0)
-        if self.device not in ("cpu", "auto") and not self.device.startswith("cuda"):
-            raise ValueError(f"encoder.device={self.device!r} is invalid; valid: cpu, cuda, auto")
+        check_device(self.device)
 
     def load(self, data: EncoderData, *, cache_dir: str) -> InferSentEncoder:
         """Released weights, or NLI training (cached); vocabulary restricted to ``data``."""
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         return make_infersent(
             **{k: v for k, v in asdict(self).items() if k != "device"},
-            device=device,
+            device=str(resolve_device(self.device)),
             cache_dir=cache_dir,
             train_texts=list(data.texts),
             heldout_texts=list(data.heldout_texts),

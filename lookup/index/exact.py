@@ -245,9 +245,9 @@ class ExactSearcher:
         self.fallback_rows = 0
         starts = range(0, xq.shape[0], block_size)
         if progress:
-            from tqdm import tqdm
+            from lookup.progress import progress as _progress
 
-            starts = tqdm(starts, desc="exact_knn", unit="block")
+            starts = _progress(starts, desc="exact_knn", unit="block")
         for s in starts:
             q = xq[s : s + block_size]
             if c == n_db:  # every item is a candidate: nothing to certify

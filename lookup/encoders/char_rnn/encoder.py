@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from lookup.data.vocab import CharVectorizer
 from lookup.encoders.char_rnn.model import (
@@ -51,6 +50,7 @@ from lookup.encoders.char_rnn.model import (
     resolve_device,
     save_checkpoint,
 )
+from lookup.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class CharRNNEncoder:
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
         starts = range(0, len(uniq), batch_size)
         if len(uniq) >= 100_000:  # a bar only when the user waits (tqdm costs ~0.1 ms per call)
-            starts = tqdm(starts, desc="encode", unit="batch", leave=False)
+            starts = progress(starts, desc="encode", unit="batch", leave=False)
         for s in starts:
             out[s : s + batch_size] = self._encode_chunk(uniq[s : s + batch_size]).float().cpu()
         return out[inverse]

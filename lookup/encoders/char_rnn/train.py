@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lookup.cache import quarantine
 from lookup.data.base import fingerprint_texts
@@ -38,6 +37,7 @@ from lookup.encoders.char_rnn.model import (
     save_checkpoint,
 )
 from lookup.io import atomic_write_bytes
+from lookup.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     n_batches = (len(texts) + cfg.batch_size - 1) // cfg.batch_size
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.epochs * n_batches, desc=f"train rnn ({cfg.task})", unit="batch")
+    bar = progress(total=cfg.epochs * n_batches, desc=f"train rnn ({cfg.task})", unit="batch")
     for epoch in range(cfg.epochs):
         model.train()
         running = 0.0
