@@ -293,8 +293,17 @@ def _measure(cfg: DictConfig, s: Settings, grid: list[dict], spec, cid: str) -> 
     if k > len(ds.db):  # before any encoding or training
         raise ValueError(f"k={k} is invalid; valid: k <= {len(ds.db)} (the database size)")
     metric = ds.metric or s.metric
+    t0 = time.perf_counter()
+    log.info("dataset loaded: %s, %d database / %d queries", ds.name, len(ds.db), len(ds.queries))
     vec = vectors_of(cfg, ds, make_encoder(cfg, ds, spec))
     n_db, dim = vec.xb.shape
+    log.info(
+        "vectors ready: %d x %d in %.3f s (%s)",
+        n_db,
+        dim,
+        time.perf_counter() - t0,
+        "from the cache" if vec.from_cache else "encoded",
+    )
     true_D, true_I = ground_truth(cfg, vec.xb, vec.xq, metric, k)
     atol = tie_floor(vec.xb, vec.xq, metric)
     median_kth = float(np.median(np.abs(true_D[:, k - 1])))
