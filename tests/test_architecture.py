@@ -83,9 +83,10 @@ def test_lookup_never_imports_hydra_or_the_app() -> None:
 def test_no_private_names_cross_modules() -> None:
     for path in LOOKUP.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lookup"):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            if module and module.startswith("lookup"):
                 private = [a.name for a in node.names if a.name.startswith("_")]
-                assert not private, f"{path}: imports private {private} from {node.module}"
+                assert not private, f"{path}: imports private {private} from {module}"
 
 
 @pytest.mark.parametrize("name", sorted(registry.INDEXES))
