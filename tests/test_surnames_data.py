@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lookup.data import surnames
-from lookup.data.surnames import download, load_surnames
+from lookup.data.surnames import fetch, load_surnames
 
 DATA_DIR = Path(
     os.environ.get("LOOKUP_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared/data")
@@ -96,11 +96,11 @@ def test_download_verifies_checksum_and_is_atomic(tmp_path):
     dest = out_dir / "surnames.csv"
 
     with pytest.raises(ValueError, match="sha256") as info:
-        download(str(dest), url=url, sha256="0" * 64)
+        fetch(str(dest), url=url, sha256="0" * 64)
     assert "\n" not in str(info.value)
     assert list(out_dir.iterdir()) == []  # nothing half-written, no temp file
 
-    assert download(str(dest), url=url, sha256=sha) == str(dest)
+    assert fetch(str(dest), url=url, sha256=sha) == str(dest)
     assert dest.read_bytes() == src.read_bytes()
     assert [p.name for p in out_dir.iterdir()] == ["surnames.csv"]
 
@@ -109,7 +109,7 @@ def test_load_with_download(tmp_path, monkeypatch):
     src = Path(write(tmp_path, GOOD, "remote.csv"))
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
     monkeypatch.setattr(
-        surnames, "_download", lambda dest: download(dest, url=src.as_uri(), sha256=sha)
+        surnames, "fetch", lambda dest: fetch(dest, url=src.as_uri(), sha256=sha)
     )
     ds = load_surnames(str(tmp_path / "cache" / "surnames.csv"), download=True)
     assert ds.queries == ["Nakamura"]
@@ -119,5 +119,5 @@ def test_download_failure_is_one_line_and_leaves_nothing(tmp_path):
     """An unreachable URL (a closed local port, never the network) is a ValueError."""
     dest = tmp_path / "s.csv"
     with pytest.raises(ValueError, match="could not download"):
-        download(str(dest), url="http://127.0.0.1:9/surnames.csv", timeout=5)
+        fetch(str(dest), url="http://127.0.0.1:9/surnames.csv", timeout=5)
     assert list(tmp_path.iterdir()) == []

@@ -35,7 +35,7 @@ def default_path() -> str | None:
     return os.path.join(d, FILENAME) if d else None
 
 
-def download(dest: str, *, url: str = URL, sha256: str = SHA256, timeout: float = 60.0) -> str:
+def fetch(dest: str, *, url: str = URL, sha256: str = SHA256, timeout: float = 60.0) -> str:
     """Fetch ``url`` to ``dest``, verify its sha256, and move it into place atomically.
 
     On a checksum mismatch or any error nothing is left at ``dest``.
@@ -104,7 +104,7 @@ def read_surnames_csv(path: str) -> tuple[list[str], list[str], list[str]]:
     return splits, names, nats
 
 
-def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset:  # noqa: F811
+def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset:
     """Load the tutorial surnames: db = train split, queries = test split.
 
     Args:
@@ -124,7 +124,7 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
                 f"surnames CSV not found at {path}; pass a valid path, set LOOKUP_DATA_DIR, "
                 "or use download=True"
             )
-        _download(path)
+        fetch(path)
     splits, names, nats = read_surnames_csv(path)
     sp = np.asarray(splits)
     arr_names = np.asarray(names, dtype=object)
@@ -145,5 +145,3 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
         fingerprint=fingerprint_texts(db, list(arr_nats[tr]), queries, list(arr_nats[te])),
     )
 
-
-_download = download
