@@ -27,6 +27,7 @@ from bench.run import (
     check_settings,
     load_dataset,
     make_encoder,
+    make_encoder_spec,
     make_index,
     search_grid,
     vectors_of,
@@ -121,6 +122,9 @@ class Searcher:
 
     def __init__(self, cfg: DictConfig) -> None:
         check_settings(cfg)
+        self.knobs = search_grid(cfg.index.get("search"))[-1]
+        make_index(cfg, cfg.metric).set_search_params(**self.knobs)  # bad values: before work
+        make_encoder_spec(cfg)
         pin_threads(cfg.threads)
         ds = load_dataset(cfg)
         if not ds.is_text:
@@ -136,7 +140,6 @@ class Searcher:
             raise ValueError(f"k={self.k} is invalid; the database has {len(self.xb)} items")
         self.index = make_index(cfg, self.metric)
         self.index.build(self.xb)
-        self.knobs = search_grid(cfg.index.get("search"))[-1]
         self.index.set_search_params(**self.knobs)
         self.what = " ".join([_index_name(cfg), *(f"{k}={v}" for k, v in self.knobs.items())])
         self.dataset = ds.name

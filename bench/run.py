@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -79,6 +80,9 @@ def check_settings(cfg: DictConfig) -> Settings:
     if s.max_queries is not None:
         check_range("", "max_queries", s.max_queries, minimum=1)
     check_range("", "target_recall", s.target_recall, minimum=0.0, maximum=1.0)
+    cache = cfg.get("cache_dir")
+    if not isinstance(cache, str) or not cache or os.path.isfile(cache):
+        raise ValueError(f"cache_dir={cache!r} is invalid; valid: a folder path (made if missing)")
     return s
 
 

@@ -45,14 +45,8 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def quarantine(path: str | os.PathLike, reason: str) -> None:
-    """Move a damaged cache entry (file or folder) aside to ``<name>.corrupt`` with ONE warning.
-
-    An older ``.corrupt`` of the same entry is replaced. If the entry cannot be moved it is
-    deleted; if that fails too the warning says so (the caller's recompute then overwrites it).
-    The caller holds the entry's lock and recomputes it afterwards.
-    """
-    src = Path(path)
+def _move_aside(src: Path) -> str:
+    """Move ``src`` to ``<name>.corrupt`` (replacing an older one), or delete it; say which."""
     dst = src.with_name(src.name + ".corrupt")
     try:
         if dst.is_dir() and not dst.is_symlink():
@@ -60,16 +54,34 @@ def quarantine(path: str | os.PathLike, reason: str) -> None:
         elif dst.exists() or dst.is_symlink():
             dst.unlink()
         os.replace(src, dst)
-        where = f"moved aside to {dst}"
+        return f"moved aside to {dst}"
     except FileNotFoundError:
-        where = "already gone"
+        return "already gone"
     except OSError as exc:
         try:
             shutil.rmtree(src) if src.is_dir() else src.unlink()
-            where = f"deleted (could not move it aside: {exc.strerror or exc})"
+            return f"deleted (could not move it aside: {exc.strerror or exc})"
         except OSError as exc2:
-            where = f"could not be moved or deleted ({exc2.strerror or exc2})"
-    log.warning("damaged cache entry %s (%s); %s, recomputing", src, _one_line(reason), where)
+            return f"could not be moved or deleted ({exc2.strerror or exc2})"
+
+
+def quarantine(
+    path: str | os.PathLike, reason: str, *, files: Iterable[str | os.PathLike] | None = None
+) -> None:
+    """Move a damaged cache entry aside to ``<name>.corrupt`` with ONE warning.
+
+    The entry is ``path`` (a file or folder), or, with ``files``, those files together (an
+    entry made of several files, e.g. a checkpoint's weights, vocab and meta: each existing one
+    is moved aside, one warning names the entry). An older ``.corrupt`` is replaced. If a file
+    cannot be moved it is deleted; if that fails too the warning says so (the caller's
+    recompute then overwrites it). The caller holds the entry's lock and recomputes it.
+    """
+    if files is None:
+        where = _move_aside(Path(path))
+    else:
+        moved = [_move_aside(Path(f)) for f in files if os.path.lexists(f)]
+        where = f"its {len(moved)} files moved aside (*.corrupt)"
+    log.warning("damaged cache entry %s (%s); %s, recomputing", path, _one_line(reason), where)
 
 
 def _load(path: Path, expect: Iterable[str]) -> tuple[dict[str, np.ndarray], dict]:

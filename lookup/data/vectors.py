@@ -48,7 +48,7 @@ def _matrix(a: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(
             f"{what} has shape {a.shape}; valid: a non-empty 2-d array (n, dim) of numbers"
         )
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+    if np.iscomplexobj(a) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise ValueError(f"{what} holds {a.dtype} values; valid: a numeric array (n, dim)")
     a = np.ascontiguousarray(a, dtype=np.float32)
     check_finite(a, what)
@@ -110,7 +110,11 @@ def load_vectors(
         xq = _matrix(_load_npy(queries, "dataset.queries"), f"dataset.queries={queries}")
         name = Path(db).stem
     if xb.shape[1] != xq.shape[1]:
-        raise ValueError(f"database dim {xb.shape[1]} != query dim {xq.shape[1]}")
+        raise ValueError(
+            f"dataset queries have dimension {xq.shape[1]} but the database {xb.shape[1]} "
+            f"(dataset.db={db}, dataset.queries={queries}, dataset.path={path}); "
+            "valid: one dimension for both"
+        )
     return Dataset(
         name=name,
         db=xb,

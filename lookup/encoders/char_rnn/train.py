@@ -234,9 +234,8 @@ def train_cached(
             try:
                 return _load_cached(cfg, wpath, vpath, mpath, device)
             except (ValueError, OSError, KeyError, RuntimeError, TypeError) as exc:
-                for path in (wpath, vpath, mpath):
-                    if os.path.exists(path):
-                        quarantine(path, f"{type(exc).__name__}: {exc}")
+                # the three files are one entry: one warning names the entry, all move aside
+                quarantine(d, f"{type(exc).__name__}: {exc}", files=(wpath, vpath, mpath))
         model, vec, metrics = train(
             cfg, texts, labels, heldout_texts, heldout_labels, device=device
         )
