@@ -41,7 +41,6 @@ import logging
 from typing import Any
 
 import numpy as np
-import torch
 
 from lookup.distances import as_matrix, check_k, check_metric, pair_distances
 from lookup.index.base import BaseIndex, check_int
@@ -309,8 +308,8 @@ class ExactIndex(BaseIndex):
         return {"metric": self.metric, "block_size": self.block_size}
 
     def threads_used(self, mode: str) -> dict[str, int]:
-        n = int(torch.get_num_threads())
-        return {"build": n, "search": n}
+        n = self._searcher.threads_used()
+        return {"build": n, "search": n if mode == "batch" else 1}
 
     def _call(self, k: int, batch: bool):
         search, block = self._searcher.search, self.block_size

@@ -1,0 +1,296 @@
+"""Render the benchmark JSON into the Markdown tables under ``results/``.
+
+    python benchmarks/render.py results/benchmarks.json [--out results]
+
+reads a ``--benchmark-json`` file written by ``python -m pytest benchmarks --benchmark-only`` and
+writes ``perf_encoders.md``, ``perf_exact.md`` and ``perf_overhead.md``. Every number comes from
+the JSON (the ratios were computed and checked by the benchmark session itself); nothing is
+measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+COMMAND = (
+    "python -m pytest benchmarks --benchmark-only --benchmark-json=results/benchmarks.json "
+    "&& python benchmarks/render.py results/benchmarks.json"
+)
+
+
+def _rows(bench: dict, module: str, test: str) -> list[dict]:
+    return [
+        b
+        for b in bench["benchmarks"]
+        if b["fullname"].split("::")[0].endswith(module)
+        and (b["name"] == test or b["name"].startswith(test + "["))
+    ]
+
+
+def _fmt(x, spec: str = ".3f", none: str = "–") -> str:
+    return none if x is None else format(x, spec)
+
+
+def _ratio(info: dict, name: str, spec: str = ".2f", unit: str = "x") -> str:
+    """``1.23x (>= 1.0)``, with a FAILS mark when the session's check did not hold."""
+    value, limit = info.get(name), info.get(f"{name}_limit")
+    if value is None:
+        return "–"
+    text = f"{value:{spec}}{unit}"
+    if limit and limit != "<= None":
+        op, bound = limit.split()
+        ok = value >= float(bound) if op == ">=" else value <= float(bound)
+        text += f" ({limit})" + ("" if ok else " **FAILS**")
+    return text
+
+
+def _load(info: dict) -> str:
+    return (
+        f"{_fmt(info.get('loadavg_1m_before'), '.2f')}/{_fmt(info.get('loadavg_1m_after'), '.2f')}"
+    )
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
+    header = list(header)
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def _provenance(bench: dict) -> list[str]:
+    machine, commit = bench.get("machine_info", {}), bench.get("commit_info", {})
+    cpu = machine.get("cpu", {})
+    sha = str(commit.get("id", "?"))[:10] + (" (dirty tree)" if commit.get("dirty") else "")
+    return [
+        "",
+        f"Measured {bench.get('datetime', '?')} on {cpu.get('brand_raw', '?')} "
+        f"({cpu.get('count', '?')} logical CPUs), Python {machine.get('python_version', '?')}, "
+        f"pytest-benchmark {bench.get('version', '?')}, git `{sha}`. 'load' is the 1-minute load "
+        "average before/after each measurement (other work on the machine).",
+        "",
+        f"Regenerate: `{COMMAND}`",
+        "",
+    ]
+
+
+def _median(b: dict) -> float | None:
+    return (b.get("stats") or {}).get("median")
+
+
+def render_encoders(bench: dict) -> str:
+    whole = _rows(bench, "test_perf_encoders.py", "test_encode_all_surnames")
+    one = _rows(bench, "test_perf_encoders.py", "test_encode_one_name")
+    pairs: dict[tuple, dict[str, dict]] = {}
+    for b in whole:
+        i = b["extra_info"]
+        pairs.setdefault((i["encoder"], i["pooling"], i.get("threads")), {})[i["path"]] = b
+    lines = [
+        "# Char-RNN encoding speed: fast path vs the tutorial's loop",
+        "",
+        "All tutorial surnames (train + test) encoded with the same weights, torch threads pinned "
+        "to the same count for both paths. Fast: `CharRNNEncoder.encode` (tokenisation "
+        "included). Reference: `reference_encode`, the tutorial's step-by-step Elman loop over "
+        "padded batches of 128 with the Python `column_gather`. Medians over the rounds of one "
+        "pytest-benchmark session; speedup = reference median / fast median, checked in that "
+        "session.",
+        "",
+    ]
+    rows = []
+    for (enc, pooling, threads), p in pairs.items():
+        f, r = p.get("fast"), p.get("reference")
+        fi = f["extra_info"] if f else {}
+        rows.append(
+            [
+                enc,
+                pooling,
+                threads,
+                _fmt(_median(f), ".4f") if f else "–",
+                _fmt(_median(r), ".4f") if r else "–",
+                _ratio(fi, "speedup"),
+                _fmt(fi.get("names_per_s"), "d"),
+                _fmt(fi.get("max_abs_diff_vs_reference"), ".1e"),
+                f["stats"]["rounds"] if f else "–",
+                _load(fi),
+            ]
+        )
+    lines += _table(
+        [
+            "encoder",
+            "pooling",
+            "threads",
+            "fast s",
+            "reference s",
+            "speedup",
+            "names/s (fast)",
+            "max abs diff",
+            "rounds",
+            "load",
+        ],
+        rows,
+    )
+    singles: dict[tuple, dict[str, dict]] = {}
+    for b in one:
+        i = b["extra_info"]
+        singles.setdefault((i["encoder"], i["pooling"], i.get("threads")), {})[i["path"]] = b
+    lines += [
+        "",
+        "Single-name latency: `encode([name])`, a different random surname per call, one call "
+        "per round.",
+        "",
+    ]
+    rows = []
+    for (enc, pooling, threads), p in singles.items():
+        fi = p["fast"]["extra_info"] if "fast" in p else {}
+        ri = p["reference"]["extra_info"] if "reference" in p else {}
+        n = p["fast"]["stats"]["rounds"] if "fast" in p else "–"
+        rows.append(
+            [
+                enc,
+                pooling,
+                threads,
+                _fmt(fi.get("p50_ms"), ".3f"),
+                _fmt(fi.get("p99_ms"), ".3f"),
+                _fmt(ri.get("p50_ms"), ".3f"),
+                _fmt(ri.get("p99_ms"), ".3f"),
+                n,
+                _load(fi),
+            ]
+        )
+    lines += _table(
+        [
+            "encoder",
+            "pooling",
+            "threads",
+            "fast p50 ms",
+            "fast p99 ms",
+            "reference p50 ms",
+            "reference p99 ms",
+            "calls",
+            "load",
+        ],
+        rows,
+    )
+    return "\n".join(lines + _provenance(bench))
+
+
+def render_overhead(bench: dict) -> str:
+    bare = _rows(bench, "test_perf_overhead.py", "test_overhead_bare")
+    harness = _rows(bench, "test_perf_overhead.py", "test_overhead_harness")
+    lines = ["# Harness overhead (single-query timing)", ""]
+    if not bare or not harness:
+        return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
+    bi, hi = bare[0]["extra_info"], harness[0]["extra_info"]
+    lines += [
+        f"hnswlib, {bi['n']} x {bi['dim']} uniform random vectors (M=16, ef_construction=200, "
+        f"built on one thread in {bi['build_s']} s), ef={bi['ef']}, k={bi['k']}, "
+        f"{bi['queries']} queries, one thread, {bare[0]['stats']['rounds']} rounds each. "
+        "'bare': a tight loop of `hnswlib.Index.knn_query(q, k)`; 'harness reported': the "
+        "per-query time `lookup.timing.run_queries(mode='single')` measures and writes into "
+        "the latency/QPS columns; 'harness wall': the whole `run_queries` call (query plan, "
+        "untimed bookkeeping, result conversion), for information. Medians of one session.",
+        "",
+    ]
+    lines += _table(
+        ["measurement", "us / query", "ratio to bare", "load"],
+        [
+            ["bare `knn_query` loop", _fmt(bi.get("us_per_query"), ".2f"), "1", _load(bi)],
+            [
+                "harness reported (`run_queries` single)",
+                _fmt(hi.get("reported_us_per_query"), ".2f"),
+                _ratio(hi, "reported_over_bare", ".3f", ""),
+                _load(hi),
+            ],
+            [
+                "harness wall (whole `run_queries` call)",
+                _fmt(hi.get("wall_us_per_query"), ".2f"),
+                _ratio(hi, "wall_over_bare", ".3f", ""),
+                _load(hi),
+            ],
+        ],
+    )
+    lines += ["", f"Identical neighbours from both: {hi.get('same_neighbours')}."]
+    return "\n".join(lines + _provenance(bench))
+
+
+def render_exact(bench: dict) -> str:
+    rows_in = _rows(bench, "test_perf_exact.py", "test_exact_search")
+    lines = ["# Exact k-NN: ours vs faiss IndexFlat vs numpy, at equal threads", ""]
+    if not rows_in:
+        return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
+    i0 = rows_in[0]["extra_info"]
+    lines += [
+        f"{i0['n']} x {i0['dim']} standard-normal database, {i0['queries']} queries, "
+        f"k={i0['k']}, {i0['metric']}; torch, BLAS and faiss pinned to the thread count. "
+        "ours: `lookup.index.exact.ExactSearcher.search` (faiss proposes k + 8 candidates in "
+        "float32, float64 re-rank, rows whose float32 margin cannot be certified redone over "
+        "the whole database); faiss: `IndexFlatL2.search`; numpy: float32 GEMM per block of "
+        "256 queries + `argpartition` + sort of the k. Index construction untimed. Speed vs "
+        "faiss = faiss median / our median, checked in the same session. 'identical rows': "
+        f"share of the first {i0['compared_queries']} queries whose ids, in order, equal a "
+        "float64 brute force sorted stably by (distance, id).",
+        "",
+    ]
+    rows = []
+    for b in rows_in:
+        i = b["extra_info"]
+        rows.append(
+            [
+                i.get("threads_pinned", {}).get("threads_faiss", "?"),
+                i["variant"],
+                _fmt(_median(b), ".3f"),
+                _fmt((b.get("stats") or {}).get("min"), ".3f"),
+                b["stats"]["rounds"],
+                _ratio(i, "speed_vs_faiss"),
+                _ratio(i, "speed_vs_numpy"),
+                _fmt(i.get("rows_identical_to_float64"), ".4f"),
+                _fmt(i.get("max_abs_distance_diff"), ".1e"),
+                _fmt(i.get("fallback_rows"), "d"),
+                _load(i),
+            ]
+        )
+    lines += _table(
+        [
+            "threads",
+            "method",
+            "median s",
+            "min s",
+            "rounds",
+            "speed vs faiss",
+            "speed vs numpy",
+            "identical rows",
+            "max abs D diff",
+            "fallback rows",
+            "load",
+        ],
+        rows,
+    )
+    return "\n".join(lines + _provenance(bench))
+
+
+RENDERERS = {
+    "perf_encoders.md": render_encoders,
+    "perf_exact.md": render_exact,
+    "perf_overhead.md": render_overhead,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the three tables next to the JSON (or into ``--out``); return 0."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("json", type=Path, help="a --benchmark-json file")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: the JSON's)")
+    args = p.parse_args(argv)
+    bench = json.loads(args.json.read_text(encoding="utf-8"))
+    out = args.out or args.json.parent
+    out.mkdir(parents=True, exist_ok=True)
+    for name, render in RENDERERS.items():
+        (out / name).write_text(render(bench), encoding="utf-8")
+        print(out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Exact search against a float64 brute force: same ids, same distances, same tie rule.
+
+The reference scores every (query, item) pair with the harness's float64 distances and sorts
+each row stably by (distance, id). :class:`ExactSearcher` must return exactly that, whether a row
+is certified from faiss's float32 candidates or needs the fallback; the tests build data where
+the fallback must run (ties wider than the candidate window, zero queries, distances closer than
+float32 can resolve) and check that it ran.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lookup.distances import METRICS, pair_distances
+from lookup.index.exact import ExactSearcher, exact_knn
+
+
+def brute_force(xb: np.ndarray, xq: np.ndarray, k: int, metric: str):
+    """float64 distances of every pair, rows sorted stably by (distance, id)."""
+    ids = np.broadcast_to(np.arange(len(xb)), (len(xq), len(xb)))
+    dist = pair_distances(xb, xq, ids, metric)  # (nq, n_db) float64
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]  # stable: equal distances by id
+    return np.take_along_axis(dist, order, axis=1).astype(np.float32), order
+
+
+def numpy_distances(xb: np.ndarray, xq: np.ndarray, metric: str) -> np.ndarray:
+    """An independent float64 formula for the harness distances (checks pair_distances too)."""
+    b, q = xb.astype(np.float64), xq.astype(np.float64)
+    if metric == "ip":
+        return -(q @ b.T)
+    if metric == "euclidean":
+        return np.sqrt(((q[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
+    nb, nq = np.linalg.norm(b, axis=1), np.linalg.norm(q, axis=1)
+    denom = nq[:, None] * nb[None, :]
+    cos = np.divide(q @ b.T, denom, out=np.zeros_like(denom), where=denom > 0)
+    return 1.0 - np.clip(cos, -1.0, 1.0)
+
+
+def assert_exact(xb, xq, k, metric, **kw) -> ExactSearcher:
+    searcher = ExactSearcher(xb, metric)
+    D, I = searcher.search(xq, k, **kw)  # noqa: E741
+    ref_D, ref_I = brute_force(xb, xq, k, metric)
+    assert D.dtype == np.float32 and I.dtype == np.int64 and D.shape == I.shape == (len(xq), k)
+    np.testing.assert_array_equal(I, ref_I)
+    np.testing.assert_array_equal(D, ref_D)
+    return searcher
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_random_data_is_exact_without_fallback(metric: str) -> None:
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((3000, 24)).astype(np.float32)
+    xq = rng.standard_normal((64, 24)).astype(np.float32)
+    searcher = assert_exact(xb, xq, 10, metric, block_size=20)
+    assert searcher.fallback_rows == 0  # the bound is tight enough for well-separated data
+    nd = numpy_distances(xb, xq, metric)
+    D, I = searcher.search(xq, 10)  # noqa: E741
+    np.testing.assert_allclose(D, np.take_along_axis(nd, I, axis=1), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize(("n_db", "k"), [(1, 1), (2, 2), (5, 3), (9, 9), (18, 10), (19, 10)])
+def test_tiny_databases_and_k_equal_to_n(metric: str, n_db: int, k: int) -> None:
+    rng = np.random.default_rng(n_db)
+    xb = rng.standard_normal((n_db, 3)).astype(np.float32)
+    xq = rng.standard_normal((4, 3)).astype(np.float32)
+    assert_exact(xb, xq, k, metric, block_size=3)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_duplicates_wider_than_the_candidate_window_fall_back(metric: str) -> None:
+    rng = np.random.default_rng(1)
+    xb = rng.standard_normal((500, 8)).astype(np.float32)
+    xb[100:160] = xb[7]  # 61 identical vectors (ids 7, 100..159): far more than k + 8
+    xq = np.vstack([xb[7], xb[7] * 1.5, rng.standard_normal((3, 8))]).astype(np.float32)
+    searcher = assert_exact(xb, xq, 10, metric)
+    D, I = searcher.search(xq, 10)  # noqa: E741
+    assert searcher.fallback_rows >= 1
+    if metric != "ip":  # nearest are the copies, smallest ids first
+        np.testing.assert_array_equal(I[0], [7, *range(100, 109)])
+        assert np.all(D[0] == D[0, 0])
+
+
+def test_zero_vectors_under_cosine() -> None:
+    rng = np.random.default_rng(2)
+    xb = rng.standard_normal((400, 6)).astype(np.float32)
+    xb[[3, 50, 51]] = 0.0
+    xq = rng.standard_normal((5, 6)).astype(np.float32)
+    xq[2] = 0.0
+    searcher = assert_exact(xb, xq, 12, "cosine")
+    D, I = searcher.search(xq, 12)  # noqa: E741
+    np.testing.assert_array_equal(I[2], np.arange(12))  # zero query: all at distance 1, by id
+    assert np.all(D[2] == 1.0) and np.isfinite(D).all()
+    assert searcher.fallback_rows >= 1  # the zero query cannot be certified
+
+
+def test_distances_closer_than_float32_resolution_fall_back() -> None:
+    # Nearly parallel vectors: their cosine distances (t^2 / 2 <= 8e-8, distinct in float64) lie
+    # below float32's resolution near 1, so faiss's order is arbitrary and the margin is thin.
+    t = np.arange(1, 41, dtype=np.float64) * 1e-5
+    near = np.stack([np.ones_like(t), t[::-1]], axis=1)  # reversed: larger ids are nearer
+    rng = np.random.default_rng(3)
+    xb = np.vstack([near, rng.standard_normal((300, 2))]).astype(np.float32)
+    xq = np.array([[1.0, 0.0]], dtype=np.float32)
+    searcher = assert_exact(xb, xq, 10, "cosine")
+    assert searcher.fallback_rows == 1
+    _, I = searcher.search(xq, 10)  # noqa: E741
+    assert list(I[0]) == list(range(39, 29, -1))
+
+
+def test_large_common_offset_under_euclidean() -> None:
+    rng = np.random.default_rng(4)
+    xb = (1e4 + rng.standard_normal((2000, 16)) * 1e-2).astype(np.float32)
+    xq = (1e4 + rng.standard_normal((20, 16)) * 1e-2).astype(np.float32)
+    assert_exact(xb, xq, 10, "euclidean")
+
+
+def test_ip_with_varying_norms() -> None:
+    rng = np.random.default_rng(5)
+    xb = rng.standard_normal((2000, 16)) * rng.lognormal(0, 2, size=(2000, 1))
+    assert_exact(xb.astype(np.float32), rng.standard_normal((30, 16)).astype(np.float32), 7, "ip")
+
+
+def test_seeded_fuzz_with_ties_scales_and_offsets() -> None:
+    """Clustered data (near-duplicates at every scale, from 1e-9 to 1e-1 of the spread), rescaled
+    by 1e-4..1e4, with offsets, zero queries, any k, any block size: always the brute force."""
+    fallbacks = 0
+    for trial in range(90):
+        rng = np.random.default_rng(100 + trial)
+        metric = METRICS[trial % 3]
+        n, d, nq = int(rng.integers(1, 300)), int(rng.integers(1, 33)), int(rng.integers(1, 12))
+        k = int(rng.integers(1, n + 1))
+        centres = rng.standard_normal((max(1, n // 10), d))
+        jitter = 10.0 ** rng.integers(-9, 0)
+        xb = centres[rng.integers(0, len(centres), n)] + jitter * rng.standard_normal((n, d))
+        xq = centres[rng.integers(0, len(centres), nq)] + jitter * rng.standard_normal((nq, d))
+        scale = 10.0 ** rng.integers(-4, 5)
+        xb, xq = xb * scale, xq * scale
+        if metric == "euclidean" and trial % 2:
+            offset = 1e4 * scale * rng.standard_normal(d)
+            xb, xq = xb + offset, xq + offset
+        if trial % 5 == 0:
+            xq[0] = 0.0
+        xb, xq = xb.astype(np.float32), xq.astype(np.float32)
+        searcher = assert_exact(xb, xq, k, metric, block_size=int(rng.integers(1, 8)))
+        fallbacks += searcher.fallback_rows
+    assert fallbacks > 0  # the data did exercise the fallback
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_every_float32_key_is_within_the_bound(metric: str) -> None:
+    """The invariant the method rests on: an item at float64 distance d has a float32 key (from
+    faiss, and from the fallback's own scoring) at most T(d), for every pair."""
+    rng = np.random.default_rng(6)
+    xb = rng.standard_normal((600, 48)) * rng.lognormal(0, 1, size=(600, 1))
+    xq = rng.standard_normal((25, 48))
+    if metric == "euclidean":
+        xb, xq = xb + 300.0, xq + 300.0
+    xb, xq = xb.astype(np.float32), xq.astype(np.float32)
+    searcher = ExactSearcher(xb, metric)
+    q_s = searcher._scale(xq)
+    ids = np.broadcast_to(np.arange(len(xb)), (len(xq), len(xb)))
+    dist = pair_distances(xb, xq, ids, metric)  # (nq, n_db)
+    thr = np.stack([searcher._thresholds(q_s, dist[:, j]) for j in range(len(xb))], axis=1)
+    keys_faiss, ids_faiss = searcher._propose(q_s, len(xb))
+    by_id = np.empty_like(keys_faiss)
+    np.put_along_axis(by_id, ids_faiss, keys_faiss, axis=1)
+    assert np.all(by_id <= thr)
+    assert np.all(searcher._keys(q_s) <= thr)
+
+
+def test_api_single_queries_progress_and_errors() -> None:
+    rng = np.random.default_rng(7)
+    xb = rng.standard_normal((300, 5)).astype(np.float32)
+    xq = rng.standard_normal((6, 5)).astype(np.float32)
+    searcher = ExactSearcher(xb.astype(np.float64), "euclidean")
+    assert searcher.xb.dtype == np.float32 and searcher.xb.shape == (300, 5)
+    D, I = exact_knn(xb, xq, 4, "euclidean", progress=True)  # noqa: E741
+    for i in range(len(xq)):
+        d1, i1 = searcher.search(xq[i : i + 1], 4)
+        np.testing.assert_array_equal(i1[0], I[i])
+        np.testing.assert_array_equal(d1[0], D[i])
+    assert searcher.threads_used() >= 1
+    with pytest.raises(ValueError, match="block_size"):
+        searcher.search(xq, 4, block_size=0)
+    with pytest.raises(ValueError, match="k="):
+        searcher.search(xq, 301)
+    with pytest.raises(ValueError, match="dimension"):
+        searcher.search(xq[:, :3], 4)
