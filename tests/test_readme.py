@@ -55,6 +55,17 @@ RULES = [
     Rule("python -m bench.lookup", "run", ("encoder.epochs=1", "k=5")),
     Rule("python -m bench.query", "run", ("encoder.epochs=1", "k=5")),
     Rule("python -m bench.embed", "run", ("encoder.epochs=1", "max_queries=40")),
+    Rule("python -m bench.report", "help", why="reads tables only; tests/test_report.py"),
+    Rule("python -m bench.plot_probe", "help", why="reads tables only; tests/test_probe.py"),
+    Rule("python -m bench.plot_scaling", "help", why="reads tables only"),
+    Rule("python -m bench.tune", "compose", why="20 optuna trials; tests/test_tune.py runs 2"),
+    Rule("python -m bench -m experiment=scaling", "compose", why="up to 724k names"),
+    Rule("python -m bench dataset.limit=null", "compose", why="all 724k names: minutes"),
+    Rule("python -m bench -m hydra/launcher=ray", "skip", why="[cluster] extra; test_cluster"),
+    Rule("python -m bench -m hydra/launcher=ray_latency", "skip", why="a running Ray cluster"),
+    Rule("python -m bench -m hydra/launcher=submitit_slurm_latency", "skip", why="Slurm"),
+    Rule("ray start", "skip", why="starts a Ray cluster node ([cluster] extra)"),
+    Rule("python benchmarks/render.py", "skip", why="renders the benchmark JSON"),
 ]
 DATASET_QUICK = {"names": ("dataset.limit=600",), "surnames": ()}  # for "run" commands
 NEEDS_DATA = {"surnames"}  # datasets read from $LOOKUP_DATA_DIR
