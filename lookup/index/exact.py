@@ -102,6 +102,7 @@ class ExactSearcher:
         self.metric = check_metric(metric)
         self.xb = as_matrix(xb, "xb")
         self.fallback_rows = 0
+        self._flat = None  # faiss flat index over the scaled rows, made on the first search
         n, d = self.xb.shape
         self._center: np.ndarray | None = None
         self._sq: np.ndarray | None = None  # float32 squared norms of the centred rows (L2)
@@ -162,22 +163,18 @@ class ExactSearcher:
         return ip
 
     def _propose(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """faiss's best ``c`` per query: (keys ascending, ids), both (b, c)."""
+        """faiss's best ``c`` per query: (keys ascending, ids), both (b, c). A flat index
+        holds the scaled database once (its norms precomputed, as IndexFlat.search uses them)."""
         import faiss
 
-        nq, d = xq_s.shape
-        keys = np.empty((nq, c), dtype=np.float32)
-        ids = np.empty((nq, c), dtype=np.int64)
-        ptr = faiss.swig_ptr
-        if self.metric == "euclidean":
-            faiss.knn_L2sqr(
-                ptr(xq_s), ptr(self._xs), d, nq, self._xs.shape[0], c, ptr(keys), ptr(ids),
-                ptr(self._sq),
-            )  # fmt: skip
-        else:
-            faiss.knn_inner_product(
-                ptr(xq_s), ptr(self._xs), d, nq, self._xs.shape[0], c, ptr(keys), ptr(ids)
+        if self._flat is None:
+            d = self._xs.shape[1]
+            self._flat = (
+                faiss.IndexFlatL2(d) if self.metric == "euclidean" else faiss.IndexFlatIP(d)
             )
+            self._flat.add(self._xs)
+        keys, ids = self._flat.search(xq_s, c)
+        if self.metric != "euclidean":
             np.negative(keys, out=keys)
         return keys, ids
 
@@ -229,7 +226,7 @@ class ExactSearcher:
     # ---- search --------------------------------------------------------------------------------
 
     def search(
-        self, xq: np.ndarray, k: int, *, block_size: int = 4096, progress: bool = False
+        self, xq: np.ndarray, k: int, *, block_size: int = 65536, progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(D, I)``: float32 harness distances and int64 ids, (nq, k), ascending by
         float64 distance, ties broken by the smaller id."""
@@ -278,7 +275,7 @@ def exact_knn(
     k: int,
     metric: str,
     *,
-    block_size: int = 4096,
+    block_size: int = 65536,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours (ground truth): faiss proposes, float64 decides.
@@ -296,7 +293,7 @@ class ExactIndex(BaseIndex):
     KNOBS = ()
     NORMALISE = False  # ExactSearcher scores the raw rows in the harness's metric
 
-    def __init__(self, metric: str = "cosine", block_size: int = 4096) -> None:
+    def __init__(self, metric: str = "cosine", block_size: int = 65536) -> None:
         super().__init__(metric)
         self.block_size = check_int(self.NAME, "block_size", block_size, 1)
         self._searcher: ExactSearcher | None = None
