@@ -88,15 +88,11 @@ def run_probe(cfg: DictConfig) -> list[dict]:
     opts = probe_options(cfg)
     spec = make_encoder_spec(cfg)  # validates the encoder option before any work
     path = cfg.results.table
-    table.check_table(path)
+    table.check_table(path)  # before hashing the inputs: a bad table is reported first
     cid = records.config_id(cfg)
-    with table.claim(path, cid) as stored:
-        if stored and not s.force:
-            log.warning("configuration %s already has rows in %s; not measured again", cid, path)
-            return [dict(r, _stored=True) for r in stored]
-        rows = _measure(cfg, s.k, s.threads, opts, spec, cid)
-        table.append_rows(path, rows)
-    return rows
+    return table.measure_once(
+        path, cid, lambda: _measure(cfg, s.k, s.threads, opts, spec, cid), force=s.force
+    )
 
 
 def _measure(cfg: DictConfig, k: int, threads: int, opts: dict, spec, cid: str) -> list[dict]:

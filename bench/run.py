@@ -279,15 +279,9 @@ def run(cfg: DictConfig) -> list[dict]:
     spec = make_encoder_spec(cfg)  # validates encoder settings
     _dataset_loader(cfg)  # validates dataset parameters
     path = cfg.results.table
-    table.check_table(path)
+    table.check_table(path)  # before hashing the inputs: a bad table is reported first
     cid = records.config_id(cfg)
-    with table.claim(path, cid) as stored:
-        if stored and not s.force:
-            log.warning("configuration %s already has rows in %s; not measured again", cid, path)
-            return [dict(r, _stored=True) for r in stored]
-        rows = _measure(cfg, s, grid, spec, cid)
-        table.append_rows(path, rows)
-    return rows
+    return table.measure_once(path, cid, lambda: _measure(cfg, s, grid, spec, cid), force=s.force)
 
 
 def _measure(cfg: DictConfig, s: Settings, grid: list[dict], spec, cid: str) -> list[dict]:

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -205,3 +205,24 @@ def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
                 writer.writerows(old)
                 writer.writerows(rows)
     log.info("wrote %d rows to %s", len(rows), p)
+
+
+def measure_once(
+    path: str | os.PathLike, config_id: str, measure: Callable[[], list[dict]], *, force: bool
+) -> list[dict]:
+    """The resume rule every job follows: check the table, claim the configuration, return
+    its stored rows (each marked ``_stored``) unless ``force``, else ``measure()`` and append.
+
+    The check and the append happen under the claim, so a configuration launched several
+    times at once is measured once; nothing is written unless ``measure`` returns.
+    """
+    check_table(path)
+    with claim(path, config_id) as stored:
+        if stored and not force:
+            log.warning(
+                "configuration %s already has rows in %s; not measured again", config_id, path
+            )
+            return [dict(r, _stored=True) for r in stored]
+        rows = measure()
+        append_rows(path, rows)
+    return rows
