@@ -26,8 +26,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from bench.cli import check_output_dir, run_app
+from bench.records import option_name
 from bench.run import check_settings, ground_truth, load_dataset, make_encoder, vectors_of
-from lookup import registry
 from lookup.timing import pin_threads
 
 log = logging.getLogger(__name__)
@@ -59,23 +59,6 @@ def write_ann_benchmarks(path: Path, xb, xq, I, D, distance: str) -> None:  # no
     os.replace(tmp, path)
 
 
-def encoder_choice(cfg: DictConfig) -> str:
-    """The ``encoder=`` choice (Hydra's runtime), else the encoder's registry name."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        choice = HydraConfig.get().runtime.choices.get("encoder")
-        if choice:
-            return str(choice)
-    except Exception:  # noqa: BLE001 - outside a Hydra run
-        pass
-    node = cfg.get("encoder")
-    if not node or node.get("_target_") is None:
-        return "none"
-    name = registry.name_of(registry.resolve(node._target_, "encoder"), "encoder")
-    return name.rsplit(".", 1)[-1]
-
-
 def file_stem(dataset: str, encoder: str, data_fp: str, encoder_fp: str, metric: str) -> str:
     """``<dataset>-<encoder>-<fp8>``: fp8 digests the data, the encoder and the metric."""
     fp = hashlib.sha256(f"{data_fp}\x1f{encoder_fp}\x1f{metric}".encode()).hexdigest()[:8]
@@ -100,7 +83,9 @@ def embed(cfg: DictConfig, out: str) -> list[Path]:
     D, I = ground_truth(cfg, vec.xb, vec.xq, metric, k)  # noqa: E741
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = file_stem(ds.name, encoder_choice(cfg), ds.fingerprint, vec.encoder_fingerprint, metric)
+    stem = file_stem(
+        ds.name, option_name(cfg, "encoder"), ds.fingerprint, vec.encoder_fingerprint, metric
+    )
     written = []
     arrays = {
         "db": vec.xb,

@@ -68,16 +68,10 @@ def probe_options(cfg: DictConfig) -> dict[str, Any]:
 def encoder_name(cfg: DictConfig, row: dict) -> str:
     """The encoder column: the Hydra choice, with the base for an encoder that has one
     (``shared:minilm``)."""
-    name = (
-        row.get("choice_encoder")
-        or registry.name_of(registry.resolve(cfg.encoder._target_, "encoder"), "encoder").rsplit(
-            ".", 1
-        )[-1]
-    )
+    name = row.get("choice_encoder") or registry.short_name(cfg.encoder._target_, "encoder")
     base = cfg.encoder.get("base")
     if base is not None and base.get("_target_"):
-        base_name = registry.name_of(registry.resolve(base._target_, "encoder"), "encoder")
-        name = f"{name}:{base_name.rsplit('.', 1)[-1]}"
+        name = f"{name}:{registry.short_name(base._target_, 'encoder')}"
     return name
 
 

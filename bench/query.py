@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from bench.cli import CONF_DIR, run_app, split_args
 from bench.errors import EXIT_BAD_INPUT, is_user_error, one_line
+from bench.records import option_name
 from bench.run import (
     check_settings,
     load_dataset,
@@ -32,7 +33,7 @@ from bench.run import (
     search_grid,
     vectors_of,
 )
-from lookup import metrics, registry
+from lookup import metrics
 from lookup.data.countries import country_name
 from lookup.distances import recompute_distances
 from lookup.timing import pin_threads
@@ -141,7 +142,9 @@ class Searcher:
         self.index = make_index(cfg, self.metric)
         self.index.build(self.xb)
         self.index.set_search_params(**self.knobs)
-        self.what = " ".join([_index_name(cfg), *(f"{k}={v}" for k, v in self.knobs.items())])
+        self.what = " ".join(
+            [option_name(cfg, "index"), *(f"{k}={v}" for k, v in self.knobs.items())]
+        )
         self.dataset = ds.name
 
     def query(self, text: str) -> Answer:
@@ -169,19 +172,6 @@ class Searcher:
         for (rank, name, d, _), label in zip(rows, labels, strict=True):
             lines.append(f"  {rank:>3}. {name:<{width}}  {label:<{lw}}  {d:.6f}")
         return "\n".join(lines)
-
-
-def _index_name(cfg: DictConfig) -> str:
-    """The ``index=`` choice (Hydra's runtime), else the registry name of its class."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        choice = HydraConfig.get().runtime.choices.get("index")
-        if choice:
-            return str(choice)
-    except Exception:  # noqa: BLE001 - outside a Hydra run
-        pass
-    return registry.name_of(registry.resolve(cfg.index._target_, "index"), "index")
 
 
 def _lines(stream: TextIO, prompt: bool) -> Iterator[str]:

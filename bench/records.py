@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lookup.provenance import file_digest, git_state, library_versions, machine
+from lookup.registry import short_name
 
 SCHEMA_VERSION = 2
 # Top-level keys that do not change what a job measures.
@@ -125,6 +126,18 @@ def hydra_info() -> dict[str, str]:
         launcher=str(choices.get("hydra/launcher") or "basic"),
     )
     return out
+
+
+def option_name(cfg: DictConfig, group: str) -> str:
+    """The ``<group>=`` choice of the running Hydra job, else the registry name of the
+    option's ``_target_`` ("none" when it has none)."""
+    choice = hydra_info().get(f"choice_{group}")
+    if choice:
+        return choice
+    node = cfg.get(group)
+    if not node or node.get("_target_") is None:
+        return "none"
+    return short_name(node._target_, "encoder" if group == "encoder" else "index")
 
 
 def base_row(cfg: DictConfig, cid: str | None = None) -> dict[str, Any]:

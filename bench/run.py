@@ -423,9 +423,9 @@ def _measure(cfg: DictConfig, s: Settings, grid: list[dict], spec, cid: str) -> 
 
 def _encoder_name(cfg: DictConfig) -> str:
     """A readable encoder name outside Hydra's runtime (the spec's class, plus task if any)."""
-    name = registry.name_of(registry.resolve(cfg.encoder._target_, "encoder"), "encoder")
+    name = registry.short_name(cfg.encoder._target_, "encoder")
     task = cfg.encoder.get("task")
-    return f"{name.rsplit('.', 1)[-1]}:{task}" if task else name.rsplit(".", 1)[-1]
+    return f"{name}:{task}" if task else name
 
 
 def _rate(n: int, seconds: float) -> float | None:

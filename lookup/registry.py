@@ -61,6 +61,11 @@ def name_of(cls: type, kind: str = "index") -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def short_name(target: str, kind: str = "index") -> str:
+    """A readable name for a ``_target_``: its registry name, else its class name."""
+    return name_of(resolve(target, kind), kind).rsplit(".", 1)[-1]
+
+
 def _split(node: Mapping[str, Any], kind: str) -> tuple[type, dict[str, Any]]:
     params = dict(node)
     target = params.pop("_target_", None)
