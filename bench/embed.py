@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from omegaconf import DictConfig
 from bench.cli import check_output_dir, run_app
 from bench.records import option_name
 from bench.run import check_settings, ground_truth, load_dataset, make_encoder, vectors_of
+from lookup.io import atomic_path
 from lookup.timing import pin_threads
 
 log = logging.getLogger(__name__)
@@ -37,17 +37,15 @@ GT_K = 100
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
 
 
 def write_ann_benchmarks(path: Path, xb, xq, I, D, distance: str) -> None:  # noqa: E741
     """An HDF5 file in the layout ann-benchmarks reads."""
     import h5py
 
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path, suffix=".hdf5") as tmp, h5py.File(tmp, "w") as f:
         f.attrs["type"] = "dense"
         f.attrs["distance"] = distance
         f.attrs["dimension"] = xb.shape[1]
@@ -56,7 +54,6 @@ def write_ann_benchmarks(path: Path, xb, xq, I, D, distance: str) -> None:  # no
         f.create_dataset("test", data=xq)
         f.create_dataset("neighbors", data=I.astype(np.int32))
         f.create_dataset("distances", data=D.astype(np.float32))
-    os.replace(tmp, path)
 
 
 def file_stem(dataset: str, encoder: str, data_fp: str, encoder_fp: str, metric: str) -> str:
