@@ -114,7 +114,8 @@ class Answer:
     latency_ms: float  # encode + search
 
 
-def _label(x: Any) -> str:
+def label_text(x: Any) -> str:
+    """A label as shown to people: ISO country codes as country names, None as ''."""
     return "" if x is None else country_name(str(x))
 
 
@@ -136,7 +137,8 @@ class Searcher:
         self.db, self.db_labels = ds.db, ds.db_labels
         self.encoder = make_encoder(cfg, ds)
         self.metric = ds.metric or cfg.metric
-        self.xb = vectors_of(cfg, ds, self.encoder).xb
+        self.vectors = vectors_of(cfg, ds, self.encoder)
+        self.xb = self.vectors.xb
         if self.k > len(self.xb):
             raise ValueError(f"k={self.k} is invalid; the database has {len(self.xb)} items")
         self.index = make_index(cfg, self.metric)
@@ -145,7 +147,7 @@ class Searcher:
         self.what = " ".join(
             [option_name(cfg, "index"), *(f"{k}={v}" for k, v in self.knobs.items())]
         )
-        self.dataset = ds.name
+        self.dataset = ds
 
     def query(self, text: str) -> Answer:
         """Encode and search one text (timed together), then score with the harness metric."""
@@ -161,12 +163,12 @@ class Searcher:
         """A block: the query line, then one line per neighbour."""
         head = f"{a.text!r}"
         if a.predicted is not None:
-            head += f"  -> predicted: {_label(a.predicted)}"
+            head += f"  -> predicted: {label_text(a.predicted)}"
         head += f"  [{self.what}, {a.latency_ms:.2f} ms]"
         pairs = enumerate(zip(a.D, a.I, strict=True), 1)
         rows = [(r, str(self.db[i]), d, i) for r, (d, i) in pairs if i >= 0]
         width = max([len(name) for _, name, _, _ in rows] + [10])
-        labels = ["" if self.db_labels is None else _label(self.db_labels[i]) for *_, i in rows]
+        labels = ["" if self.db_labels is None else label_text(self.db_labels[i]) for *_, i in rows]
         lw = max([len(x) for x in labels] + [8])
         lines = [head]
         for (rank, name, d, _), label in zip(rows, labels, strict=True):
@@ -193,7 +195,7 @@ def interactive(searcher: Searcher, stream: TextIO, out: TextIO) -> int:
     tty = stream.isatty()
     if tty:
         print(
-            f"{searcher.dataset}: {len(searcher.db)} items, {searcher.what}, k={searcher.k}; "
+            f"{searcher.dataset.name}: {len(searcher.db)} items, {searcher.what}, k={searcher.k}; "
             "one name per line, Ctrl-D to end",
             file=sys.stderr,
             flush=True,

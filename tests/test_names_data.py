@@ -206,3 +206,45 @@ def test_real_package_every_name_loads_fast(tmp_path):
     assert len(ds.queries) == 10000 and 700_000 < len(ds.db) < 750_000
     regions = load_names(cache_dir=cache, labels="region", limit=20000)
     assert set(regions.db_labels) <= {c.region for c in names.COUNTRIES.values()}
+
+
+# --- max_rank: common surnames only (ranks per country, 1 = most common) ------------------------
+
+RAW3 = {
+    "Common": {"country": {"DE": 0.9, "AT": 0.1}, "rank": {"DE": 3, "AT": 40}},
+    "RareHere": {"country": {"DE": 0.9, "AT": 0.1}, "rank": {"DE": 5000, "AT": 2}},
+    "Unranked": {"country": {"DE": 1.0}, "rank": {}},
+    "Oneill": {"country": {"GB": 0.45, "IE": 0.26, "US": 0.29}, "rank": {"GB": 130, "IE": 21}},
+    "BadRank": {"country": {"FR": 1.0}, "rank": {"FR": "x"}},
+}
+RAW3.update({f"C{i:03d}": {"country": {"IT": 0.9}, "rank": {"IT": i + 1}} for i in range(50)})
+
+
+@pytest.fixture
+def fake_pkl3(tmp_path, monkeypatch):
+    p = tmp_path / "last_names3.pkl.gz"
+    with gzip.open(p, "wb") as f:
+        pickle.dump(RAW3, f)
+    monkeypatch.setattr(names, "_pickle_path", lambda: str(p))
+    return str(tmp_path / "cache3")
+
+
+def test_max_rank_keeps_names_common_in_a_country_of_their_label(fake_pkl3):
+    def kept(**kw):
+        return set(_labelled(load_names(limit=None, cache_dir=fake_pkl3, **kw)))
+
+    every = kept()
+    assert {"Common", "RareHere", "Unranked", "BadRank"} <= every and "Oneill" not in every
+    top10 = kept(max_rank=10)
+    # ranked in the labelled country (DE 3), not merely somewhere (RareHere is 2nd in AT only)
+    assert top10 == {"Common"} | {f"C{i:03d}" for i in range(10)}
+    # region labels: the best rank among the region's countries (IE 21 for English-speaking)
+    assert "Oneill" in kept(labels="region", max_rank=25)
+    assert "Oneill" not in kept(labels="region", max_rank=20)
+    assert "RareHere" in kept(labels="region", max_rank=2)  # AT is Germanic too
+    with pytest.raises(ValueError, match=r"dataset\.max_rank=0 is invalid"):
+        load_names(max_rank=0, cache_dir=fake_pkl3)
+    with pytest.raises(ValueError, match=r"dataset\.max_rank=True is invalid"):
+        load_names(max_rank=True, cache_dir=fake_pkl3)
+    with pytest.raises(ValueError, match=r"dataset\.max_rank=1 is invalid .*only 1 names"):
+        load_names(max_rank=1, labels="country", cache_dir=fake_pkl3, limit=None)

@@ -53,8 +53,8 @@ def test_empty_name_is_one_line_and_exit_2(name, capsys) -> None:
 
 
 def test_labels_that_are_country_codes_show_as_names() -> None:
-    assert Q._label("JP") == "Japan"
-    assert Q._label("Japanese") == "Japanese"  # the tutorial's nationalities pass through
+    assert Q.label_text("JP") == "Japan"
+    assert Q.label_text("Japanese") == "Japanese"  # the tutorial's nationalities pass through
     s = object.__new__(Q.Searcher)
     s.db, s.db_labels, s.what = ["Sato", "Suzuki"], np.asarray(["JP", "JP"]), "exact"
     a = Q.Answer("Sakamoto", np.asarray([0.001, 0.002]), np.asarray([0, -1]), "JP", 1.234)

@@ -60,7 +60,12 @@ RULES = [
     Rule("python -m bench.plot_scaling", "help", why="reads tables only"),
     Rule("python -m bench.tune", "compose", why="20 optuna trials; tests/test_tune.py runs 2"),
     Rule("python -m bench -m experiment=scaling", "compose", why="up to 724k names"),
-    Rule("python -m bench dataset.limit=null", "compose", why="all 724k names: minutes"),
+    Rule("python -m bench dataset.max_rank=null", "compose", why="all 724k names: minutes"),
+    Rule(
+        "python -m bench.first_impression",
+        "help",
+        why="trains three encoders; tests/test_first_impression.py runs two tiny ones",
+    ),
     Rule("python -m bench -m hydra/launcher=ray", "skip", why="[cluster] extra; test_cluster"),
     Rule("python -m bench -m hydra/launcher=ray_latency", "skip", why="a running Ray cluster"),
     Rule("python -m bench -m hydra/launcher=submitit_slurm_latency", "skip", why="Slurm"),

@@ -42,7 +42,7 @@ from lookup.data.countries import COUNTRIES
 
 log = logging.getLogger(__name__)
 
-TABLE_VERSION = 2
+TABLE_VERSION = 3
 TABLE_NAME = f"names_v3_last_t{TABLE_VERSION}.npz"
 
 
@@ -82,11 +82,13 @@ def _region_shares(
     return top.astype(np.int16), sums[np.arange(n), top]
 
 
-def _flatten(raw: dict) -> tuple[list[str], list[dict]]:
-    """Kept names (stripped, no newline, first occurrence, with a country) and their
-    ``{code: share}`` dicts, in the package's order (the one Python pass over the dict)."""
+def _flatten(raw: dict) -> tuple[list[str], list[dict], list[dict]]:
+    """Kept names (stripped, no newline, first occurrence, with a country), their
+    ``{code: share}`` dicts and ``{code: rank}`` dicts (rank 1 = the country's most common
+    surname), in the package's order (the one Python pass over the dict)."""
     names: list[str] = []
     dists: list[dict] = []
+    ranks: list[dict] = []
     seen: set[str] = set()
     for key, info in raw.items():
         name = str(key).strip()
@@ -96,7 +98,17 @@ def _flatten(raw: dict) -> tuple[list[str], list[dict]]:
         seen.add(name)
         names.append(name)
         dists.append(countries)
-    return names, dists
+        ranks.append((info or {}).get("rank") or {})
+    return names, dists, ranks
+
+
+NO_RANK = np.iinfo(np.int32).max  # a country that gives the name no rank
+
+
+def _rank(r) -> int:
+    """A package rank (an int >= 1) or `NO_RANK` for a missing or malformed one."""
+    ok = isinstance(r, (int, np.integer)) and not isinstance(r, bool) and r >= 1
+    return int(r) if ok else NO_RANK
 
 
 def _blob_and_offsets(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +128,13 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
 
     ``blob``/``offsets`` (UTF-8 names), ``country``/``share`` (dominant country index into
     ``countries`` and its share; ties go to the alphabetically first code),
-    ``dist_ptr``/``dist_country``/``dist_share`` (every country of name i at
-    ``dist_ptr[i]:dist_ptr[i+1]``, in the package's order), ``region``/``region_share`` (index
+    ``dist_ptr``/``dist_country``/``dist_share``/``dist_rank`` (every country of name i at
+    ``dist_ptr[i]:dist_ptr[i+1]``, in the package's order, with the name's rank among that
+    country's surnames, `NO_RANK` when the package gives none), ``region``/``region_share`` (index
     into ``regions``) with the mapping they were computed with (``region_of_country``).
     Only the walk over the dict is Python; everything after it is vectorised (~1M names).
     """
-    names, dists = _flatten(raw)
+    names, dists, rank_dicts = _flatten(raw)
     n = len(names)
     lens = np.fromiter(map(len, dists), dtype=np.int64, count=n)
     dist_ptr = np.zeros(n + 1, dtype=np.int64)
@@ -135,6 +148,11 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
     cidx = {c: i for i, c in enumerate(country_list)}
     code_of_key = {k: cidx[t] for k, t in as_text.items()}
     dist_country = np.fromiter(map(code_of_key.__getitem__, keys), dtype=np.int16, count=len(keys))
+    dist_rank = np.fromiter(
+        (_rank(r.get(k)) for d, r in zip(dists, rank_dicts, strict=True) for k in d),
+        dtype=np.int32,
+        count=len(keys),
+    )  # (m,)
     if n:  # the dominant country: largest share, ties to the smallest (alphabetical) code
         starts = dist_ptr[:-1]
         top_share = np.maximum.reduceat(shares, starts)  # (n,)
@@ -157,6 +175,7 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
         "dist_ptr": dist_ptr,
         "dist_country": dist_country,
         "dist_share": dist_share,
+        "dist_rank": dist_rank,
         "regions": regions,
         "region_of_country": regions[region_of_country],
         "region": region,
@@ -165,7 +184,17 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
     }
 
 
-_TABLE_KEYS = ("blob", "offsets", "country", "share", "countries", "version")
+_TABLE_KEYS = (
+    "blob",
+    "offsets",
+    "country",
+    "share",
+    "countries",
+    "dist_ptr",
+    "dist_country",
+    "dist_rank",
+    "version",
+)
 
 
 def _read_table(path: str) -> dict[str, np.ndarray]:
@@ -290,10 +319,29 @@ def _labels_of(t: dict[str, np.ndarray], labels: str) -> tuple[np.ndarray, np.nd
     return regions, top, share
 
 
+def _label_ranks(t: dict[str, np.ndarray], labels: str, label_idx: np.ndarray) -> np.ndarray:
+    """Per name, its best rank in a country of its label (`NO_RANK` if none ranks it).
+
+    Country labels: the rank in the labelled country; region labels: the smallest rank among
+    the region's countries (O'Neill: 130th in GB, 21st in IE -> 21 for English-speaking).
+    """
+    ptr = t["dist_ptr"]
+    n = len(ptr) - 1
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    owner = np.repeat(np.arange(n), np.diff(ptr))  # (m,) name of each distribution entry
+    cls = t["dist_country"]
+    if labels == "region":
+        cls = _region_index(t["countries"])[1][cls]
+    rank = np.where(cls == label_idx[owner], t["dist_rank"], NO_RANK)  # (m,)
+    return np.minimum.reduceat(rank, ptr[:-1]).astype(np.int32)
+
+
 def load_names(
     *,
     labels: str = "country",
     min_share: float = 0.5,
+    max_rank: int | None = None,
     limit: int | None = 20000,
     n_queries: int | None = None,
     test_fraction: float = 0.2,
@@ -306,6 +354,10 @@ def load_names(
         labels: ``country`` (ISO code of the dominant country) or ``region`` (the region of
             `lookup.data.countries` holding the largest share of the name's bearers).
         min_share: keep a name only if its label holds at least this share of its bearers.
+        max_rank: keep a name only if it is among the ``max_rank`` most common surnames of a
+            country of its label (the package ranks each country's surnames; 1 = most
+            common); None keeps rare names too (most of the package's 983k names are rare
+            and their shares come from a handful of bearers).
         limit: names kept in all, queries and database together (seeded sample); None keeps
             every eligible name (~724k countries / ~875k regions at 0.5).
         n_queries: the first ``n_queries`` kept names are the queries, the rest the database;
@@ -319,14 +371,22 @@ def load_names(
         ValueError: one line naming the bad key=value and what is valid.
     """
     _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir)
+    if max_rank is not None and not (_is_int(max_rank) and max_rank >= 1):
+        raise ValueError(
+            f"dataset.max_rank={max_rank!r} is invalid; it must be null (every name) or an "
+            "integer >= 1"
+        )
     t = _load_table(cache_dir)
     classes, label_idx, share = _labels_of(t, labels)
-    eligible = np.flatnonzero(share >= np.float32(min_share))
+    keep = share >= np.float32(min_share)
+    if max_rank is not None:
+        keep &= _label_ranks(t, labels, label_idx) <= max_rank
+    eligible = np.flatnonzero(keep)
     if len(eligible) < 2:
+        key, value = ("max_rank", max_rank) if max_rank is not None else ("min_share", min_share)
         raise ValueError(
-            f"dataset.min_share={min_share} is invalid for labels={labels}: "
-            f"only {len(eligible)} names "
-            f"have a {labels} share >= {min_share} (2 needed)"
+            f"dataset.{key}={value} is invalid for labels={labels}, min_share={min_share}, "
+            f"max_rank={max_rank}: only {len(eligible)} names qualify (2 needed)"
         )
     chosen = eligible[np.random.default_rng(seed).permutation(len(eligible))]
     if limit is not None:
@@ -352,11 +412,12 @@ def load_names(
     db = db_bytes.decode("utf-8").split("\n")[:-1]
     queries = q_bytes.decode("utf-8").split("\n")[:-1]
     log.info(
-        "names: %d db / %d queries, %s labels (min_share=%s, limit=%s, n_queries=%s)",
+        "names: %d db / %d queries, %s labels (min_share=%s, max_rank=%s, limit=%s, n_queries=%s)",
         len(db),
         len(queries),
         labels,
         min_share,
+        max_rank,
         limit,
         n_queries,
     )

@@ -144,4 +144,3 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
         query_labels=arr_nats[te],
         fingerprint=fingerprint_texts(db, list(arr_nats[tr]), queries, list(arr_nats[te])),
     )
-
