@@ -8,7 +8,10 @@ the encoder (cached), encodes the database and queries (cached), and reports
   queries' most common label), and the encoder's training seconds (0 when cached);
 - for each of ten common surnames of different origins (``--names`` replaces them), the
   k-NN-predicted label and the three nearest database names with their labels, searched
-  exactly (``index=exact``) so the answer reflects the encoder and labels, not an index.
+  exactly (``index=exact``) so the answer reflects the encoder and labels, not an index;
+- on the ``names`` dataset, a reference that needs no judgement: the share of the name's
+  bearers that the package puts under the predicted label (`lookup.data.names.label_shares`),
+  the name's top countries, and how many predictions hold at least ``PLAUSIBLE`` of them.
 
 Writes a Markdown before/after table (``--out``, atomically; default stdout). Example::
 
@@ -30,6 +33,7 @@ from bench.cli import BadInput, precheck
 from bench.errors import user_errors_exit
 from bench.query import Searcher, label_text
 from lookup import metrics
+from lookup.data.names import label_shares
 from lookup.index.exact import exact_knn
 from lookup.io import atomic_path
 from lookup.provenance import load_average, machine
@@ -48,6 +52,7 @@ NAMES = (
     "Ivanov",
 )
 TOP = 3  # neighbours shown per name
+PLAUSIBLE = 0.10  # a prediction counts as plausible when its label holds this share of bearers
 
 
 @dataclass
@@ -65,6 +70,9 @@ class Impression:
     train_s: float
     predicted: list[str]
     neighbours: list[list[tuple[str, str]]]  # per name: (neighbour, its label) x TOP
+    shares: list[float | None]  # per name: bearers' share of the predicted label (None: unknown)
+    near_shares: list[list[float] | None]  # per name: bearers' share of each neighbour's label
+    top_countries: list[str]  # per name: the package's two largest countries ("" if unknown)
 
 
 def parse_config(spec: str) -> tuple[str, list[str]]:
@@ -94,6 +102,21 @@ def impression(label: str, overrides: list[str], names: list[str]) -> Impression
         chance = float(counts.max() / counts.sum())
         chance_label = label_text(values[counts.argmax()])
     answers = [s.query(n) for n in names]
+    shares: list[float | None] = [None] * len(names)
+    near_shares: list[list[float] | None] = [None] * len(names)
+    top_countries = [""] * len(names)
+    if str(cfg.dataset.get("_target_", "")).endswith("names.load_names"):
+        where = {"cache_dir": str(cfg.dataset.cache_dir)}
+        by_label = label_shares(names, labels=str(cfg.dataset.labels), **where)
+        shares = [
+            None if b is None else b.get(str(a.predicted), 0.0)
+            for a, b in zip(answers, by_label, strict=True)
+        ]
+        near_shares = [
+            None if b is None else [b.get(str(ds.db_labels[i]), 0.0) for i in a.I[:TOP] if i >= 0]
+            for a, b in zip(answers, by_label, strict=True)
+        ]
+        top_countries = [_top(b) for b in label_shares(names, labels="country", **where)]
 
     def label_of(i: int) -> str:
         return label_text(None if ds.db_labels is None else ds.db_labels[i])
@@ -110,7 +133,24 @@ def impression(label: str, overrides: list[str], names: list[str]) -> Impression
         train_s=train_s,
         predicted=[label_text(a.predicted) for a in answers],
         neighbours=[[(str(ds.db[i]), label_of(i)) for i in a.I[:TOP] if i >= 0] for a in answers],
+        shares=shares,
+        near_shares=near_shares,
+        top_countries=top_countries,
     )
+
+
+def _top(shares: dict[str, float] | None, n: int = 2) -> str:
+    """The ``n`` largest labels with their shares: ``United States 47%, United Kingdom 33%``."""
+    if not shares:
+        return ""
+    best = sorted(shares.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{label_text(k)} {v:.0%}" for k, v in best)
+
+
+def _plausible(shares: list[float | None] | list[list[float] | None]) -> str:
+    """``held / known``: how many shares reach `PLAUSIBLE` (nested lists are flattened)."""
+    flat = [y for x in shares if x is not None for y in (x if isinstance(x, list) else [x])]
+    return f"{sum(x >= PLAUSIBLE for x in flat)} / {len(flat)}" if flat else "-"
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -132,7 +172,10 @@ def to_markdown(found: list[Impression], names: list[str], command: str) -> str:
         "# First impression: ten common surnames looked up, per configuration",
         "",
         "Exact cosine kNN (`index=exact`), so differences come from the dataset's labels and the "
-        "encoder, not from an index. Labels are shown as country names.",
+        "encoder, not from an index. Labels are shown as country names. On the names dataset "
+        "each prediction carries the share of the name's bearers that names-dataset puts "
+        f"under that label (a typed name is looked up as typed, then as letters only: "
+        f"O'Neill -> Oneill); a prediction counts as plausible at >= {PLAUSIBLE:.0%}.",
         "",
         head,
         sep,
@@ -146,17 +189,26 @@ def to_markdown(found: list[Impression], names: list[str], command: str) -> str:
         ),
         row("accuracy / chance", ratio),
         row("encoder training s (0: cached)", [f"{f.train_s:.0f}" for f in found]),
+        row(
+            f"predictions held by >= {PLAUSIBLE:.0%} of the name's bearers",
+            [_plausible(f.shares) for f in found],
+        ),
+        row(
+            f"nearest {TOP} whose label holds >= {PLAUSIBLE:.0%} of the name's bearers",
+            [_plausible(f.near_shares) for f in found],
+        ),
         "",
-        "| name | "
-        + " | ".join(f"{f.label}: predicted | {f.label}: nearest {TOP}" for f in found)
+        "| name | top countries (names-dataset) | "
+        + " | ".join(f"{f.label}: predicted (bearers) | {f.label}: nearest {TOP}" for f in found)
         + " |",
-        "|---|" + "---|---|" * len(found),
+        "|---|---|" + "---|---|" * len(found),
     ]
     for j, name in enumerate(names):
-        cells = []
+        cells = [next((f.top_countries[j] for f in found if f.top_countries[j]), "-")]
         for f in found:
             near = ", ".join(f"{n} ({lab})" if lab else n for n, lab in f.neighbours[j])
-            cells += [f.predicted[j] or "-", near]
+            share = "" if f.shares[j] is None else f" ({f.shares[j]:.0%})"
+            cells += [(f.predicted[j] or "-") + share, near]
         lines.append(row(name, cells))
     lines += [
         "",

@@ -4,6 +4,8 @@ and bad input that exits 2 with one line and writes nothing."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -52,9 +54,16 @@ def test_a_tiny_before_after_table(tmp_path, capsys) -> None:
     rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
     for name in ("Smith", "Rossi"):
         cells = rows[name].strip("| ").split(" | ")
-        assert len(cells) == 1 + 2 * 2  # name, then predicted and nearest 3 per configuration
-        assert all(cells[1:]) and cells[2].count("(") == 3  # three neighbours with labels
+        # name, the package's top countries, then predicted (bearers' share) and nearest 3 twice
+        assert len(cells) == 2 + 2 * 2
+        assert re.fullmatch(r"\w[\w ]+ \d+%, \w[\w ]+ \d+%", cells[1])  # Smith: US, UK
+        assert all(cells[2:]) and re.fullmatch(r".+ \(\d+%\)", cells[2])
+        assert cells[3].count("(") == 3  # three neighbours with labels
     assert "`dataset.max_rank=500`" in rows["overrides"]
+    held = rows["predictions held by >= 10% of the name's bearers"].strip("| ").split(" | ")[1:]
+    assert all(re.fullmatch(r"[0-2] / 2", x) for x in held)
+    near = rows["nearest 3 whose label holds >= 10% of the name's bearers"].strip("| ").split(" | ")
+    assert all(re.fullmatch(r"[0-6] / 6", x) for x in near[1:])
     assert '--names "Smith,Rossi"' in text and f"--out {out}" in text
     # the accuracy and chance cells equal a numpy brute force over the same (cached) vectors
     cell = rows["kNN accuracy (exact, all queries)"].strip("| ").split(" | ")[2]

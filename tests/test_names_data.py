@@ -248,3 +248,16 @@ def test_max_rank_keeps_names_common_in_a_country_of_their_label(fake_pkl3):
         load_names(max_rank=True, cache_dir=fake_pkl3)
     with pytest.raises(ValueError, match=r"dataset\.max_rank=1 is invalid .*only 1 names"):
         load_names(max_rank=1, labels="country", cache_dir=fake_pkl3, limit=None)
+
+
+def test_label_shares_look_names_up_as_typed_then_folded(fake_pkl3):
+    common, oneill, missing = names.label_shares(
+        ["Common", "O'NEILL", "Nobody"], cache_dir=fake_pkl3
+    )
+    assert common == pytest.approx({"DE": 0.9, "AT": 0.1})
+    assert oneill == pytest.approx({"GB": 0.45, "IE": 0.26, "US": 0.29})
+    assert missing is None
+    (region,) = names.label_shares(["Oneill"], labels="region", cache_dir=fake_pkl3)
+    assert region == pytest.approx({"English-speaking": 1.0})  # GB + IE + US
+    with pytest.raises(ValueError, match="labels='x' is invalid"):
+        names.label_shares(["Common"], labels="x", cache_dir=fake_pkl3)

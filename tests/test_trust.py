@@ -220,7 +220,11 @@ def test_every_option_parameter_is_a_column_and_in_the_id() -> None:
     assert records.config_id(a) != records.config_id(b)
     row = records.base_row(a)
     assert row["encoder_pooling"] == "last" and row["encoder_hidden_size"] == 64
-    assert row["dataset_limit"] == 20000 and "dataset_cache_dir" not in row
+    assert (
+        row["dataset_limit"] == 40000
+        and row["dataset_max_rank"] == 1000
+        and "dataset_cache_dir" not in row
+    )
     assert records.config_id(_compose(["cache_dir=/tmp/elsewhere"])) == records.config_id(
         _compose([])
     )

@@ -429,3 +429,44 @@ def load_names(
         query_labels=classes[q_idx],
         fingerprint=h.hexdigest()[:16],
     )
+
+
+def _folded(name: str) -> str:
+    """The package's spelling of a typed name: letters only, first upper, rest lower
+    (``O'Neill`` -> ``Oneill``, ``MÜLLER`` -> ``Müller``)."""
+    letters = "".join(ch for ch in name if ch.isalpha())
+    return letters[:1].upper() + letters[1:].lower()
+
+
+def label_shares(
+    names: list[str], *, labels: str = "country", cache_dir: str = ".cache/lookup"
+) -> list[dict[str, float] | None]:
+    """Per name, the share of its bearers under each label as the package counts them.
+
+    A reference for judging a prediction: a name is looked up as typed, then folded
+    (`_folded`); None when the package does not have it. Country labels are ISO codes;
+    region labels sum the shares of the region's countries.
+    """
+    if labels not in LABELS:
+        raise ValueError(f"labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
+    t = _load_table(cache_dir)
+    every = _decode(t["blob"], t["offsets"], np.arange(len(t["country"])))
+    row_of = {n: i for i, n in enumerate(every)}
+    ptr, dist_country, dist_share = t["dist_ptr"], t["dist_country"], t["dist_share"]
+    keys = t["countries"]
+    if labels == "region":
+        regions, region_idx = _region_index(t["countries"])
+        keys = regions[region_idx]  # per country, its region
+    out: list[dict[str, float] | None] = []
+    for name in names:
+        i = row_of.get(name.strip(), row_of.get(_folded(name)))
+        if i is None:
+            out.append(None)
+            continue
+        shares: dict[str, float] = {}
+        span = slice(ptr[i], ptr[i + 1])
+        for c, share in zip(dist_country[span], dist_share[span], strict=True):
+            key = str(keys[c])
+            shares[key] = shares.get(key, 0.0) + float(share)
+        out.append(shares)
+    return out
