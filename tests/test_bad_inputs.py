@@ -254,7 +254,7 @@ CASES = [
     C(
         "text",
         "text-dataset-no-encoder",
-        "dataset=surnames encoder=none",
+        "dataset=names dataset.limit=300 encoder=none",
         "encoder=none",
         base="bare",
         after_data=True,
