@@ -53,6 +53,18 @@ _SHORT = {
 }
 
 
+def add_where_argument(parser: argparse.ArgumentParser) -> None:
+    """``--where KEY=VALUE`` (repeatable), the row filter of every command that reads tables;
+    `lookup.frontier.apply_where` applies it."""
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep rows whose column KEY equals VALUE (repeat; same key repeated = any of)",
+    )
+
+
 def read_tables(paths: list[str]) -> pd.DataFrame:
     """Concatenate result tables. A missing, empty or foreign file is a ValueError or
     FileNotFoundError with a one-line message naming it."""
@@ -454,13 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
     parser.add_argument("--out", default="outputs/figures", help="folder for the PNGs")
-    parser.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep rows whose column KEY equals VALUE (repeat; same key repeated = any of)",
-    )
+    add_where_argument(parser)
     args = parser.parse_args(argv)
     try:
         paths = plot_all(args.tables, args.out, args.where)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bench.plot import read_tables
+from bench.plot import add_where_argument, read_tables
 from lookup import frontier
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
@@ -212,13 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tables", nargs="+", help="result CSVs")
     parser.add_argument("--target-recall", type=float, default=0.95, help="recall@k target")
     parser.add_argument("--out", default="outputs/figures", help="folder for scaling.png")
-    parser.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep rows whose column KEY equals VALUE (repeat; same key repeated = any of)",
-    )
+    add_where_argument(parser)
     args = parser.parse_args(argv)
     try:
         path, table, cross = plot_scaling(args.tables, args.out, args.target_recall, args.where)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.plot import KINDS, draw, panel_columns, read_tables
+from bench.plot import KINDS, add_where_argument, draw, panel_columns, read_tables
 from lookup import frontier
 
 DEFAULT_OUT = "outputs/report"
@@ -342,13 +342,7 @@ def write_report(
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m bench.report", description=__doc__.split("\n")[0])
     parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
-    parser.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep rows whose column KEY equals VALUE (repeat; same key repeated = any of)",
-    )
+    add_where_argument(parser)
     parser.add_argument("--target-recall", default="0.9,0.95,0.99", help="recall targets")
     parser.add_argument(
         "--target-knn", default="", help="kNN targets as fractions of exact-search kNN accuracy"
