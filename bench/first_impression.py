@@ -5,7 +5,7 @@ of ``conf/config.yaml``; none given: the default alone) it loads the dataset, tr
 the encoder (cached), encodes the database and queries (cached), and reports
 
 - the classes, the exact kNN@k accuracy of the whole query side and chance (the share of the
-  queries' most common label), and the encoder's training seconds (0 when cached);
+  queries' most common label), and the encoder's own training seconds (kept with it when cached);
 - for each of ten common surnames of different origins (``--names`` replaces them), the
   k-NN-predicted label and the three nearest database names with their labels, searched
   exactly (``index=exact``) so the answer reflects the encoder and labels, not an index;
@@ -27,6 +27,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from omegaconf import DictConfig
 
 from bench.cli import BadInput, precheck
 from bench.errors import user_errors_exit
@@ -83,9 +84,13 @@ def parse_config(spec: str) -> tuple[str, list[str]]:
     return label.strip() or "default", overrides
 
 
-def impression(label: str, overrides: list[str], names: list[str]) -> Impression:
-    """Build the configuration (exact search) and look up ``names`` in it."""
-    cfg = precheck([*overrides, "index=exact"])
+def compose(overrides: list[str]) -> DictConfig:
+    """The configuration with exact search; a BadInput line for bad overrides."""
+    return precheck([*overrides, "index=exact"])
+
+
+def impression(label: str, overrides: list[str], cfg: DictConfig, names: list[str]) -> Impression:
+    """Build ``cfg`` (composed from ``overrides`` by `compose`) and look up ``names`` in it."""
     pin_threads(cfg.threads)
     s = Searcher(cfg)
     train_s = s.vectors.encoder_training.get("train_seconds")  # as measured when it trained
@@ -251,9 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     if not names:
         raise BadInput(f"--names={args.names!r} is invalid; valid: comma-separated names")
     configs = [parse_config(c) for c in (args.configs or ["default:"])]
-    for _, overrides in configs:  # every configuration composes before any work
-        precheck([*overrides, "index=exact"])
-    found = [impression(label, o, names) for label, o in configs]
+    cfgs = [compose(overrides) for _, overrides in configs]  # all compose before any work
+    found = [impression(lab, o, cfg, names) for (lab, o), cfg in zip(configs, cfgs, strict=True)]
     command = "python -m bench.first_impression " + " ".join(
         f'"{c}"' if " " in c or not c else c for c in (args.configs or [])
     )

@@ -438,6 +438,18 @@ def _folded(name: str) -> str:
     return letters[:1].upper() + letters[1:].lower()
 
 
+def _row_of(t: dict[str, np.ndarray], name: str) -> int | None:
+    """The table row holding ``name`` (names are unique), compared as UTF-8 bytes against the
+    names of its byte length only, without decoding the ~1M names."""
+    want = np.frombuffer(name.encode("utf-8"), dtype=np.uint8)
+    starts = t["offsets"][:-1][np.diff(t["offsets"]) == len(want)]
+    if not len(want) or not len(starts):
+        return None
+    same = (t["blob"][starts[:, None] + np.arange(len(want))] == want).all(axis=1)
+    hits = np.flatnonzero(same)
+    return None if not len(hits) else int(np.searchsorted(t["offsets"], starts[hits[0]]))
+
+
 def label_shares(
     names: list[str], *, labels: str = "country", cache_dir: str = ".cache/lookup"
 ) -> list[dict[str, float] | None]:
@@ -450,8 +462,6 @@ def label_shares(
     if labels not in LABELS:
         raise ValueError(f"labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
     t = _load_table(cache_dir)
-    every = _decode(t["blob"], t["offsets"], np.arange(len(t["country"])))
-    row_of = {n: i for i, n in enumerate(every)}
     ptr, dist_country, dist_share = t["dist_ptr"], t["dist_country"], t["dist_share"]
     keys = t["countries"]
     if labels == "region":
@@ -459,7 +469,9 @@ def label_shares(
         keys = regions[region_idx]  # per country, its region
     out: list[dict[str, float] | None] = []
     for name in names:
-        i = row_of.get(name.strip(), row_of.get(_folded(name)))
+        i = _row_of(t, name.strip())
+        if i is None:
+            i = _row_of(t, _folded(name))
         if i is None:
             out.append(None)
             continue
