@@ -50,12 +50,8 @@ CONFIG_NAME = "config"
 TABLE_KEY = "results.table"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a closed pipe
 
-# Hydra flags that take the next argument as their value ("--info" takes one optionally).
-_VALUE_FLAGS = {
-    "--cfg",
-    "-c",
-    "--package",
-    "-p",
+# Hydra flags that point it at another config (or a stored one); each takes a value.
+_OTHER_CONFIG_FLAGS = {
     "--config-path",
     "-cp",
     "--config-name",
@@ -64,6 +60,8 @@ _VALUE_FLAGS = {
     "-cd",
     "--experimental-rerun",
 }
+# Hydra flags that take the next argument as their value ("--info" takes one optionally).
+_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p"} | _OTHER_CONFIG_FLAGS
 _INFO_FLAGS = {"--info", "-i"}
 _INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 # Flags after which Hydra does not run the task on this config (or reads another config).
@@ -74,15 +72,8 @@ _NO_PRECHECK = {
     "--version",
     "--shell-completion",
     "-sc",
-    "--info",
-    "-i",
-    "--experimental-rerun",
-    "--config-path",
-    "-cp",
-    "--config-name",
-    "-cn",
-    "--config-dir",
-    "-cd",
+    *_INFO_FLAGS,
+    *_OTHER_CONFIG_FLAGS,
 }
 _MULTIRUN_FLAGS = {"--multirun", "-m"}
 _SEARCH_KNOB = re.compile(r"^index\.search\.[^=]+=")

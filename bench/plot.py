@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from bench.errors import one_line
 from lookup import frontier
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
@@ -471,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = plot_all(args.tables, args.out, args.where)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(one_line(exc), file=sys.stderr)
         return 2
     for p in paths:
         print(p)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bench.errors import one_line
 from bench.plot import add_where_argument, read_tables
 from lookup import frontier
 
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path, table, cross = plot_scaling(args.tables, args.out, args.target_recall, args.where)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(one_line(exc), file=sys.stderr)
         return 2
     cols = [
         "n_db",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.errors import one_line
 from bench.plot import KINDS, add_where_argument, draw, panel_columns, read_tables
 from lookup import frontier
 
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("no target given; use --target-recall and/or --target-knn")
         paths = write_report(args.tables, args.out, args.where, recall, knn)
     except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(one_line(exc), file=sys.stderr)
         return 2
     for p in paths:
         print(p)
