@@ -36,6 +36,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from bench import errors
 from bench.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -79,7 +80,7 @@ _MULTIRUN_FLAGS = {"--multirun", "-m"}
 _SEARCH_KNOB = re.compile(r"^index\.search\.[^=]+=")
 
 
-class BadInput(ValueError):
+class BadInput(errors.BadInput):
     """A command-line problem found before Hydra starts; its message is the one line."""
 
 
@@ -302,9 +303,9 @@ def check_output_dir(key: str, path: str | Path) -> None:
         anchor = anchor.parent
     if not anchor.is_dir():
         what = "is a file" if anchor == p else f"cannot be created: {anchor} is a file"
-        raise ValueError(f"{key}={path} is invalid; it {what}, not a folder")
+        raise errors.BadInput(f"{key}={path} is invalid; it {what}, not a folder")
     if not os.access(anchor, os.W_OK | os.X_OK):
-        raise ValueError(f"{key}={path} is invalid; folder {anchor} is not writable")
+        raise errors.BadInput(f"{key}={path} is invalid; folder {anchor} is not writable")
 
 
 def _table_of(cfg: DictConfig | None, table_key: str | None) -> str | None:

@@ -25,10 +25,10 @@ import numpy as np
 from omegaconf import DictConfig
 
 from bench.cli import check_output_dir, run_app
-from bench.records import option_name
-from bench.run import check_settings, ground_truth, load_dataset, make_encoder, vectors_of
+from bench.jobs import job_of
+from lookup.errors import BadInput
+from lookup.experiment import ground_truth, prepare
 from lookup.io import atomic_path
-from lookup.timing import pin_threads
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +65,31 @@ def file_stem(dataset: str, encoder: str, data_fp: str, encoder_fp: str, metric:
     return f"{safe[0]}-{safe[1]}-{fp}"
 
 
-def embed(cfg: DictConfig, out: str) -> list[Path]:
-    """Encode the configured dataset and write its arrays under ``out``; returns the paths."""
-    check_settings(cfg)
-    pin_threads(cfg.threads)
-    ds = load_dataset(cfg)
-    metric = ds.metric or cfg.metric
+def _check_distance(metric: str) -> None:
     if metric not in _ANN_DISTANCE:
-        raise ValueError(
+        raise BadInput(
             f"metric={metric} has no ann-benchmarks distance; valid: {', '.join(_ANN_DISTANCE)}"
         )
-    vec = vectors_of(cfg, ds, make_encoder(cfg, ds))
+
+
+def embed(cfg: DictConfig, out: str) -> list[Path]:
+    """Encode the configured dataset and write its arrays under ``out``; returns the paths."""
+    job = job_of(cfg)
+    if "metric" not in job.dataset.params:  # before any work (a vectors file brings its own)
+        _check_distance(job.settings.metric)
+    prep = prepare(job)
+    ds, vec, metric = prep.dataset, prep.vectors, prep.metric
+    _check_distance(metric)
     k = min(GT_K, len(vec.xb))
-    D, I = ground_truth(cfg, vec.xb, vec.xq, metric, k)  # noqa: E741
+    D, I = ground_truth(job.cache_dir, vec.xb, vec.xq, metric, k)  # noqa: E741
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     stem = file_stem(
-        ds.name, option_name(cfg, "encoder"), ds.fingerprint, vec.encoder_fingerprint, metric
+        ds.name,
+        job.encoder.name if job.encoder else "none",
+        ds.fingerprint,
+        vec.encoder_fingerprint,
+        metric,
     )
     written = []
     arrays = {

@@ -7,18 +7,10 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 
+from lookup.errors import BadInput
+
 log = logging.getLogger(__name__)
 
-# Errors that mean "the input is wrong", as opposed to bugs, which keep their traceback.
-USER_ERRORS = (
-    ValueError,
-    FileNotFoundError,
-    FileExistsError,
-    NotADirectoryError,
-    IsADirectoryError,
-    PermissionError,
-    ImportError,  # an optional extra that is not installed (e.g. encoder=minilm)
-)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
@@ -44,9 +36,10 @@ def one_line(exc: BaseException) -> str:
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """Whether ``exc`` means "the input is wrong": USER_ERRORS, or an OmegaConf error (a bad
-    interpolation or value in the config) - not a bug."""
-    if isinstance(exc, USER_ERRORS):
+    """Whether ``exc`` means "the input is wrong": :class:`lookup.errors.BadInput` (raised
+    where input is checked), or an OmegaConf error (a bad interpolation or value in the
+    config). Anything else is a bug and keeps its traceback."""
+    if isinstance(exc, BadInput):
         return True
     try:
         from omegaconf.errors import OmegaConfBaseException
@@ -60,6 +53,17 @@ def interrupted_line(table: str | None) -> str:
     if table:
         return f"interrupted; finished configurations are in {table}"
     return "interrupted"
+
+
+def bad_input_code(exc: BaseException) -> int:
+    """For a command's ``except Exception as exc: return bad_input_code(exc)``: bad input
+    prints its one line on stderr and gives exit code 2; anything else is re-raised with its
+    traceback (a bug)."""
+    cause = root_cause(exc)
+    if not is_user_error(cause):
+        raise exc
+    print(one_line(cause), file=sys.stderr, flush=True)
+    return EXIT_BAD_INPUT
 
 
 def user_errors_exit(fn: Callable) -> Callable:

@@ -37,7 +37,6 @@ from lookup.data.names import label_shares
 from lookup.index.exact import exact_knn
 from lookup.io import atomic_path
 from lookup.provenance import load_average, machine
-from lookup.timing import pin_threads
 
 NAMES = (
     "Smith",
@@ -91,8 +90,7 @@ def compose(overrides: list[str]) -> DictConfig:
 
 def impression(label: str, overrides: list[str], cfg: DictConfig, names: list[str]) -> Impression:
     """Build ``cfg`` (composed from ``overrides`` by `compose`) and look up ``names`` in it."""
-    pin_threads(cfg.threads)
-    s = Searcher(cfg)
+    s = Searcher(cfg)  # pins threads, loads, encodes (cached)
     train_s = s.vectors.encoder_training.get("train_seconds")  # as measured when it trained
     ds = s.dataset
     knn_acc = chance = None

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bench.errors import one_line
+from bench.errors import bad_input_code
 from lookup import frontier
+from lookup.errors import BadInput, MissingFile
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
     from matplotlib.axes import Axes
@@ -73,21 +74,21 @@ def read_tables(paths: list[str]) -> pd.DataFrame:
     for p in paths:
         path = Path(p)
         if not path.is_file():
-            raise FileNotFoundError(f"result table not found: {p}")
+            raise MissingFile(f"result table not found: {p}")
         try:
             df = pd.read_csv(path, low_memory=False)
         except pd.errors.EmptyDataError:
-            raise ValueError(f"{p} is empty") from None
+            raise BadInput(f"{p} is empty") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{p} is not a CSV results table ({exc})") from None
+            raise BadInput(f"{p} is not a CSV results table ({exc})") from None
         missing = [c for c in frontier.REQUIRED if c not in df.columns]
         if missing:
-            raise ValueError(f"{p} is not a results table (missing columns: {', '.join(missing)})")
+            raise BadInput(f"{p} is not a results table (missing columns: {', '.join(missing)})")
         if df.empty:
-            raise ValueError(f"{p} has no rows")
+            raise BadInput(f"{p} has no rows")
         frames.append(df)
     if not frames:
-        raise ValueError("no result table given")
+        raise BadInput("no result table given")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -411,7 +412,7 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
     df = df.reset_index(drop=True)
     unknown = [k for k in kinds if k not in _DRAW]
     if unknown:
-        raise ValueError(f"unknown plot kind {unknown[0]}; valid: {', '.join(_DRAW)}")
+        raise BadInput(f"unknown plot kind {unknown[0]}; valid: {', '.join(_DRAW)}")
     panels = list(frontier.iter_groups(df, panel_columns(df)))
     vary = frontier.varying(df, panel_columns(df))
     fig = Figure(
@@ -471,9 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = plot_all(args.tables, args.out, args.where)
-    except (FileNotFoundError, ValueError) as exc:
-        print(one_line(exc), file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
+        return bad_input_code(exc)
     for p in paths:
         print(p)
     return 0

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
+
+from bench.errors import bad_input_code
+from lookup.errors import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def curve_rows(tables: list[str | Path]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)
     df = df[df["probe_query_kind"] == "length"].copy()
     if df.empty:
-        raise ValueError(f"no probe_query_kind=length rows in {', '.join(map(str, tables))}")
+        raise BadInput(f"no probe_query_kind=length rows in {', '.join(map(str, tables))}")
     df = df.sort_values("timestamp_utc").drop_duplicates(
         ["dataset", "encoder", "probe_query_words"], keep="last"
     )
@@ -131,9 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     try:
         out = plot_curves(curve_rows(args.tables), args.out, k=args.k)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
+        raise SystemExit(bad_input_code(exc)) from None
     print(out)
 
 

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bench.errors import one_line
+from bench.errors import bad_input_code
 from bench.plot import add_where_argument, read_tables
 from lookup import frontier
+from lookup.errors import BadInput
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
     from matplotlib.figure import Figure
@@ -48,9 +49,7 @@ def check_one_series(df: pd.DataFrame) -> None:
         shown = ", ".join(
             f"{c} ({', '.join(map(str, df[c].dropna().unique()[:4]))})" for c in split
         )
-        raise ValueError(
-            f"the table holds several scaling series; choose one with --where: {shown}"
-        )
+        raise BadInput(f"the table holds several scaling series; choose one with --where: {shown}")
 
 
 def _knobs_of(row: pd.Series, knobs: list[str]) -> str:
@@ -69,7 +68,7 @@ def scaling_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
     from the fastest row, so build time and size are still drawn)."""
     frontier.check_table(df)
     if "n_db" not in df.columns:
-        raise ValueError("the table has no n_db column; it is not a scaling table")
+        raise BadInput("the table has no n_db column; it is not a scaling table")
     check_one_series(df)
     knobs = frontier.search_columns(df)
     out = []
@@ -217,9 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path, table, cross = plot_scaling(args.tables, args.out, args.target_recall, args.where)
-    except (FileNotFoundError, ValueError) as exc:
-        print(one_line(exc), file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
+        return bad_input_code(exc)
     cols = [
         "n_db",
         "index",

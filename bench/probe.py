@@ -19,19 +19,22 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bench import records, table
+from bench import table
 from bench.cli import run_app
-from bench.run import check_settings, load_dataset, make_encoder, make_encoder_spec, vectors_of
+from bench.jobs import job_of, storing_of
 from lookup import metrics, probe, registry
 from lookup.cache import cached_arrays, key_of
 from lookup.data.base import fingerprint_texts
+from lookup.errors import BadInput
+from lookup.experiment import encode_queries, job_columns, prepare
 from lookup.index.exact import exact_knn
-from lookup.timing import pin_threads
+from lookup.job import Job, check, config_id
 
 log = logging.getLogger("bench.probe")
 
@@ -45,7 +48,7 @@ def probe_options(cfg: DictConfig) -> dict[str, Any]:
     opts = {**DEFAULTS, **given}
     unknown = sorted(set(opts) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"probe.{unknown[0]} is not a probe option; valid: {sorted(DEFAULTS)}")
+        raise BadInput(f"probe.{unknown[0]} is not a probe option; valid: {sorted(DEFAULTS)}")
     lengths = opts["lengths"]
     ok = (
         isinstance(lengths, list)
@@ -56,12 +59,12 @@ def probe_options(cfg: DictConfig) -> dict[str, Any]:
         )
     )
     if not ok:
-        raise ValueError(
+        raise BadInput(
             f"probe.lengths={lengths!r} is invalid; valid: a list of integers >= 1 and 'full'"
         )
     n_words = opts["n_words"]
     if not isinstance(n_words, int) or isinstance(n_words, bool) or n_words < 1:
-        raise ValueError(f"probe.n_words={n_words!r} is invalid; valid: an integer >= 1")
+        raise BadInput(f"probe.n_words={n_words!r} is invalid; valid: an integer >= 1")
     return opts
 
 
@@ -78,30 +81,35 @@ def encoder_name(cfg: DictConfig, row: dict) -> str:
 def run_probe(cfg: DictConfig) -> list[dict]:
     """Encode, search exactly, score every query set, append the rows; returns them (the
     stored rows, each marked ``_stored``, when the configuration is already in the table)."""
-    s = check_settings(cfg)
     opts = probe_options(cfg)
-    spec = make_encoder_spec(cfg)  # validates the encoder option before any work
+    job = job_of(cfg, kind="probe", options={"probe": opts})
+    storing = storing_of(cfg)
+    job = replace(job, index=None, grid=({},))  # exact search only
+    checked = check(job)  # validates the options before any work
     path = cfg.results.table
     table.check_table(path)  # before hashing the inputs: a bad table is reported first
-    cid = records.config_id(cfg)
+    cid = config_id(job)
     return table.measure_once(
-        path, cid, lambda: _measure(cfg, s.k, s.threads, opts, spec, cid), force=s.force
+        path, cid, lambda: _measure(job, cfg, opts, checked, cid), force=storing.force
     )
 
 
-def _measure(cfg: DictConfig, k: int, threads: int, opts: dict, spec, cid: str) -> list[dict]:
-    threads_row = pin_threads(threads)
-    ds = load_dataset(cfg)
+def _measure(job: Job, cfg: DictConfig, opts: dict, checked, cid: str) -> list[dict]:
+    prep = prepare(job, checked)
+    ds, vec, encoder, metric, k = (
+        prep.dataset,
+        prep.vectors,
+        prep.encoder,
+        prep.metric,
+        job.settings.k,
+    )
     if not ds.is_text or ds.db_labels is None or ds.query_labels is None:
-        raise ValueError(f"dataset {ds.name} has no labelled texts; the probe needs captions")
-    metric = cfg.metric
-    encoder = make_encoder(cfg, ds, spec)
-    vec = vectors_of(cfg, ds, encoder)
+        raise BadInput(f"dataset {ds.name} has no labelled texts; the probe needs captions")
     db_tokens = probe.token_sets(ds.db)
     idf = probe.idf_table(db_tokens)
     words = list(opts["words"] or probe.frequent_nouns(ds.db, int(opts["n_words"])))
     if not words:
-        raise ValueError("probe.words is empty and the corpus has no frequent nouns; give words")
+        raise BadInput("probe.words is empty and the corpus has no frequent nouns; give words")
     log.info("probe words: %s", " ".join(words))
     sets: list[tuple[str, Any, list[str]]] = [("word", "", words)]
     for n in opts["lengths"]:
@@ -112,23 +120,14 @@ def _measure(cfg: DictConfig, k: int, threads: int, opts: dict, spec, cid: str) 
 
     def encode() -> tuple[dict[str, np.ndarray], dict]:
         t0 = time.perf_counter()
-        return {"x": encoder.encode(texts)}, {"encode_s": time.perf_counter() - t0}
+        return {"x": encode_queries(encoder, texts)}, {"encode_s": time.perf_counter() - t0}
 
     key = key_of(encoder=encoder.fingerprint, texts=fingerprint_texts(texts), kind="probe")
-    arrays, _, _ = cached_arrays(cfg.cache_dir, "probe_vectors", key, encode)
+    arrays, _, _ = cached_arrays(job.cache_dir, "probe_vectors", key, encode)
     x_short = np.ascontiguousarray(arrays["x"], dtype=np.float32)
 
-    base = records.base_row(cfg, cid)
-    base.update(threads_row)
-    base.update(
-        dataset=ds.name,
-        encoder=encoder_name(cfg, base),
-        encoder_fingerprint=vec.encoder_fingerprint,
-        metric=metric,
-        n_db=len(vec.xb),
-        dim=int(vec.xb.shape[1]),
-    )
-    base.update({f"encoder_fit_{n}": v for n, v in vec.encoder_training.items() if _number(v)})
+    base = job_columns(job, prep, cid)
+    base.update(encoder=encoder_name(cfg, base), index="exact")
     hit_chance = float(probe.hit_chance(ds.db_labels, ds.query_labels, k).mean())
     routes = getattr(encoder, "routes", None)
     rows, start = [], 0
@@ -154,10 +153,6 @@ def _measure(cfg: DictConfig, k: int, threads: int, opts: dict, spec, cid: str) 
             row["probe_share_mapped"] = float(np.mean(routes(queries)))
         rows.append(row)
     return rows
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def summary(rows: list[dict], k: int) -> str:

@@ -23,20 +23,13 @@ from omegaconf import DictConfig
 
 from bench.cli import CONF_DIR, run_app, split_args
 from bench.errors import EXIT_BAD_INPUT, is_user_error, one_line
-from bench.records import option_name
-from bench.run import (
-    check_settings,
-    load_dataset,
-    make_encoder,
-    make_encoder_spec,
-    make_index,
-    search_grid,
-    vectors_of,
-)
+from bench.jobs import job_of
 from lookup import metrics
 from lookup.data.countries import country_name
 from lookup.distances import recompute_distances
-from lookup.timing import pin_threads
+from lookup.errors import BadInput
+from lookup.experiment import encode_queries, prepare
+from lookup.job import check, make_index
 
 PROG = "python -m bench.query"
 USAGE = f"usage: {PROG} [NAME ...] [KEY=VALUE ...] [--hydra-help | --cfg job]"
@@ -81,7 +74,7 @@ line and the session goes on.
 """
 
 
-class BadName(ValueError):
+class BadName(BadInput):
     """An empty or whitespace-only name."""
 
 
@@ -123,36 +116,29 @@ class Searcher:
     """A dataset's database, its encoder and the built index, ready for one query at a time."""
 
     def __init__(self, cfg: DictConfig) -> None:
-        check_settings(cfg)
-        self.knobs = search_grid(cfg.index.get("search"))[-1]
-        make_index(cfg, cfg.metric).set_search_params(**self.knobs)  # bad values: before work
-        make_encoder_spec(cfg)
-        pin_threads(cfg.threads)
-        ds = load_dataset(cfg)
+        job = job_of(cfg)
+        self.knobs = dict(job.grid[-1])
+        checked = check(job)  # every value (the knobs on the backend too) before any work
+        prep = prepare(job, checked)
+        ds = prep.dataset
         if not ds.is_text:
-            raise ValueError(
+            raise BadInput(
                 "bench.query needs a text dataset (names, surnames, captions), not vectors"
             )
-        self.k = int(cfg.k)
+        self.k = job.settings.k
         self.db, self.db_labels = ds.db, ds.db_labels
-        self.encoder = make_encoder(cfg, ds)
-        self.metric = ds.metric or cfg.metric
-        self.vectors = vectors_of(cfg, ds, self.encoder)
+        self.encoder, self.metric, self.vectors = prep.encoder, prep.metric, prep.vectors
         self.xb = self.vectors.xb
-        if self.k > len(self.xb):
-            raise ValueError(f"k={self.k} is invalid; the database has {len(self.xb)} items")
-        self.index = make_index(cfg, self.metric)
+        self.index = make_index(job, self.metric)
         self.index.build(self.xb)
         self.index.set_search_params(**self.knobs)
-        self.what = " ".join(
-            [option_name(cfg, "index"), *(f"{k}={v}" for k, v in self.knobs.items())]
-        )
+        self.what = " ".join([job.index.name, *(f"{k}={v}" for k, v in self.knobs.items())])
         self.dataset = ds
 
     def query(self, text: str) -> Answer:
         """Encode and search one text (timed together), then score with the harness metric."""
         t0 = time.perf_counter()
-        xq = self.encoder.encode([text])
+        xq = encode_queries(self.encoder, [text])
         _, I = self.index.search(xq, self.k)  # noqa: E741
         ms = (time.perf_counter() - t0) * 1e3
         D = recompute_distances(self.xb, xq, I, self.metric)

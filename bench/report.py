@@ -26,9 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import one_line
+from bench.errors import bad_input_code
 from bench.plot import KINDS, add_where_argument, draw, panel_columns, read_tables
 from lookup import frontier
+from lookup.errors import BadInput
 
 DEFAULT_OUT = "outputs/report"
 
@@ -89,7 +90,7 @@ def parse_targets(text: str | None, option: str) -> list[float]:
         except ValueError:
             value = math.nan
         if not 0 < value <= 1:
-            raise ValueError(
+            raise BadInput(
                 f"{option} {text!r} is invalid; use numbers in (0, 1] separated by commas"
             )
         out.append(value)
@@ -354,11 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         recall = parse_targets(args.target_recall, "--target-recall")
         knn = parse_targets(args.target_knn, "--target-knn")
         if not recall and not knn:
-            raise ValueError("no target given; use --target-recall and/or --target-knn")
+            raise BadInput("no target given; use --target-recall and/or --target-knn")
         paths = write_report(args.tables, args.out, args.where, recall, knn)
-    except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
-        print(one_line(exc), file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
+        return bad_input_code(exc)
     for p in paths:
         print(p)
     return 0

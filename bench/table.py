@@ -27,6 +27,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from lookup.errors import BadInput
 from lookup.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ ID_COLUMN = "config_id"
 _OURS = (SCHEMA_MARK, ID_COLUMN)
 
 
-def _fail(path: Path, problem: str) -> ValueError:
-    return ValueError(f"results table {path} {problem}; choose another results.table")
+def _fail(path: Path, problem: str) -> BadInput:
+    return BadInput(f"results table {path} {problem}; choose another results.table")
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -59,7 +60,7 @@ def _parse(path: Path) -> tuple[list[str], list[dict]]:
     try:
         text = path.read_bytes().decode("utf-8")
         if "\x00" in text:
-            raise ValueError("is not a CSV table (it holds NUL bytes: binary data)")
+            raise BadInput("is not a CSV table (it holds NUL bytes: binary data)")
         with io.StringIO(text, newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None) or []
@@ -68,7 +69,7 @@ def _parse(path: Path) -> tuple[list[str], list[dict]]:
                 if not values:
                     continue
                 if len(values) > len(header):
-                    raise ValueError(
+                    raise BadInput(
                         f"is not a valid CSV table: line {line_no} has {len(values)} fields, "
                         f"the header {len(header)}"
                     )
@@ -106,7 +107,7 @@ def check_table(path: str | os.PathLike) -> None:
     CSV, and either empty or ours (``schema_version`` and ``config_id`` columns).
     """
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise ValueError(f"results.table={path!r} is invalid; valid: a path to a .csv file")
+        raise BadInput(f"results.table={path!r} is invalid; valid: a path to a .csv file")
     p = Path(path)
     anchor = _existing_ancestor(p.parent)
     if not anchor.is_dir():

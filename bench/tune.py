@@ -33,20 +33,15 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bench import errors, records
-from bench.errors import USER_ERRORS, one_line, root_cause
+from bench.errors import is_user_error, one_line, root_cause
 from lookup import frontier
+from lookup.errors import BadInput
 
 log = logging.getLogger("bench.tune")
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 OBJECTIVES = ("qps_at_recall", "pareto")
 _DIST_KEYS = {"type", "low", "high", "log", "step", "choices"}
-
-
-def _is_user_error(exc: BaseException) -> bool:
-    check = getattr(errors, "is_user_error", None)
-    return check(exc) if check else isinstance(exc, USER_ERRORS)
 
 
 def flatten(node: Mapping, prefix: str = "", *, leaf=None) -> dict[str, Any]:
@@ -66,25 +61,26 @@ def _is_dist(node: Mapping) -> bool:
 
 
 def parse_space(space: Mapping) -> dict[str, dict]:
-    """Flatten ``tune.space`` into {path: distribution}; ValueError on a malformed leaf."""
+    """Flatten ``tune.space`` into {path: distribution};
+    BadInput on a malformed leaf."""
     flat = flatten(space, leaf=_is_dist)
     for path, dist in flat.items():
         if not isinstance(dist, Mapping) or not _is_dist(dist):
-            raise ValueError(
+            raise BadInput(
                 f"tune.space.{path} is not a distribution; use "
                 "{type: int|float|categorical, low, high, log} or {type: categorical, choices}"
             )
         kind = dist["type"]
         if kind == "categorical":
             if not dist.get("choices"):
-                raise ValueError(f"tune.space.{path}: categorical needs choices")
+                raise BadInput(f"tune.space.{path}: categorical needs choices")
         elif kind in ("int", "float"):
             if dist.get("low") is None or dist.get("high") is None:
-                raise ValueError(f"tune.space.{path}: {kind} needs low and high")
+                raise BadInput(f"tune.space.{path}: {kind} needs low and high")
             if not dist["low"] <= dist["high"]:
-                raise ValueError(f"tune.space.{path}: low > high")
+                raise BadInput(f"tune.space.{path}: low > high")
         else:
-            raise ValueError(f"tune.space.{path}: type {kind!r}; valid: int, float, categorical")
+            raise BadInput(f"tune.space.{path}: type {kind!r}; valid: int, float, categorical")
     return flat
 
 
@@ -125,18 +121,15 @@ def trial_overrides(values: Mapping[str, Any], template: Mapping[str, str]) -> l
         try:
             out.append(f"{path}={_quote(str(pattern).format(**variables))}")
         except KeyError as exc:
-            raise ValueError(
+            raise BadInput(
                 f"tune.template.{path} uses {exc.args[0]!r}, which is not in tune.space.vars"
             ) from None
     return out
 
 
-def _rows_of(cfg: DictConfig, rows: list[dict]) -> pd.DataFrame:
-    """The trial's rows: just measured, or, when the job was skipped as already measured,
-    read back from the table by config_id."""
-    if not rows:
-        cid = records.config_id(cfg)
-        rows = [r for r in records.read_rows(cfg.results.table) if r.get("config_id") == cid]
+def _rows_of(rows: list[dict]) -> pd.DataFrame:
+    """The trial's rows (just measured, or the stored ones when the configuration was already
+    in the table: `bench.run.run` returns those), with numeric columns as numbers."""
     df = pd.DataFrame(rows)
     for c in ("recall_at_k", "recall_at_k_ci_low", "qps", "n_repeats", "latency_p99_ms"):
         if c in df:
@@ -162,9 +155,9 @@ class Tuner:
         self.failures: list[str] = []  # one line per trial that failed on bad input
         self.target = float(tune.target_recall)
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"tune.objective={self.objective}; valid: {', '.join(OBJECTIVES)}")
+            raise BadInput(f"tune.objective={self.objective}; valid: {', '.join(OBJECTIVES)}")
         if not 0 < self.target <= 1:
-            raise ValueError(f"tune.target_recall={self.target} is invalid; use a number in (0, 1]")
+            raise BadInput(f"tune.target_recall={self.target} is invalid; use a number in (0, 1]")
 
     def compose(self, extra: list[str]) -> DictConfig:
         """The trial's config (Hydra's compose API), registered as the running Hydra config so
@@ -188,16 +181,16 @@ class Tuner:
         trial.set_user_attr("overrides", " ".join(extra))
         try:
             cfg = self.compose(extra)
-            df = _rows_of(cfg, run(cfg))
+            df = _rows_of(run(cfg))
         except Exception as exc:  # noqa: BLE001 - bad input fails this trial only
             cause = root_cause(exc)
-            if not _is_user_error(cause):
+            if not is_user_error(cause):
                 raise
             self.failures.append(f"trial {trial.number} ({' '.join(extra)}): {cause}")
             log.warning("trial %d failed: %s", trial.number, one_line(cause))
             return (math.nan, math.nan) if self.objective == "pareto" else math.nan  # FAIL
         if df.empty:
-            raise ValueError(f"trial {trial.number} produced no rows")
+            raise RuntimeError(f"trial {trial.number} produced no rows")
         row, best = _point(df, self.target)
         trial.set_user_attr("best_recall", best)
         if self.objective == "pareto":
@@ -275,7 +268,7 @@ def tune(overrides: list[str]):
         if "tune" not in cfg:
             presets = sorted(p.stem for p in (CONF / "experiment").glob("tune_*.yaml"))
             choices = ", ".join(f"experiment={p}" for p in presets)
-            raise ValueError(f"no tune settings; add one of: {choices}")
+            raise BadInput(f"no tune settings; add one of: {choices}")
         settings = cfg.tune
         tuner = Tuner(overrides, settings)
         study = make_study(settings, tuner.objective)
@@ -285,7 +278,7 @@ def tune(overrides: list[str]):
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         first = tuner.failures[0] if tuner.failures else "see the log"
-        raise ValueError(f"no trial completed ({len(study.trials)} tried); first failure: {first}")
+        raise BadInput(f"no trial completed ({len(study.trials)} tried); first failure: {first}")
     return study, settings
 
 
@@ -318,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         study, settings = tune(list(argv))
     except Exception as exc:  # noqa: BLE001 - filtered just below
         cause = root_cause(exc)
-        if not (isinstance(cause, HydraException) or _is_user_error(cause)):
+        if not (isinstance(cause, HydraException) or is_user_error(cause)):
             raise
         print(one_line(cause), file=sys.stderr)
         return 2

@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from lookup.errors import BadInput
+
 METRICS = ("cosine", "euclidean", "ip")
 
 
 def check_metric(metric: str) -> str:
     """Return ``metric`` if it is one of :data:`METRICS`, else raise ValueError."""
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+        raise BadInput(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
     return metric
 
 
 def check_k(k: int, n_db: int) -> int:
     """Validate a neighbour count against the database size (1 <= k <= n_db)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"k must be an integer, got {k!r}; valid: 1 <= k <= {n_db}")
+        raise BadInput(f"k must be an integer, got {k!r}; valid: 1 <= k <= {n_db}")
     if k <= 0:
-        raise ValueError(f"k={k} must be positive; valid: 1 <= k <= {n_db}")
+        raise BadInput(f"k={k} must be positive; valid: 1 <= k <= {n_db}")
     if k > n_db:
-        raise ValueError(
+        raise BadInput(
             f"k={k} is larger than the database ({n_db} vectors); valid: 1 <= k <= {n_db}"
         )
     return int(k)
@@ -41,9 +43,9 @@ def as_matrix(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndar
     """Return ``x`` as a C-contiguous float32 (n, d) array, copying only if needed."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d (n, d) array, got shape {x.shape}")
+        raise BadInput(f"{name} must be a 2-d (n, d) array, got shape {x.shape}")
     if dim is not None and x.shape[1] != dim:
-        raise ValueError(f"{name} has dimension {x.shape[1]}, expected {dim}")
+        raise BadInput(f"{name} has dimension {x.shape[1]}, expected {dim}")
     return x
 
 
@@ -116,7 +118,7 @@ def check_finite(x: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(x).all(axis=1) if np.ndim(x) == 2 else ~np.isfinite(x)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
+        raise BadInput(
             f"{what} has {int(bad.sum())} rows with NaN or inf; first: row {first}; "
             "valid: finite vectors"
         )

@@ -1,8 +1,10 @@
 """From a results table to decisions: Pareto frontiers, operating points and encoder choice.
 
-Pure functions on pandas DataFrames of result rows (one row per measured operating point, the
-schema of :mod:`bench.records`); no plotting, no Hydra, no I/O. Columns that an older table
-lacks are treated as absent, never as an error, except the few in :data:`REQUIRED`.
+Pure functions on pandas DataFrames of result rows (one row per measured operating point; the
+metric columns are declared in :mod:`lookup.schema`); no plotting, no Hydra, no I/O. These
+functions read rows of kind "job" (``lookup.schema.kind_of``); callers split mixed tables.
+Columns that an older table lacks are treated as absent, never as an error, except the few in
+:data:`REQUIRED`.
 
 Vocabulary
 ----------
@@ -23,6 +25,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from lookup import schema
+from lookup.errors import BadInput
+
 REQUIRED = ("dataset", "encoder", "index", "recall_at_k", "qps")
 
 # build_* columns that are measurements of the build, not its parameters.
@@ -33,19 +38,10 @@ SETTINGS = ("k", "metric", "eps", "mode", "threads")
 # orders of magnitude below one query's share of the recall (1/(n_queries*k) >= 1e-7 here).
 TARGET_TOL = 1e-9
 
-# Columns copied from the chosen row into an operating-point table (those present).
+# Columns copied from the chosen row into an operating-point table (those present): the metric
+# table's report columns (with their intervals and spread), then the build's cost and identity.
 _POINT_COLUMNS = (
-    "recall_at_k",
-    "recall_at_k_ci_low",
-    "recall_at_k_ci_high",
-    "knn_acc",
-    "knn_acc_ci_low",
-    "knn_acc_exact",
-    "hit_at_k",
-    "qps",
-    "qps_std",
-    "latency_p50_ms",
-    "latency_p99_ms",
+    *(c for mt in schema.report_columns("job") for c in mt.point_columns()),
     "build_s",
     "index_bytes",
     "build_peak_rss",
@@ -53,6 +49,17 @@ _POINT_COLUMNS = (
     "run_id",
     "config_id",
 )
+
+
+def numeric(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every column whose filled cells all parse as numbers converted to numbers
+    (a table read back as text, or rows of mixed kinds)."""
+    df = df.copy()
+    for col in df.columns:
+        converted = pd.to_numeric(df[col], errors="coerce")
+        if converted.notna().sum() == df[col].replace("", None).notna().sum():
+            df[col] = converted
+    return df
 
 
 # ---------------------------------------------------------------------------------- columns
@@ -103,12 +110,14 @@ def search_columns(df: pd.DataFrame) -> list[str]:
 
 def group_columns(df: pd.DataFrame) -> list[str]:
     """Columns that define a group: dataset + its parameters + n_db, encoder + its parameters,
-    index family, and the measurement settings (k, metric, eps, mode, threads)."""
+    index family, the measurement settings (k, metric, eps, mode, threads) and the query group
+    (datasets whose queries come in groups have one row per group and point)."""
     return (
         ["dataset", *dataset_param_columns(df), *_present(df, ["n_db"])]
         + ["encoder", *encoder_param_columns(df)]
         + ["index"]
         + _present(df, SETTINGS)
+        + _present(df, ["query_group"])
     )
 
 
@@ -150,7 +159,7 @@ def parse_where(items: Sequence[str] | None) -> dict[str, list[str]]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"--where {item!r} is invalid; use KEY=VALUE, e.g. dataset=names")
+            raise BadInput(f"--where {item!r} is invalid; use KEY=VALUE, e.g. dataset=names")
         out.setdefault(key, []).append(value.strip())
     return out
 
@@ -181,7 +190,7 @@ def apply_where(df: pd.DataFrame, where: Sequence[str] | None) -> pd.DataFrame:
         if key not in df.columns:
             close = [c for c in df.columns if key.split("_")[-1] in c][:8]
             hint = f"; columns like it: {', '.join(close)}" if close else ""
-            raise ValueError(f"--where {key}=...: the table has no column {key!r}{hint}")
+            raise BadInput(f"--where {key}=...: the table has no column {key!r}{hint}")
         hit = pd.Series(False, index=df.index)
         for value in values:
             hit |= _matches(df[key], value)
@@ -189,7 +198,7 @@ def apply_where(df: pd.DataFrame, where: Sequence[str] | None) -> pd.DataFrame:
     out = df[mask]
     if out.empty:
         shown = " ".join(f"{k}={v}" for k, vs in conditions.items() for v in vs)
-        raise ValueError(f"no rows match --where {shown}")
+        raise BadInput(f"no rows match --where {shown}")
     return out
 
 
@@ -393,20 +402,7 @@ def which_encoder(df: pd.DataFrame, target: float) -> pd.DataFrame:
         rec["index"] = row["index"]
         build = [c for c in build_param_columns(df) if c not in _HIDDEN_BUILD]
         rec["config"] = _config_of(row, [*build, *search_columns(df)])
-        for c in (
-            "recall_at_k",
-            "recall_at_k_ci_low",
-            "knn_acc",
-            "knn_acc_exact",
-            "hit_at_k",
-            "label_precision_at_k",
-            "encode_db_items_per_s",
-            "encode_queries_items_per_s",
-            "latency_p50_ms",
-            "qps",
-            "dim",
-            "index_bytes",
-        ):
+        for c in (*_POINT_COLUMNS, *_ENCODER_COLUMNS):
             if c in row.index:
                 rec[c] = row[c]
         rec["encode_query_ms"] = _per_item_ms(row.get("encode_queries_items_per_s"))
@@ -416,6 +412,56 @@ def which_encoder(df: pd.DataFrame, target: float) -> pd.DataFrame:
         rec["end_to_end_ms"] = search_ms + (0.0 if math.isnan(enc) else enc)
         out.append(rec)
     return pd.DataFrame(out)
+
+
+def robustness_column(delta: float) -> str:
+    """The column of robustness-delta@k (``lookup.schema`` declares the stored deltas)."""
+    return f"robustness_at_k_{float(delta)}"
+
+
+def tail_points(df: pd.DataFrame, share: float, delta: float) -> pd.DataFrame:
+    """Per group, the fastest configuration where at least ``share`` of the queries reach
+    recall ``delta`` (robustness-delta@k >= share; its CI lower bound with repeats), beside
+    the mean-recall pick (mean recall >= ``delta``), and what the tail costs:
+    ``qps_cost = mean-pick QPS / tail-pick QPS`` (1 = free; NaN when either is unreached)."""
+    check_table(df)
+    col = robustness_column(delta)
+    if col not in df.columns:
+        have = sorted(
+            c.removeprefix("robustness_at_k_")
+            for c in df
+            if c.startswith("robustness_at_k_") and not c.endswith(("_low", "_high"))
+        )
+        raise BadInput(
+            f"no column {col} in the table; robustness is stored at recall "
+            f"{', '.join(have) or 'none (rows older than schema 3)'}"
+        )
+    df = df.reset_index(drop=True)
+    build = [c for c in build_param_columns(df) if c not in _HIDDEN_BUILD]
+    knobs = search_columns(df)
+    out = []
+    for key, rows in iter_groups(df, group_columns(df)):
+        tail, best_share = operating_point(rows, share, metric=col)
+        mean, best_recall = operating_point(rows, delta)
+        rec = {**key, "target": f"{share:g}@{delta:g}", "best_share": best_share}
+        for name, row in (("tail", tail), ("mean", mean)):
+            rec[f"{name}_config"] = _config_of(row, [*build, *knobs]) if row is not None else ""
+            rec[f"{name}_qps"] = _num(row["qps"]) if row is not None else math.nan
+            rec[f"{name}_recall"] = _num(row["recall_at_k"]) if row is not None else math.nan
+            rec[f"{name}_{col}"] = _num(row[col]) if row is not None else math.nan
+        rec["status"] = "ok" if tail is not None else "unreached"
+        rec["qps_cost"] = rec["mean_qps"] / rec["tail_qps"] if tail is not None else math.nan
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+# Encoder-side columns of the "which encoder" table (beside the operating point's).
+_ENCODER_COLUMNS = (
+    "label_precision_at_k",
+    "encode_db_items_per_s",
+    "encode_queries_items_per_s",
+    "dim",
+)
 
 
 def _num(v) -> float:
@@ -443,6 +489,6 @@ def check_table(df: pd.DataFrame) -> None:
     """ValueError unless ``df`` has rows and the columns of a results table."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise ValueError(f"not a results table (missing columns: {', '.join(missing)})")
+        raise BadInput(f"not a results table (missing columns: {', '.join(missing)})")
     if df.empty:
-        raise ValueError("the results table has no rows")
+        raise BadInput("the results table has no rows")

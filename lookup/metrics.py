@@ -57,13 +57,19 @@ def recall_at_k(true_D: np.ndarray, run_D: np.ndarray, k: int, *, atol: float = 
     return float(np.mean(recall_per_query(true_D, run_D, k, atol=atol)))
 
 
+def hits_within_abs(true_D: np.ndarray, run_D: np.ndarray, k: int, eps: float) -> np.ndarray:
+    """(nq,) share of the first k returned distances within an ABSOLUTE ``eps`` of the true
+    k-th distance (ann-benchmarks' per-query hit rule)."""
+    return _hits_within(true_D, run_D, k, eps)
+
+
 def recall_at_k_annb(true_D: np.ndarray, run_D: np.ndarray, k: int, eps: float = ANNB_EPS) -> float:
     """ann-benchmarks' recall@k: a hit is within an ABSOLUTE ``eps`` of the true k-th distance.
 
     Kept to compare with published numbers. On distances much smaller than ``eps`` (cosine
     distances of ~1e-3 are common here) it counts non-neighbours as ties and inflates recall.
     """
-    return float(np.mean(_hits_within(true_D, run_D, k, eps)))
+    return float(np.mean(hits_within_abs(true_D, run_D, k, eps)))
 
 
 def recall_tie_aware(true_D: np.ndarray, run_D: np.ndarray, k: int, eps: float = 1e-3) -> float:
@@ -71,13 +77,26 @@ def recall_tie_aware(true_D: np.ndarray, run_D: np.ndarray, k: int, eps: float =
     return recall_at_k_annb(true_D, run_D, k, eps)
 
 
+def epsilon_recall_per_query(
+    true_D: np.ndarray, run_D: np.ndarray, k: int, epsilon: float = EPSILON_RECALL
+) -> np.ndarray:
+    """(nq,) ann-benchmarks' epsilon recall: hits within ``(1 + epsilon)`` of the true k-th
+    distance (``d_k + epsilon * |d_k|``, which also holds for negative inner-product distances)."""
+    kth = np.abs(np.asarray(true_D, dtype=np.float64)[:, k - 1])
+    return _hits_within(true_D, run_D, k, epsilon * kth)
+
+
 def epsilon_recall_at_k(
     true_D: np.ndarray, run_D: np.ndarray, k: int, epsilon: float = EPSILON_RECALL
 ) -> float:
-    """ann-benchmarks' epsilon recall: hits within ``(1 + epsilon)`` of the true k-th distance
-    (``d_k + epsilon * |d_k|``, which also holds for negative inner-product distances)."""
-    kth = np.abs(np.asarray(true_D, dtype=np.float64)[:, k - 1])
-    return float(np.mean(_hits_within(true_D, run_D, k, epsilon * kth)))
+    """Mean of :func:`epsilon_recall_per_query`."""
+    return float(np.mean(epsilon_recall_per_query(true_D, run_D, k, epsilon)))
+
+
+def robustness_per_query(recall_q: np.ndarray, delta: float) -> np.ndarray:
+    """(nq,) 1.0 where a query's recall reaches ``delta``: its mean is robustness-delta@k,
+    the share of queries served at least that well (a tail the mean recall hides)."""
+    return (np.asarray(recall_q, dtype=np.float64) >= delta - 1e-12).astype(np.float64)
 
 
 def rel(true_D: np.ndarray, run_D: np.ndarray, k: int) -> float:
@@ -93,14 +112,54 @@ def rel(true_D: np.ndarray, run_D: np.ndarray, k: int) -> float:
     return float(run_D[:, :k].sum() / total_true)
 
 
-def recall_ids(true_I: np.ndarray, run_I: np.ndarray, k: int) -> float:
-    """Mean share of the true top-k ids found among the first k returned ids (-1 never counts)."""
+def recall_ids_per_query(true_I: np.ndarray, run_I: np.ndarray, k: int) -> np.ndarray:
+    """(nq,) share of the true top-k ids found among the first k returned ids (-1 never counts)."""
     true_I = np.asarray(true_I)[:, :k]
     run_I = np.asarray(run_I)[:, :k]
     if k <= 0 or true_I.shape[1] < k:
         raise ValueError(f"k={k} must be in 1..{np.shape(true_I)[1]}")
     hits = (run_I[:, :, None] == true_I[:, None, :]) & (run_I[:, :, None] >= 0)
-    return float(np.mean(hits.any(axis=2).sum(axis=1) / k))
+    return hits.any(axis=2).sum(axis=1) / k
+
+
+def recall_ids(true_I: np.ndarray, run_I: np.ndarray, k: int) -> float:
+    """Mean of :func:`recall_ids_per_query`."""
+    return float(np.mean(recall_ids_per_query(true_I, run_I, k)))
+
+
+def statistic(x: np.ndarray, stat: str | float, axis: int = -1) -> np.ndarray | float:
+    """``stat`` of ``x`` along ``axis``: ``"mean"``, or a quantile in [0, 1] (linear
+    interpolation, numpy's default)."""
+    if stat == "mean":
+        return np.mean(x, axis=axis)
+    return np.quantile(x, float(stat), axis=axis)
+
+
+def bootstrap_intervals(
+    per_query: np.ndarray,
+    stats: list[str | float],
+    *,
+    seed: int = 0,
+    n_boot: int = 1000,
+    level: float = 0.95,
+) -> list[tuple[float, float]]:
+    """Percentile bootstrap intervals of ``stats[j]`` of ``per_query[j]`` ((m, nq) values of m
+    metrics over the same queries), all from the SAME resamples of the queries (with
+    replacement, ``numpy.random.default_rng(seed)``), so one point's intervals are drawn once."""
+    x = np.atleast_2d(np.asarray(per_query, dtype=np.float64))
+    m, n = x.shape
+    if n == 0:
+        return [(float("nan"), float("nan"))] * m
+    rng = np.random.default_rng(seed)
+    boots = np.empty((m, n_boot))
+    chunk = max(1, min(100, (1 << 22) // max(1, n)))  # bounded memory: ~4M indices at a time
+    for s in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - s)
+        idx = rng.integers(0, n, size=(c, n))
+        for j in range(m):
+            boots[j, s : s + c] = statistic(x[j][idx], stats[j], axis=1)
+    qs = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=1)  # (2, m)
+    return [(float(qs[0, j]), float(qs[1, j])) for j in range(m)]
 
 
 def bootstrap_ci(
@@ -108,16 +167,9 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of the mean of ``per_query`` (resampling
     queries with replacement, ``numpy.random.default_rng(seed)``)."""
-    x = np.asarray(per_query, dtype=np.float64).ravel()
-    if x.size == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    for s in range(0, n_boot, 100):  # bounded memory: 100 resamples at a time
-        m = min(100, n_boot - s)
-        means[s : s + m] = x[rng.integers(0, x.size, size=(m, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    return bootstrap_intervals(
+        np.ravel(per_query)[None, :], ["mean"], seed=seed, n_boot=n_boot, level=level
+    )[0]
 
 
 def _labels_of(ids: np.ndarray, db_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,6 +232,16 @@ def _same_label(I: np.ndarray, db_labels, query_labels, k: int) -> np.ndarray:
     return (labels == np.asarray(query_labels)[:, None]) & valid
 
 
+def hit_per_query(
+    I: np.ndarray,  # noqa: E741 (API name)
+    db_labels: np.ndarray,
+    query_labels: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """(nq,) 1.0 where a neighbour of the query's label is among the first k."""
+    return _same_label(I, db_labels, query_labels, k).any(axis=1).astype(np.float64)
+
+
 def hit_at_k(
     I: np.ndarray,  # noqa: E741 (API name)
     db_labels: np.ndarray,
@@ -187,7 +249,17 @@ def hit_at_k(
     k: int,
 ) -> float:
     """Share of queries with at least one neighbour of the query's label among the first k."""
-    return float(_same_label(I, db_labels, query_labels, k).any(axis=1).mean())
+    return float(hit_per_query(I, db_labels, query_labels, k).mean())
+
+
+def label_precision_per_query(
+    I: np.ndarray,  # noqa: E741 (API name)
+    db_labels: np.ndarray,
+    query_labels: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """(nq,) share of the first k neighbours carrying the query's label (padding is a miss)."""
+    return _same_label(I, db_labels, query_labels, k).sum(axis=1) / k
 
 
 def label_precision_at_k(
@@ -196,8 +268,8 @@ def label_precision_at_k(
     query_labels: np.ndarray,
     k: int,
 ) -> float:
-    """Mean share of the first k neighbours carrying the query's label (padding is a miss)."""
-    return float((_same_label(I, db_labels, query_labels, k).sum(axis=1) / k).mean())
+    """Mean of :func:`label_precision_per_query`."""
+    return float(label_precision_per_query(I, db_labels, query_labels, k).mean())
 
 
 def latency_stats(

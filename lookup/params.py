@@ -36,6 +36,8 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from lookup.errors import BadInput
+
 __all__ = ["check_call", "check_range", "check_value", "invalid", "describe"]
 
 
@@ -51,9 +53,9 @@ def _key(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def invalid(prefix: str, key: str, value: Any, valid: str) -> ValueError:
+def invalid(prefix: str, key: str, value: Any, valid: str) -> BadInput:
     """The one-line error ``<prefix>.<key>=<value!r> is invalid; valid: <valid>`` (to raise)."""
-    return ValueError(f"{_key(prefix, key)}={value!r} is invalid; valid: {valid}")
+    return BadInput(f"{_key(prefix, key)}={value!r} is invalid; valid: {valid}")
 
 
 def _name(target: Callable) -> str:
@@ -221,7 +223,7 @@ def _convert(value: Any, tp: Any) -> Any:
 def check_value(prefix: str, key: str, value: Any, tp: Any) -> Any:
     """``value`` checked against annotation ``tp`` and converted (ints to float for floats).
 
-    Raises the one-line ValueError ``<prefix>.<key>=<value!r> is invalid; valid: ...``.
+    Raises the one-line BadInput ``<prefix>.<key>=<value!r> is invalid; valid: ...``.
     """
     try:
         return _convert(value, tp)
@@ -258,7 +260,7 @@ def check_call(
     parameters the harness passes itself (e.g. ``metric``, ``cache_dir``): they are not listed
     as valid and may not appear in ``params``. Keys like ``_target_`` pass through unchecked.
     Returns a new dict of the params with values converted (ints to float where a float is
-    meant, sequences to lists/tuples). Raises a one-line ValueError naming ``<prefix>.<key>``:
+    meant, sequences to lists/tuples). Raises a one-line BadInput naming ``<prefix>.<key>``:
     an unknown key (listing the valid ones), a missing required parameter, or a value that
     does not fit the annotation (see the module docstring).
     """
@@ -280,14 +282,14 @@ def check_call(
             out[key] = value
             continue
         if key in runtime:
-            raise ValueError(
+            raise BadInput(
                 f"{_key(prefix, key)} is set by the harness, not in the config; valid: {listing}"
             )
         if key not in named:
             if takes_any:
                 out[key] = value
                 continue
-            raise ValueError(
+            raise BadInput(
                 f"{_key(prefix, key)} is not a parameter of {_name(target)}; valid: {listing}"
             )
         out[key] = check_value(prefix, key, value, hints.get(key, inspect.Parameter.empty))
@@ -297,7 +299,7 @@ def check_call(
         if p.default is p.empty and name not in out and name not in runtime
     ]
     if missing:
-        raise ValueError(
+        raise BadInput(
             f"{_key(prefix, missing[0])} is required by {_name(target)} and not set; "
             f"valid: {listing}"
         )

@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from lookup.errors import BadInput
+
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 10.0  # at least this many seconds between two log lines on a non-terminal
@@ -32,7 +34,7 @@ MODES = ("auto", "bar", "lines", "off")
 def _mode() -> str:
     mode = os.environ.get("LOOKUP_PROGRESS", "auto").strip().lower() or "auto"
     if mode not in MODES:
-        raise ValueError(f"LOOKUP_PROGRESS={mode} is invalid; valid: {', '.join(MODES)}")
+        raise BadInput(f"LOOKUP_PROGRESS={mode} is invalid; valid: {', '.join(MODES)}")
     return mode
 
 

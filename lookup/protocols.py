@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from lookup.distances import METRICS  # noqa: F401 - part of the contract
+from lookup.errors import BadInput
 
 MODES = ("single", "batch")
 
@@ -47,7 +48,7 @@ class Knob:
         """``value`` as an int, or a one-line ValueError naming the knob and what is valid."""
         ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
         if not ok or (value < self.minimum and value not in self.special):
-            raise ValueError(
+            raise BadInput(
                 f"index.search.{self.name}={value!r} is invalid for {owner}; valid: {self.valid()}"
             )
         return int(value)
@@ -145,5 +146,5 @@ class EncoderSpec(Protocol):
 def check_mode(mode: str) -> str:
     """``mode`` if it is one of :data:`MODES`, else a one-line ValueError."""
     if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is invalid; valid: {', '.join(MODES)}")
+        raise BadInput(f"mode={mode!r} is invalid; valid: {', '.join(MODES)}")
     return mode

@@ -139,10 +139,13 @@ _APP = textwrap.dedent(
     """
     import sys, time
     from bench.cli import run_app
+    from lookup.errors import BadInput
 
     def task(cfg):
         if cfg.k == 0:
-            raise ValueError("k=0 is invalid; valid: an integer >= 1")
+            raise BadInput("k=0 is invalid; valid: an integer >= 1")
+        if cfg.k == 7:
+            raise ValueError("a bug, not bad input")
         if cfg.k == 99:
             print("started", flush=True)
             time.sleep(60)
@@ -205,6 +208,9 @@ def test_flags_sweeps_and_errors_through_run_app(tmp_path: Path) -> None:
     proc = _app(tmp_path, "k=0")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and err == "error: k=0 is invalid; valid: an integer >= 1\n"
+    proc = _app(tmp_path, "k=7")  # a bug keeps its traceback and exits 1
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" in err and "a bug, not bad input" in err
 
 
 def test_run_app_in_process_runs_the_task_once_per_job(tmp_path: Path) -> None:

@@ -1,41 +1,38 @@
-"""The results table: fixed columns, widening, resume, and safe concurrent appends."""
+"""Job identity and the results table: fixed columns, widening, resume, safe concurrent appends."""
 
 from __future__ import annotations
 
 import csv
 import multiprocessing as mp
+from dataclasses import replace
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from bench import records
 from bench import table as results_table
+from lookup.job import Job, Option, Settings, base_row, config_id
 
 
-def _cfg(**kw):
-    base = {
-        "k": 10,
-        "metric": "cosine",
-        "seed": 0,
-        "threads": 1,
-        "mode": "single",
-        "results": {"table": "x.csv"},
-        "force": False,
-        "index": {"M": 16},
-    }
-    base.update(kw)
-    return OmegaConf.create(base)
+def _job(k: int = 10, M: int = 16, **kw) -> Job:
+    return Job(
+        dataset=Option("vectors", {"_target_": "lookup.data.vectors.load_vectors"}),
+        encoder=None,
+        index=Option("hnswlib", {"_target_": "lookup.index.hnswlib_backend.HnswlibIndex", "M": M}),
+        settings=Settings(k=k),
+        grid=({"ef": 10},),
+        **kw,
+    )
 
 
-def test_config_id_ignores_results_and_force_but_not_parameters() -> None:
-    a = records.config_id(_cfg())
-    assert a == records.config_id(_cfg(results={"table": "other.csv"}, force=True))
-    assert a != records.config_id(_cfg(index={"M": 32}))
-    assert a != records.config_id(_cfg(k=5))
+def test_config_id_ignores_where_caches_and_labels_live_but_not_parameters() -> None:
+    a = config_id(_job())
+    assert a == config_id(_job(cache_dir="/tmp/elsewhere", labels={"overrides": "x"}))
+    assert a != config_id(_job(M=32))
+    assert a != config_id(_job(k=5))
+    assert a != config_id(replace(_job(), grid=({"ef": 20},)))
+    assert a != config_id(replace(_job(), kind="probe"))
 
 
 def test_base_row_has_provenance() -> None:
-    row = records.base_row(_cfg())
+    row = base_row(_job())
     for key in (
         "schema_version",
         "run_id",
@@ -49,6 +46,7 @@ def test_base_row_has_provenance() -> None:
         "metric",
         "threads",
         "mode",
+        "row_kind",
     ):
         assert key in row
     assert row["timestamp_utc"].endswith("+00:00")

@@ -16,12 +16,14 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from bench import records
+from bench.jobs import job_of
 from bench.run import run
+from lookup import job as job_module
 from lookup import metrics, registry
 from lookup.distances import check_finite, check_ids, recompute_distances, tie_floor
 from lookup.index.base import BaseIndex
 from lookup.index.exact import exact_knn
+from lookup.job import base_row, config_id
 from lookup.protocols import QueryPlan
 from lookup.timing import measure_build, run_queries
 
@@ -207,26 +209,26 @@ def test_a_dirty_tree_changes_the_config_id(monkeypatch) -> None:
     cfg = _compose([])
     clean = {"git_sha": "abc", "git_dirty": False, "git_diff_sha": ""}
     dirty = {"git_sha": "abc", "git_dirty": True, "git_diff_sha": "1234"}
-    monkeypatch.setattr(records, "git_state", lambda: clean)
-    a = records.config_id(cfg)
-    monkeypatch.setattr(records, "git_state", lambda: dirty)
-    b = records.config_id(cfg)
+    monkeypatch.setattr(job_module, "git_state", lambda: clean)
+    a = config_id(job_of(cfg))
+    monkeypatch.setattr(job_module, "git_state", lambda: dirty)
+    b = config_id(job_of(cfg))
     assert a != b
-    assert records.base_row(cfg, b)["git_dirty"] is True
+    assert base_row(job_of(cfg), b)["git_dirty"] is True
 
 
 def test_every_option_parameter_is_a_column_and_in_the_id() -> None:
     a, b = _compose(["encoder.pooling=last"]), _compose(["encoder.pooling=gather"])
-    assert records.config_id(a) != records.config_id(b)
-    row = records.base_row(a)
+    assert config_id(job_of(a)) != config_id(job_of(b))
+    row = base_row(job_of(a))
     assert row["encoder_pooling"] == "last" and row["encoder_hidden_size"] == 64
     assert (
         row["dataset_limit"] == 40000
         and row["dataset_max_rank"] == 1000
         and "dataset_cache_dir" not in row
     )
-    assert records.config_id(_compose(["cache_dir=/tmp/elsewhere"])) == records.config_id(
-        _compose([])
+    assert config_id(job_of(_compose(["cache_dir=/tmp/elsewhere"]))) == config_id(
+        job_of(_compose([]))
     )
 
 

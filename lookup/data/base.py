@@ -25,6 +25,7 @@ class Dataset:
     query_labels: np.ndarray | None  # (n_queries,)
     fingerprint: str
     metric: str | None = None
+    query_groups: np.ndarray | None = None  # (n_queries,) group names (short, misspelt, ...)
 
     @property
     def is_text(self) -> bool:

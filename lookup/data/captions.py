@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lookup.data.base import Dataset, fingerprint_texts
+from lookup.errors import BadInput, MissingFile
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,11 @@ def load_coco_captions(
     """
     p = Path(path) if path else _data_dir() / "captions" / "coco_captions_val2017.json"
     if not p.is_file():
-        raise FileNotFoundError(f"COCO caption file {str(p)!r} does not exist")
+        raise MissingFile(f"COCO caption file {str(p)!r} does not exist")
     try:
         obj = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError(
+        raise BadInput(
             f"caption file {str(p)!r} is not JSON; expected COCO caption JSON "
             "(captions_*.json with annotations[{image_id, caption}])"
         ) from None
@@ -79,7 +80,7 @@ def load_coco_captions(
         or not anns
         or not all(isinstance(a, dict) and "image_id" in a and "caption" in a for a in anns)
     ):
-        raise ValueError(
+        raise BadInput(
             f"caption file {str(p)!r} is not COCO caption JSON; expected a dict whose "
             "'annotations' list holds {image_id, id, caption} objects (captions_*.json)"
         )
@@ -87,7 +88,7 @@ def load_coco_captions(
     captions = [(str(a["image_id"]), " ".join(str(a["caption"]).split())) for a in anns]
     images = sorted({im for im, _ in captions}, key=lambda s: (len(s), s))
     if not 1 <= n_query_images < len(images):
-        raise ValueError(
+        raise BadInput(
             f"n_query_images={n_query_images}; valid: 1..{len(images) - 1} for {p.name} "
             f"({len(images)} images)"
         )
@@ -102,20 +103,20 @@ def load_flickr8k(root: str | None = None, *, query_split: str = "test", seed: i
     ``root`` None -> $LOOKUP_DATA_DIR/captions/flickr8k. Label = image file name without .jpg.
     """
     if query_split not in FLICKR_SPLITS:
-        raise ValueError(f"query_split={query_split!r}; valid: {', '.join(FLICKR_SPLITS)}")
+        raise BadInput(f"query_split={query_split!r}; valid: {', '.join(FLICKR_SPLITS)}")
     r = Path(root) if root else _data_dir() / "captions" / "flickr8k"
     token_file = r / "Flickr8k.token.txt"
     split_file = r / f"Flickr_8k.{query_split}Images.txt"
     for f in (token_file, split_file):
         if not f.is_file():
-            raise FileNotFoundError(f"Flickr8k file {str(f)!r} does not exist")
+            raise MissingFile(f"Flickr8k file {str(f)!r} does not exist")
     captions: list[tuple[str, str]] = []
     for lineno, line in enumerate(token_file.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split(None, 1)  # a few lines use a space instead of the tab
         if len(parts) != 2 or "#" not in parts[0]:
-            raise ValueError(
+            raise BadInput(
                 f"{token_file.name} line {lineno} is {line[:40]!r}; "
                 "expected 'IMAGE.jpg#N<TAB>caption'"
             )
@@ -125,6 +126,6 @@ def load_flickr8k(root: str | None = None, *, query_split: str = "test", seed: i
     wanted = [ln.strip().removesuffix(".jpg") for ln in split_file.read_text().splitlines()]
     query_images = sorted({im for im in wanted if im in known})
     if not query_images:
-        raise ValueError(f"{split_file.name} names no image of {token_file.name}")
+        raise BadInput(f"{split_file.name} names no image of {token_file.name}")
     rng = np.random.default_rng(seed)
     return _split("flickr8k", captions, query_images, rng)

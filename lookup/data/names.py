@@ -39,6 +39,7 @@ import numpy as np
 
 from lookup.data.base import Dataset
 from lookup.data.countries import COUNTRIES
+from lookup.errors import BadInput, MissingFile
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,12 @@ def _pickle_path() -> str:
     try:
         import names_dataset
     except ImportError as exc:  # pragma: no cover - dependency declared in pyproject
-        raise FileNotFoundError(
+        raise MissingFile(
             "package names-dataset is not installed; pip install names-dataset"
         ) from exc
     p = os.path.join(os.path.dirname(names_dataset.__file__), "v3", "last_names.pkl.gz")
     if not os.path.exists(p):
-        raise FileNotFoundError(f"names-dataset has no v3/last_names.pkl.gz at {p}")
+        raise MissingFile(f"names-dataset has no v3/last_names.pkl.gz at {p}")
     return p
 
 
@@ -276,34 +277,32 @@ def _is_number(x) -> bool:
 def _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir) -> None:
     """One-line ValueError naming the first bad key=value and what is valid."""
     if labels not in LABELS:
-        raise ValueError(f"dataset.labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
+        raise BadInput(f"dataset.labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
     if not (_is_number(min_share) and 0.0 <= min_share <= 1.0):
-        raise ValueError(
-            f"dataset.min_share={min_share!r} is invalid; it must be a number in [0, 1]"
-        )
+        raise BadInput(f"dataset.min_share={min_share!r} is invalid; it must be a number in [0, 1]")
     if limit is not None and not (_is_int(limit) and limit >= 2):
-        raise ValueError(
+        raise BadInput(
             f"dataset.limit={limit!r} is invalid; it must be null (all) or an integer >= 2"
         )
     if n_queries is not None and not (_is_int(n_queries) and n_queries >= 1):
-        raise ValueError(
+        raise BadInput(
             f"dataset.n_queries={n_queries!r} is invalid; it must be null (test_fraction decides) "
             "or an integer >= 1"
         )
     if limit is not None and n_queries is not None and n_queries >= limit:
-        raise ValueError(
+        raise BadInput(
             f"dataset.n_queries={n_queries} is invalid with limit={limit}; "
             "n_queries must be < limit "
             "(limit counts queries and database together)"
         )
     if not (_is_number(test_fraction) and 0.0 < test_fraction < 1.0):
-        raise ValueError(
+        raise BadInput(
             f"dataset.test_fraction={test_fraction!r} is invalid; it must be a number in (0, 1)"
         )
     if not (_is_int(seed) and seed >= 0):
-        raise ValueError(f"dataset.seed={seed!r} is invalid; it must be an integer >= 0")
+        raise BadInput(f"dataset.seed={seed!r} is invalid; it must be an integer >= 0")
     if not (isinstance(cache_dir, (str, os.PathLike)) and str(cache_dir)):
-        raise ValueError(f"dataset.cache_dir={cache_dir!r} is invalid; it must be a directory path")
+        raise BadInput(f"dataset.cache_dir={cache_dir!r} is invalid; it must be a directory path")
 
 
 def _labels_of(t: dict[str, np.ndarray], labels: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -372,7 +371,7 @@ def load_names(
     """
     _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir)
     if max_rank is not None and not (_is_int(max_rank) and max_rank >= 1):
-        raise ValueError(
+        raise BadInput(
             f"dataset.max_rank={max_rank!r} is invalid; it must be null (every name) or an "
             "integer >= 1"
         )
@@ -384,7 +383,7 @@ def load_names(
     eligible = np.flatnonzero(keep)
     if len(eligible) < 2:
         key, value = ("max_rank", max_rank) if max_rank is not None else ("min_share", min_share)
-        raise ValueError(
+        raise BadInput(
             f"dataset.{key}={value} is invalid for labels={labels}, min_share={min_share}, "
             f"max_rank={max_rank}: only {len(eligible)} names qualify (2 needed)"
         )
@@ -396,7 +395,7 @@ def load_names(
     elif n_queries < len(chosen):
         n_test = n_queries
     else:
-        raise ValueError(
+        raise BadInput(
             f"dataset.n_queries={n_queries} is invalid: only {len(chosen)} names have a "
             f"{labels} share "
             f">= {min_share}, and the database needs at least one"
@@ -460,7 +459,7 @@ def label_shares(
     region labels sum the shares of the region's countries.
     """
     if labels not in LABELS:
-        raise ValueError(f"labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
+        raise BadInput(f"labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
     t = _load_table(cache_dir)
     ptr, dist_country, dist_share = t["dist_ptr"], t["dist_country"], t["dist_share"]
     keys = t["countries"]

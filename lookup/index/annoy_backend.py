@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from annoy import AnnoyIndex as _Annoy
 
+from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int
 from lookup.protocols import Knob
 
@@ -37,7 +38,7 @@ class AnnoyIndex(BaseIndex):
         self.seed = check_int(self.NAME, "seed", seed, 0)
         ok = isinstance(n_jobs, int) and not isinstance(n_jobs, bool)
         if not ok or n_jobs == 0 or n_jobs < -1:
-            raise ValueError(
+            raise BadInput(
                 f"index.n_jobs={n_jobs!r} is invalid for annoy; valid: -1 (all cores) or >= 1"
             )
         self.n_jobs = n_jobs

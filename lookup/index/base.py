@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lookup.distances import as_matrix, check_k, check_metric, normalize_rows
+from lookup.errors import BadInput
 from lookup.protocols import Knob, QueryPlan, check_mode
 
 
@@ -36,7 +37,7 @@ def check_int(owner: str, name: str, value: Any, minimum: int, hint: str = "") -
     """A build parameter as an int >= ``minimum``, or a one-line ValueError."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not ok or value < minimum:
-        raise ValueError(
+        raise BadInput(
             f"index.{name}={value!r} is invalid for {owner}; valid: an integer >= {minimum}"
             + (f" ({hint})" if hint else "")
         )
@@ -120,7 +121,7 @@ class BaseIndex:
         for name, value in params.items():
             if name not in schema:
                 valid = ", ".join(schema) or "none (this backend has no query knobs)"
-                raise ValueError(
+                raise BadInput(
                     f"index.search.{name} is not a search parameter of {self.NAME}; valid: {valid}"
                 )
             self._knobs[name] = schema[name].check(self.NAME, value)

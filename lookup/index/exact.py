@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from lookup.distances import as_matrix, check_k, check_metric, pair_distances
+from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ class ExactSearcher:
         n_db = self.xb.shape[0]
         k = check_k(k, n_db)
         if block_size <= 0:
-            raise ValueError(f"block_size={block_size} must be positive")
+            raise BadInput(f"block_size={block_size} must be positive")
         c = min(n_db, k + _PROPOSE_EXTRA)
         out_d = np.empty((xq.shape[0], k), dtype=np.float32)
         out_i = np.empty((xq.shape[0], k), dtype=np.int64)

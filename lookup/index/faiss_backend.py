@@ -30,6 +30,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int
 from lookup.protocols import Knob
 
@@ -86,7 +87,7 @@ class FaissIndex(BaseIndex):
     ) -> None:
         super().__init__(metric)
         if not isinstance(factory, str) or not factory.strip():
-            raise ValueError(
+            raise BadInput(
                 f"index.factory={factory!r} is invalid; valid: a faiss index_factory string, "
                 f"e.g. {_FACTORY_EXAMPLES}"
             )
@@ -94,7 +95,7 @@ class FaissIndex(BaseIndex):
             nlist = check_int(self.NAME, "nlist", nlist, 1)
             fixed = re.search(r"IVF(\d+)", factory)
             if "{nlist}" not in factory and not (fixed and int(fixed.group(1)) == nlist):
-                raise ValueError(
+                raise BadInput(
                     f"index.nlist={nlist} is invalid for factory {factory!r}; valid: null, or "
                     "put {nlist} in the factory string (e.g. IVF{nlist},Flat)"
                 )
@@ -118,7 +119,7 @@ class FaissIndex(BaseIndex):
         try:
             return faiss.index_factory(dim, factory, _FAISS_METRIC[self.metric])
         except RuntimeError as exc:
-            raise ValueError(
+            raise BadInput(
                 f"index.factory={factory!r} is invalid for dim {dim}: {_faiss_reason(exc)}; "
                 f"valid examples: {_FACTORY_EXAMPLES}"
             ) from None
@@ -135,7 +136,7 @@ class FaissIndex(BaseIndex):
         self._applicable = tuple(ok)
         for name in self._knobs:
             if name not in self._applicable:
-                raise ValueError(
+                raise BadInput(
                     f"index.search.{name} does not apply to faiss {self._resolved!r}; "
                     f"valid: {', '.join(self._applicable) or 'none'}"
                 )
@@ -148,7 +149,7 @@ class FaissIndex(BaseIndex):
         clusterings = []
         if ivf is not None:
             if n_train < ivf.nlist:
-                raise ValueError(
+                raise BadInput(
                     f"index.factory={self._resolved!r} has {ivf.nlist} lists but only {n_train} "
                     f"training vectors (index.train_size={self.train_size}, database size); "
                     f"valid: nlist <= {n_train}, e.g. IVF{{nlist}} with index.nlist=null"
@@ -186,7 +187,7 @@ class FaissIndex(BaseIndex):
                 index.train(xb if rows is None else xb[rows])
             index.add(xb)
         except RuntimeError as exc:
-            raise ValueError(
+            raise BadInput(
                 f"faiss could not build {self._resolved!r} on {n} x {dim} vectors: "
                 f"{_faiss_reason(exc)}"
             ) from None
@@ -198,7 +199,7 @@ class FaissIndex(BaseIndex):
             try:
                 space.set_index_parameter(self._index, name, value)
             except (RuntimeError, TypeError) as exc:
-                raise ValueError(
+                raise BadInput(
                     f"index.search.{name}={value!r} is invalid for {self._resolved!r}: "
                     f"{_faiss_reason(exc)}"
                 ) from None
@@ -208,7 +209,7 @@ class FaissIndex(BaseIndex):
         if self._built:
             for name in params:
                 if name in self.knob_names and name not in self._applicable:
-                    raise ValueError(
+                    raise BadInput(
                         f"index.search.{name} does not apply to faiss {self._resolved!r}; "
                         f"valid: {', '.join(self._applicable) or 'none'}"
                     )

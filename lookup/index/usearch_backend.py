@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int
 from lookup.protocols import Knob
 
@@ -39,7 +40,7 @@ class UsearchIndex(BaseIndex):
         self.connectivity = check_int(self.NAME, "connectivity", connectivity, 2, "16 is usual")
         self.expansion_add = check_int(self.NAME, "expansion_add", expansion_add, 1)
         if dtype not in ("f32", "f16", "bf16", "i8"):
-            raise ValueError(f"index.dtype={dtype!r} is invalid; valid: f32, f16, bf16, i8")
+            raise BadInput(f"index.dtype={dtype!r} is invalid; valid: f32, f16, bf16, i8")
         self.dtype = dtype
         self.threads = check_int(self.NAME, "threads", threads, 1)
         self._knobs = {"expansion_search": 64}

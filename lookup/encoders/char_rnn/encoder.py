@@ -50,6 +50,7 @@ from lookup.encoders.char_rnn.model import (
     resolve_device,
     save_checkpoint,
 )
+from lookup.errors import BadInput
 from lookup.progress import progress
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,9 @@ class CharRNNEncoder:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+            raise BadInput(f"task must be one of {TASKS}, got {self.task!r}")
         if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            raise BadInput(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         self.model.eval()
         self.dim = self.model.rnn.hidden_size
         self._refresh()
@@ -264,7 +265,7 @@ def load_pretrained(
 ) -> CharRNNEncoder:
     """Load the tutorial's ``.state`` + vocab JSON, validating shapes against the vocab."""
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise BadInput(f"task must be one of {TASKS}, got {task!r}")
     vec = CharVectorizer.load(vocab)
     state = load_state(weights)
     check_state(state, vec, task, embedding_size, hidden_size)

@@ -48,6 +48,7 @@ from torch import nn
 
 from lookup.data.vocab import CharVectorizer
 from lookup.encoders.device import resolve_device  # noqa: F401 - re-exported
+from lookup.errors import BadInput, MissingFile
 from lookup.io import atomic_write_bytes
 
 TASKS = ("classify", "predict")
@@ -171,11 +172,11 @@ def check_state(
 ) -> None:
     """One-line ValueError when the weights do not fit the architecture or the vocab."""
     if not isinstance(state, dict):
-        raise ValueError(f"weights must be a state dict with keys {list(STATE_KEYS)}")
+        raise BadInput(f"weights must be a state dict with keys {list(STATE_KEYS)}")
     missing = [k for k in STATE_KEYS if k not in state]
     extra = [k for k in state if k not in STATE_KEYS]
     if missing or extra:
-        raise ValueError(
+        raise BadInput(
             f"weights have missing keys {missing} / unexpected keys {extra}; "
             f"expected exactly {list(STATE_KEYS)}"
         )
@@ -198,18 +199,18 @@ def check_state(
                 "fc.weight": f"task={task!r} needs n_out={n_out} and hidden_size={H}",
                 "fc.bias": f"task={task!r} needs n_out={n_out}",
             }.get(k, f"embedding_size={E}, hidden_size={H}")
-            raise ValueError(f"weights {k} has shape {got}, expected {shape} ({what})")
+            raise BadInput(f"weights {k} has shape {got}, expected {shape} ({what})")
 
 
 def load_state(path: str) -> dict:
     """A torch state dict from ``path``; one-line errors for a missing or foreign file."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise MissingFile(f"weights file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"weights file {path} is not a torch state dict ({first})") from None
+        raise BadInput(f"weights file {path} is not a torch state dict ({first})") from None
     return state
 
 

@@ -18,6 +18,7 @@ from lookup.encoders.char_rnn.encoder import CharRNNEncoder, load_pretrained
 from lookup.encoders.char_rnn.model import POOLINGS, TASKS, check_state, load_state
 from lookup.encoders.char_rnn.train import TrainConfig, train_cached
 from lookup.encoders.device import check_device, resolve_device
+from lookup.errors import BadInput
 from lookup.params import check_range
 from lookup.protocols import EncoderData
 
@@ -46,14 +47,14 @@ class CharRNNSpec:
             check_range("encoder", key, getattr(self, key), minimum=1)
         check_range("encoder", "lr", self.lr, minimum=0.0)
         if not self.lr > 0:
-            raise ValueError(f"encoder.lr={self.lr!r} is invalid; valid: a number > 0")
+            raise BadInput(f"encoder.lr={self.lr!r} is invalid; valid: a number > 0")
         if self.max_train is not None:
             check_range("encoder", "max_train", self.max_train, minimum=1)
         check_range("encoder", "seed", self.seed, minimum=0)
         check_device(self.device)
         if (self.weights is None) != (self.vocab is None):
             given, missing = ("weights", "vocab") if self.vocab is None else ("vocab", "weights")
-            raise ValueError(
+            raise BadInput(
                 f"encoder.{given} is set without encoder.{missing}; valid: both (the tutorial's "
                 "files) or neither (train here)"
             )
@@ -62,7 +63,7 @@ class CharRNNSpec:
                 vec = CharVectorizer.load(self.vocab)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
-                raise ValueError(
+                raise BadInput(
                     f"encoder.vocab={self.vocab} is invalid ({reason}); valid: the tutorial's "
                     "vocab JSON (surname_vocab, nationality_vocab, max_seq_length)"
                 ) from None
@@ -124,12 +125,12 @@ def load_or_train(
     the hyperparameters) and the held-out metric is logged.
     """
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise BadInput(f"task must be one of {TASKS}, got {task!r}")
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        raise BadInput(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if weights is not None:
         if vocab is None:
-            raise ValueError("weights given without vocab; pass vocab=<the tutorial's vocab JSON>")
+            raise BadInput("weights given without vocab; pass vocab=<the tutorial's vocab JSON>")
         return load_pretrained(
             weights,
             vocab,
@@ -140,7 +141,7 @@ def load_or_train(
             device=device,
         )
     if vocab is not None:
-        raise ValueError("vocab given without weights; pass both, or neither to train")
+        raise BadInput("vocab given without weights; pass both, or neither to train")
     cfg = TrainConfig(
         task=task,
         embedding_size=embedding_size,
