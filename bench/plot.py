@@ -5,15 +5,17 @@ A grid of panels: one row per dataset (with its parameters and database size), o
 plot kind:
 - recall_vs_qps: QPS over tie-aware recall@k, one curve per build, points annotated with their
   search-knob value, the curve's Pareto front drawn as a line, dominated points hollow;
-- knn_vs_recall: kNN accuracy with the index's neighbours against recall (dashed: exact);
+- <metric>_vs_recall: each metric the metric table marks for plotting (``plot=True`` in
+  :mod:`lookup.schema`; today knn_acc: kNN accuracy with the index's neighbours, dashed: exact);
 - build_vs_recall: build seconds against the best recall of each built index.
 Curves are split by every parameter that differs except the swept search knob (encoder
 parameters such as pooling, build parameters, n_db, dataset parameters, settings), and their
 legend names those parameters. Recall is on a logit axis with ticks chosen for its range.
 Error bars (recall CI on x, qps_std on y) appear when rows were measured more than once.
 
-Writes overview.png (every kind) and one file per kind (recall_vs_qps.png, knn_vs_recall.png,
-build_vs_recall.png).
+Writes overview.png (every kind) and one file per kind (recall_vs_qps.png,
+knn_acc_vs_recall.png, build_vs_recall.png). Rows of other kinds (probe rows: see
+bench.plot_probe) and rows without recall or QPS are left out, and the command says how many.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import bad_input_code
-from lookup import frontier
+from bench.table import read_rows
+from lookup import frontier, schema
 from lookup.errors import BadInput, MissingFile
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
@@ -39,7 +42,13 @@ if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
 
 log = logging.getLogger(__name__)
 
-KINDS = ("recall_vs_qps", "knn_vs_recall", "build_vs_recall")
+# Panels: QPS and build time against recall, and one panel per metric the metric table marks
+# for plotting (``plot=True``: knn_acc today), named "<metric>_vs_recall".
+KINDS = (
+    "recall_vs_qps",
+    *(f"{mt.name}_vs_recall" for mt in schema.plot_metrics("job")),
+    "build_vs_recall",
+)
 PANEL_IN = (4.4, 3.6)  # inches per panel
 LEGEND_IN = 3.6  # inches for the legend column right of each row
 # How far to keep recall 0 and 1 from the logit axis's infinite ends (see clip_bounds).
@@ -68,28 +77,35 @@ def add_where_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def read_tables(paths: list[str]) -> pd.DataFrame:
-    """Concatenate result tables. A missing, empty or foreign file is a ValueError or
-    FileNotFoundError with a one-line message naming it."""
+    """Concatenate result tables, read by the one table reader (:func:`bench.table.read_rows`:
+    damaged last rows are skipped with a warning), numbers as numbers. A missing, empty or
+    foreign file is one BadInput line naming it."""
     frames = []
     for p in paths:
-        path = Path(p)
-        if not path.is_file():
+        if not Path(p).is_file():
             raise MissingFile(f"result table not found: {p}")
-        try:
-            df = pd.read_csv(path, low_memory=False)
-        except pd.errors.EmptyDataError:
-            raise BadInput(f"{p} is empty") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise BadInput(f"{p} is not a CSV results table ({exc})") from None
+        rows = read_rows(p)
+        if not rows:
+            raise BadInput(f"{p} has no rows")
+        df = frontier.numeric(pd.DataFrame(rows).replace("", np.nan))
         missing = [c for c in frontier.REQUIRED if c not in df.columns]
         if missing:
             raise BadInput(f"{p} is not a results table (missing columns: {', '.join(missing)})")
-        if df.empty:
-            raise BadInput(f"{p} has no rows")
         frames.append(df)
     if not frames:
         raise BadInput("no result table given")
     return pd.concat(frames, ignore_index=True)
+
+
+def job_rows(df: pd.DataFrame, command: str) -> pd.DataFrame:
+    """The rows ``command`` can draw or summarise (job rows with recall and QPS); says on
+    stderr which rows it left out and what reads them."""
+    rows, left = frontier.rows_of_kind(df, "job")
+    for line in frontier.left_out_lines(left):
+        print(f"{command}: left out {line}", file=sys.stderr)
+    if rows.empty:
+        raise BadInput(f"{command} found no job rows with recall and QPS to draw")
+    return rows
 
 
 # ----------------------------------------------------------------------------- curves
@@ -306,44 +322,52 @@ def _recall_vs_qps(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
-def _knn_vs_recall(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
-    if not any("knn_acc" in c.rows and c.rows["knn_acc"].notna().any() for c in cs):
-        ax.text(0.5, 0.5, "no labels", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return
-    allx = []
-    for c in cs:
-        rows = c.rows.sort_values("recall_at_k", kind="stable")
-        x = _col(rows, "recall_at_k").clip(*clip)
-        y = _col(rows, "knn_acc")
-        allx.append(x)
-        color, marker = styles[c.label]
-        ax.plot(x, y, color=color, marker=marker, ms=4, lw=0.8, label=c.label)
-        exact = _col(rows, "knn_acc_exact").dropna()
-        if len(exact):
-            ax.axhline(exact.iloc[0], color=color, ls="--", lw=0.8)
-        if _repeated(rows) and "knn_acc_ci_low" in rows:
-            yerr = np.vstack(
-                [
-                    (y - _col(rows, "knn_acc_ci_low")).clip(lower=0).fillna(0),
-                    (_col(rows, "knn_acc_ci_high") - y).clip(lower=0).fillna(0),
-                ]
-            )
-            ax.errorbar(
-                x,
-                y,
-                xerr=_xerr(rows, x, clip),
-                yerr=yerr,
-                fmt="none",
-                ecolor=color,
-                elinewidth=0.7,
-                capsize=2,
-            )
-    set_logit_x(ax, pd.concat(allx), clip)
-    ax.set_xlabel("recall@k (tie-aware, logit scale)")
-    ax.set_ylabel("kNN accuracy (dashed: exact neighbours)")
-    ax.grid(True, alpha=0.3)
+def _metric_vs_recall(mt: schema.Metric):
+    """A panel drawer of one metric of the metric table against recall: its curve per build,
+    its exact-search value dashed (``mt.exact``), its interval as error bars with repeats."""
+
+    def draw_panel(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
+        if not any(mt.name in c.rows and c.rows[mt.name].notna().any() for c in cs):
+            why = "no labels" if mt.needs_labels else f"no {mt.name}"
+            ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            return
+        allx = []
+        for c in cs:
+            rows = c.rows.sort_values("recall_at_k", kind="stable")
+            x = _col(rows, "recall_at_k").clip(*clip)
+            y = _col(rows, mt.name)
+            allx.append(x)
+            color, marker = styles[c.label]
+            ax.plot(x, y, color=color, marker=marker, ms=4, lw=0.8, label=c.label)
+            exact = _col(rows, mt.exact).dropna() if mt.exact else pd.Series(dtype=float)
+            if len(exact):
+                ax.axhline(exact.iloc[0], color=color, ls="--", lw=0.8)
+            low, high = f"{mt.name}_ci_low", f"{mt.name}_ci_high"
+            if _repeated(rows) and low in rows:
+                yerr = np.vstack(
+                    [
+                        (y - _col(rows, low)).clip(lower=0).fillna(0),
+                        (_col(rows, high) - y).clip(lower=0).fillna(0),
+                    ]
+                )
+                ax.errorbar(
+                    x,
+                    y,
+                    xerr=_xerr(rows, x, clip),
+                    yerr=yerr,
+                    fmt="none",
+                    ecolor=color,
+                    elinewidth=0.7,
+                    capsize=2,
+                )
+        set_logit_x(ax, pd.concat(allx), clip)
+        ax.set_xlabel("recall@k (tie-aware, logit scale)")
+        ax.set_ylabel(mt.label + (" (dashed: exact neighbours)" if mt.exact else ""))
+        ax.grid(True, alpha=0.3)
+
+    return draw_panel
 
 
 def _build_vs_recall(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
@@ -381,12 +405,12 @@ def _build_vs_recall(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
 
 _DRAW = {
     "recall_vs_qps": _recall_vs_qps,
-    "knn_vs_recall": _knn_vs_recall,
+    **{f"{mt.name}_vs_recall": _metric_vs_recall(mt) for mt in schema.plot_metrics("job")},
     "build_vs_recall": _build_vs_recall,
 }
 _TITLE = {
     "recall_vs_qps": "QPS vs recall (up-right is better)",
-    "knn_vs_recall": "kNN accuracy vs recall",
+    **{f"{mt.name}_vs_recall": f"{mt.label} vs recall" for mt in schema.plot_metrics("job")},
     "build_vs_recall": "build time vs best recall",
 }
 
@@ -451,7 +475,7 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
 
 def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
     """Write overview.png and one PNG per kind for the (filtered) tables into ``out``."""
-    df = frontier.apply_where(read_tables(tables), where)
+    df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.plot")
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -1,8 +1,8 @@
 """`python -m bench.report [TABLE ...] [--where KEY=VALUE ...] [--target-recall 0.9,0.95,0.99]
-[--target-knn 0.99] [--out DIR]`: from result tables to a decision.
+[--target-knn 0.99] [--target-robustness 0.99@0.9] [--out DIR]`: from result tables to a decision.
 
-Writes into DIR (default outputs/report):
-- operating_points.csv / which_encoder.csv / frontier.csv: the tables, full precision;
+Prints the operating points as a table on stdout and writes into DIR (default outputs/report):
+- operating_points.csv / which_encoder.csv / frontier.csv (/ tail_points.csv): full precision;
 - report.md: the tables in Markdown, with the figures as PNG files beside it (figures/);
 - report.html: one self-contained page (figures inlined as base64 PNG, sortable tables by a few
   lines of inline JavaScript, no external URL), to open in any browser offline.
@@ -10,7 +10,11 @@ Writes into DIR (default outputs/report):
 Operating point (per dataset x encoder x index family, per target): the configuration, build +
 search knobs, with the highest QPS whose recall reaches the target (its 95% CI lower bound when
 the row was measured with repeats > 1); a kNN target is a fraction of the group's exact-search
-kNN accuracy. Selection rules and ties: :func:`lookup.frontier.operating_point`.
+kNN accuracy. Selection rules and ties: :func:`lookup.frontier.operating_point`. A robustness
+target ``S@R`` asks for the fastest configuration where a share S of the queries reach recall R
+(robustness-R@k >= S, :func:`lookup.frontier.tail_points`), beside the mean-recall pick for R
+and what the tail costs in QPS. The columns come from the metric table (:mod:`lookup.schema`).
+Only job rows are read; the command says which rows it left out.
 """
 
 from __future__ import annotations
@@ -22,35 +26,53 @@ import html
 import io
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bench.errors import bad_input_code
-from bench.plot import KINDS, add_where_argument, draw, panel_columns, read_tables
-from lookup import frontier
+from bench.plot import KINDS, add_where_argument, draw, job_rows, panel_columns, read_tables
+from lookup import frontier, schema
 from lookup.errors import BadInput
 
 DEFAULT_OUT = "outputs/report"
 
+
 # Displayed columns: (column, header, format). Missing columns are left out.
+def _metric_spec(mt: schema.Metric) -> list[tuple[str, str, str]]:
+    fmt = "{:,.0f}" if mt.name == "qps" else ("{:.6g}" if mt.name == "recall_at_k" else mt.fmt)
+    out = [(mt.name, mt.label, fmt)]
+    if mt.ci and mt.name == "recall_at_k":
+        out.append((f"{mt.name}_ci_low", f"{mt.label} CI low", fmt))
+    if "std" in mt.spread:
+        out.append((f"{mt.name}_std", f"{mt.label} std", fmt))
+    return out
+
+
 _OP_COLUMNS = (
     ("target_kind", "target on", "{}"),
     ("target", "target", "{:g}"),
     ("status", "status", "{}"),
     ("config", "build + search knobs", "{}"),
     ("score", "score", "{:.6g}"),
-    ("recall_at_k", "recall", "{:.6g}"),
-    ("recall_at_k_ci_low", "recall CI low", "{:.6g}"),
-    ("knn_acc", "kNN acc", "{:.4f}"),
-    ("knn_acc_exact", "kNN exact", "{:.4f}"),
-    ("qps", "QPS", "{:,.0f}"),
-    ("qps_std", "QPS std", "{:,.0f}"),
-    ("latency_p50_ms", "p50 ms", "{:.4g}"),
-    ("latency_p99_ms", "p99 ms", "{:.4g}"),
+    *(c for mt in schema.report_columns("job") for c in _metric_spec(mt)),
     ("build_s", "build s", "{:.3g}"),
     ("index_bytes", "index MB", "mb"),
     ("best", "best score in group", "{:.6g}"),
+)
+# Printed on stdout: the decision at a glance.
+_STDOUT_COLUMNS = ("target", "status", "config", "recall_at_k", "qps", "latency_p99_ms")
+_TAIL_COLUMNS = (
+    ("target", "share@recall", "{}"),
+    ("status", "status", "{}"),
+    ("tail_config", "tail pick: build + search knobs", "{}"),
+    ("tail_qps", "tail QPS", "{:,.0f}"),
+    ("tail_recall", "tail mean recall", "{:.4f}"),
+    ("mean_config", "mean-recall pick", "{}"),
+    ("mean_qps", "mean-pick QPS", "{:,.0f}"),
+    ("qps_cost", "QPS cost (mean/tail)", "{:.2f}x"),
+    ("best_share", "best share in group", "{:.4f}"),
 )
 _ENC_COLUMNS = (
     ("target", "recall target", "{:g}"),
@@ -80,7 +102,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_targets(text: str | None, option: str) -> list[float]:
-    """'0.9,0.95' -> [0.9, 0.95]; each in (0, 1]; ValueError naming the option otherwise."""
+    """'0.9,0.95' -> [0.9, 0.95]; each in (0, 1]; BadInput naming the option otherwise."""
     if text is None or not text.strip():
         return []
     out = []
@@ -95,6 +117,36 @@ def parse_targets(text: str | None, option: str) -> list[float]:
             )
         out.append(value)
     return sorted(set(out))
+
+
+def parse_robustness(text: str | None) -> list[tuple[float, float]]:
+    """'0.99@0.9,0.95@1.0' -> [(0.99, 0.9), (0.95, 1.0)]: share of queries @ recall each one
+    reaches; both in (0, 1]; BadInput otherwise."""
+    if text is None or not text.strip():
+        return []
+    out = []
+    for part in text.split(","):
+        share, sep, recall = part.partition("@")
+        try:
+            pair = (float(share), float(recall))
+        except ValueError:
+            pair = (math.nan, math.nan)
+        if not sep or not all(0 < v <= 1 for v in pair):
+            raise BadInput(
+                f"--target-robustness {text!r} is invalid; use SHARE@RECALL, e.g. 0.99@0.9 "
+                "(99% of the queries at recall >= 0.9), each in (0, 1], separated by commas"
+            )
+        out.append(pair)
+    return out
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the report selects operating points for."""
+
+    recall: tuple[float, ...] = (0.9, 0.95, 0.99)
+    knn: tuple[float, ...] = ()
+    robustness: tuple[tuple[float, float], ...] = ()
 
 
 # --------------------------------------------------------------------------------- tables
@@ -221,9 +273,10 @@ code { background: #f4f4f4; padding: 0 3px; }
 """
 
 
-def _sections(df: pd.DataFrame, ops: pd.DataFrame, enc: pd.DataFrame):
+def _sections(df: pd.DataFrame, built: dict[str, pd.DataFrame]):
     """(title, note, headers, rows) for each table section."""
     out = []
+    ops, enc = built["operating_points"], built["which_encoder"]
     op_labels = _label_columns(df, ops)
     for kind, note in (
         (
@@ -263,65 +316,54 @@ def _sections(df: pd.DataFrame, ops: pd.DataFrame, enc: pd.DataFrame):
                 r,
             )
         )
+    if "tail_points" in built:
+        tails = built["tail_points"]
+        h, r = display_table(tails, _label_columns(df, tails), _TAIL_COLUMNS)
+        note = (
+            "SHARE@RECALL: the fastest configuration where at least SHARE of the queries reach "
+            "recall@k >= RECALL (robustness-RECALL@k, its CI lower bound with repeats > 1), "
+            "beside the fastest whose MEAN recall reaches RECALL; QPS cost = mean-pick QPS / "
+            "tail-pick QPS (the price of a guarantee per query, not on average)."
+        )
+        out.append(("Tail operating points", note, h, r))
     return out
 
 
-def build(df: pd.DataFrame, recall_targets: list[float], knn_targets: list[float]):
-    """The three tables: operating points, which encoder (per recall target), frontier."""
-    ops = frontier.operating_points(df, recall_targets, knn_targets)
+def build(df: pd.DataFrame, targets: Targets) -> dict[str, pd.DataFrame]:
+    """The report's tables: operating points, which encoder (per recall target), the
+    frontier, and the tail points (per robustness target)."""
+    tables = {"operating_points": frontier.operating_points(df, targets.recall, targets.knn)}
     enc = pd.concat(
-        [frontier.which_encoder(df, t) for t in recall_targets] or [pd.DataFrame()],
+        [frontier.which_encoder(df, t) for t in targets.recall] or [pd.DataFrame()],
         ignore_index=True,
     )
     if "dataset" in enc:
         enc = enc.sort_values(["dataset", "target"], kind="stable")
-    front = frontier.pareto_frontier(df, within=frontier.curve_columns(df))
-    return ops, enc, front
+    tables["which_encoder"] = enc
+    tables["frontier"] = frontier.pareto_frontier(df, within=frontier.curve_columns(df))
+    if targets.robustness:
+        tables["tail_points"] = pd.concat(
+            [frontier.tail_points(df, share, r) for share, r in targets.robustness],
+            ignore_index=True,
+        )
+    return tables
 
 
-def write_report(
-    tables: list[str],
-    out: str | Path = DEFAULT_OUT,
-    where: list[str] | None = None,
-    recall_targets: list[float] = (0.9, 0.95, 0.99),
-    knn_targets: list[float] = (),
-) -> list[Path]:
-    """Read, filter, select and write every output file; returns their paths."""
-    df = frontier.apply_where(read_tables(tables), where)
-    ops, enc, front = build(df, list(recall_targets), list(knn_targets))
-    folder = Path(out)
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, table in (
-        ("operating_points.csv", ops),
-        ("which_encoder.csv", enc),
-        ("frontier.csv", front),
-    ):
-        table.to_csv(folder / name, index=False)
-        paths.append(folder / name)
+def _figures(df: pd.DataFrame) -> list[tuple[str, bytes]]:
+    """One figure per dataset row (so the HTML shows each near full size), named by its
+    position and dataset only (never by a parameter such as a data path)."""
+    out = []
+    for i, (key, part) in enumerate(frontier.iter_groups(df, panel_columns(df)), 1):
+        out.append((f"figure{i}_{_slug(str(key['dataset']))}", _png(draw(part, KINDS))))
+    return out
 
-    figures = []  # one figure per dataset row, so the HTML shows each near full size
-    for key, part in frontier.iter_groups(df, panel_columns(df)):
-        name = "_".join(_slug(frontier.format_value(v)) for v in key.values() if _present(v))
-        png = _png(draw(part, KINDS))
-        (folder / "figures" / f"{name}.png").write_bytes(png)
-        paths.append(folder / "figures" / f"{name}.png")
-        figures.append((name, png))
 
-    sections = _sections(df, ops, enc)
-    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    source = ", ".join(str(t) for t in tables)
-    filt = " ".join(where or []) or "none"
-    shas = ", ".join(sorted(df["git_sha"].dropna().astype(str).unique())) if "git_sha" in df else ""
-    meta = f"{len(df)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
-
+def _page(meta: str, sections, figures) -> tuple[str, str]:
+    """(Markdown, self-contained HTML) of the report."""
     md = ["# Benchmark report", "", meta, ""]
     for title, note, h, r in sections:
         md += [f"## {title}", "", note, "", markdown(h, r), ""]
     md += ["## Figures", ""] + [f"![{n}](figures/{n}.png)" for n, _ in figures] + [""]
-    (folder / "report.md").write_text("\n".join(md))
-    paths.append(folder / "report.md")
-
     body = [f"<h1>Benchmark report</h1><p class='note'>{html.escape(meta)}</p>"]
     body.append("<p class='note'>Click a column header to sort.</p>")
     for title, note, h, r in sections:
@@ -336,9 +378,68 @@ def write_report(
         "<title>lookup benchmark report</title>"
         f"<style>{_CSS}</style></head><body>{''.join(body)}<script>{_JS}</script></body></html>"
     )
+    return "\n".join(md), page
+
+
+def write_report(
+    tables: list[str],
+    out: str | Path = DEFAULT_OUT,
+    where: list[str] | None = None,
+    targets: Targets = Targets(),
+) -> tuple[list[Path], str]:
+    """Read, filter, select and write every output file; returns their paths and the
+    operating points as text for the terminal."""
+    df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.report")
+    built = build(df, targets)
+    folder = Path(out)
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, table in built.items():
+        table.to_csv(folder / f"{name}.csv", index=False)
+        paths.append(folder / f"{name}.csv")
+    figures = _figures(df)
+    for name, png in figures:
+        (folder / "figures" / f"{name}.png").write_bytes(png)
+        paths.append(folder / "figures" / f"{name}.png")
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    source = ", ".join(str(t) for t in tables)
+    filt = " ".join(where or []) or "none"
+    shas = ", ".join(sorted(df["git_sha"].dropna().astype(str).unique())) if "git_sha" in df else ""
+    meta = f"{len(df)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
+    md, page = _page(meta, _sections(df, built), figures)
+    (folder / "report.md").write_text(md, encoding="utf-8")
     (folder / "report.html").write_text(page, encoding="utf-8")
-    paths.append(folder / "report.html")
-    return paths
+    paths += [folder / "report.md", folder / "report.html"]
+    return paths, terminal_summary(df, built)
+
+
+def terminal_summary(df: pd.DataFrame, built: dict[str, pd.DataFrame]) -> str:
+    """The operating points (and tail points) as aligned text: the decision at a glance."""
+    ops = built["operating_points"]
+    labels = _label_columns(df, ops)
+    spec = [c for c in _OP_COLUMNS if c[0] in _STDOUT_COLUMNS or c[0] == "target_kind"]
+    parts = ["operating points:", text_table(*display_table(ops, labels, spec))]
+    if "tail_points" in built:
+        tails = built["tail_points"]
+        parts += [
+            "tail points:",
+            text_table(*display_table(tails, _label_columns(df, tails), _TAIL_COLUMNS)),
+        ]
+    return "\n".join(parts)
+
+
+def text_table(headers: list[str], rows: list[list]) -> str:
+    """Aligned plain text: two spaces between columns, numbers right-aligned."""
+    cells = [[t for t, _ in r] for r in rows]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
+    num = [
+        all(_as_number(r[i][1]) is not None or not r[i][0] for r in rows)
+        for i in range(len(headers))
+    ]
+    fmt = lambda vals: "  ".join(  # noqa: E731
+        v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, num, strict=True)
+    ).rstrip()
+    return "\n".join([fmt(headers), *(fmt(c) for c in cells)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,18 +450,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--target-knn", default="", help="kNN targets as fractions of exact-search kNN accuracy"
     )
+    parser.add_argument(
+        "--target-robustness",
+        default="",
+        help="SHARE@RECALL targets, e.g. 0.99@0.9: the fastest configuration where 99%% of "
+        "the queries reach recall 0.9, against the mean-recall pick",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     args = parser.parse_args(argv)
     try:
-        recall = parse_targets(args.target_recall, "--target-recall")
-        knn = parse_targets(args.target_knn, "--target-knn")
-        if not recall and not knn:
-            raise BadInput("no target given; use --target-recall and/or --target-knn")
-        paths = write_report(args.tables, args.out, args.where, recall, knn)
+        targets = Targets(
+            tuple(parse_targets(args.target_recall, "--target-recall")),
+            tuple(parse_targets(args.target_knn, "--target-knn")),
+            tuple(parse_robustness(args.target_robustness)),
+        )
+        if not (targets.recall or targets.knn or targets.robustness):
+            raise BadInput(
+                "no target given; use --target-recall, --target-knn or --target-robustness"
+            )
+        paths, text = write_report(args.tables, args.out, args.where, targets)
     except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
         return bad_input_code(exc)
-    for p in paths:
-        print(p)
+    print(text)
+    print(f"wrote {len(paths)} files to {args.out}: report.md, report.html, tables, figures")
     return 0
 
 

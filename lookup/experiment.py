@@ -339,7 +339,9 @@ def _build_columns(job: Job, sw: _Sweep) -> dict[str, Any]:
     return row
 
 
-def group_rows(base: dict, truth: schema.Truth, point: Point, groups, *, seed: int) -> list[dict]:
+def group_rows(
+    base: dict, truth: schema.Truth, point: Point, groups, *, seed: int, index: int = 0
+) -> list[dict]:
     """The rows of one operating point: all queries, then (when the dataset names query
     groups) one row per group with ``query_group`` set; metrics from the metric table."""
     rows = []
@@ -352,6 +354,7 @@ def group_rows(base: dict, truth: schema.Truth, point: Point, groups, *, seed: i
         row = dict(base)
         row.update({f"search_{k}": v for k, v in point.params.items()})
         row["threads_search"] = point.threads_search
+        row["point_index"] = index  # its place in the sweep: keys its per-query arrays
         if name is not None:
             row.update(query_group=name, n_queries=len(t.I))
         row.update(schema.evaluate(t, answers, kind="job", seed=seed))
@@ -372,6 +375,8 @@ def measure(job: Job, cid: str | None = None, checked: Checked | None = None) ->
     groups = getattr(prep.dataset, "query_groups", None)
     groups = None if groups is None else np.asarray(groups).astype(str)
     rows = [
-        r for p in sw.points for r in group_rows(base, truth, p, groups, seed=job.settings.seed)
+        r
+        for i, p in enumerate(sw.points)
+        for r in group_rows(base, truth, p, groups, seed=job.settings.seed, index=i)
     ]
     return Result(rows, truth, sw.points, groups)

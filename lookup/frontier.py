@@ -51,6 +51,52 @@ _POINT_COLUMNS = (
 )
 
 
+# What reads the rows a job-row reader leaves out, by kind.
+_READERS = {"probe": "bench.plot_probe draws them"}
+
+
+def kinds_of(df: pd.DataFrame) -> pd.Series:
+    """Each row's kind, as :func:`lookup.schema.kind_of` says, for a whole table at once."""
+
+    def filled(col: str) -> pd.Series:
+        if col not in df.columns:
+            return pd.Series("", index=df.index)
+        return df[col].where(df[col].notna(), "").astype(str)
+
+    kind = filled("row_kind")
+    inferred = filled("probe_query_kind").map(lambda v: "probe" if v else "job")
+    return kind.where(kind != "", inferred)
+
+
+def rows_of_kind(df: pd.DataFrame, kind: str = "job") -> tuple[pd.DataFrame, dict[str, int]]:
+    """(rows of ``kind`` that have the kind's x and y values, counts of the rows left out by
+    reason: other kinds by name, and "<kind> rows without <x> or <y>")."""
+    kinds = kinds_of(df)
+    spec = schema.ROW_KINDS[kind]
+    mine = df[kinds == kind]
+    left: dict[str, int] = {}
+    for other, n in pd.Series(kinds[kinds != kind]).value_counts().items():
+        left[f"{other} rows"] = int(n)
+    has = pd.Series(True, index=mine.index)
+    for col in (spec.x, spec.y):
+        has &= pd.to_numeric(
+            mine.get(col, pd.Series(np.nan, index=mine.index)), errors="coerce"
+        ).notna()
+    if (~has).any():
+        left[f"{kind} rows without {spec.x} or {spec.y}"] = int((~has).sum())
+    return mine[has], left
+
+
+def left_out_lines(left: dict[str, int]) -> list[str]:
+    """'12 probe rows (bench.plot_probe draws them)' per reason."""
+    out = []
+    for what, n in left.items():
+        kind = what.split(" ", 1)[0]
+        reader = _READERS.get(kind, "") if what == f"{kind} rows" else ""
+        out.append(f"{n} {what}" + (f" ({reader})" if reader else ""))
+    return out
+
+
 def numeric(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with every column whose filled cells all parse as numbers converted to numbers
     (a table read back as text, or rows of mixed kinds)."""

@@ -99,17 +99,13 @@ def load(path: str | os.PathLike) -> tuple[schema.Truth, list[dict], dict, np.nd
     return truth, points, meta, groups
 
 
-def _point_key(row: dict[str, Any], params: dict[str, Any]) -> bool:
-    """Whether a stored row is the operating point with these knobs."""
-    for name, value in params.items():
-        cell = row.get(f"search_{name}")
-        try:
-            if float(cell) != float(value):
-                return False
-        except (TypeError, ValueError):
-            if str(cell) != str(value):
-                return False
-    return True
+def _point_of(row: dict[str, Any], points: list[dict]) -> dict | None:
+    """The stored point of a row: by its ``point_index`` column."""
+    try:
+        i = int(float(row.get("point_index")))
+    except (TypeError, ValueError):
+        return None
+    return points[i] if 0 <= i < len(points) else None
 
 
 def rescore_rows(rows: list[dict[str, Any]], table: str | os.PathLike) -> list[dict[str, Any]]:
@@ -125,7 +121,7 @@ def rescore_rows(rows: list[dict[str, Any]], table: str | os.PathLike) -> list[d
     truth, points, meta, groups = load(path)
     out = []
     for row in rows:
-        point = next((p for p in points if _point_key(row, p["params"])), None)
+        point = _point_of(row, points)
         if point is None:
             out.append(dict(row, rescored=False))
             continue

@@ -110,6 +110,12 @@ class Metric:
     spread: tuple[str, ...] = ()  # timing: "std", "min", "max" columns over repeats
     plot: bool = False  # a bench.plot panel of this metric against recall
     report: bool = True  # shown in bench.report's operating-point tables
+    exact: str = ""  # the column of its exact-search value (drawn dashed in its panel)
+    label: str = ""  # axis label in plots ("" = the column name)
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     def columns(self) -> list[str]:
         """Every column this metric writes."""
@@ -155,6 +161,7 @@ METRICS: tuple[Metric, ...] = (
         f"recall@k {_RECALL_DOC}",
         short="recall",
         ci=True,
+        label="recall",
     ),
     Metric(
         "recall_at_k_ids",
@@ -195,6 +202,7 @@ METRICS: tuple[Metric, ...] = (
             f"share of queries whose recall@k reaches {delta} (robustness-delta@k)",
             ci=True,
             report=delta >= 0.9,
+            label=f"robust@{delta}",
         )
         for delta in ROBUSTNESS_LEVELS
     ),
@@ -207,6 +215,7 @@ METRICS: tuple[Metric, ...] = (
             ci=True,
             stat=q / 100,
             report=q == 1,
+            label=f"recall p{q}",
         )
         for q in RECALL_PERCENTILES
     ),
@@ -219,6 +228,8 @@ METRICS: tuple[Metric, ...] = (
         needs_labels=True,
         ci=True,
         plot=True,
+        exact="knn_acc_exact",
+        label="kNN accuracy",
     ),
     Metric(
         "knn_acc_exact",
@@ -227,6 +238,7 @@ METRICS: tuple[Metric, ...] = (
         "k-NN accuracy with exact neighbours: what an index can reach",
         short="knn_exact",
         needs_labels=True,
+        label="kNN exact",
     ),
     Metric(
         "hit_at_k",
@@ -234,6 +246,7 @@ METRICS: tuple[Metric, ...] = (
         lambda t, a: m.hit_per_query(a.I, t.db_labels, t.query_labels, t.k),
         "share of queries with a same-label item among the first k",
         needs_labels=True,
+        label="hit@k",
     ),
     Metric(
         "label_precision_at_k",
@@ -262,6 +275,7 @@ METRICS: tuple[Metric, ...] = (
             short=f"p{p}_ms" if p != 95 else "",
             higher_is_better=False,
             report=p != 95,
+            label=f"p{p} ms",
         )
         for p in (50, 95, 99)
     ),
@@ -273,6 +287,7 @@ METRICS: tuple[Metric, ...] = (
         short="qps",
         fmt="{:.0f}",
         spread=("std", "min", "max"),
+        label="QPS",
     ),
 )
 _BY_NAME = {mt.name: mt for mt in METRICS}

@@ -126,7 +126,7 @@ def test_plot_reads_the_table(vectors, tmp_path: Path) -> None:
     _run([*_vector_overrides(vectors, table), "index=hnswlib"])
     _run([*_vector_overrides(vectors, table), "index=annoy"])
     assert plot_main([str(table), "--out", str(tmp_path / "fig")]) == 0
-    for name in ("recall_vs_qps.png", "knn_vs_recall.png", "build_vs_recall.png"):
+    for name in ("recall_vs_qps.png", "knn_acc_vs_recall.png", "build_vs_recall.png"):
         assert (tmp_path / "fig" / name).stat().st_size > 10_000
 
 

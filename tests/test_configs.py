@@ -37,11 +37,16 @@ def test_option_files_open_with_a_comment(path: Path) -> None:
     assert first.startswith("#"), f"{path} must open with a one-line comment saying what it is"
 
 
+def composed(group: str, option: str):
+    """The option as Hydra composes it (a preset merged over its base)."""
+    return compose_with(f"{group}={option}")[group]
+
+
 @pytest.mark.parametrize("group", ("dataset", "encoder", "index"))
 def test_config_keys_are_constructor_keywords(group: str) -> None:
     for option in options(group):
-        node = OmegaConf.load(CONF / group / f"{option}.yaml")
-        if "_target_" not in node:
+        node = composed(group, option)
+        if not node or "_target_" not in node:
             continue
         params = inspect.signature(get_method(node._target_)).parameters
         keys = [k for k in node if k not in ("_target_", "search", "defaults")]
@@ -49,9 +54,51 @@ def test_config_keys_are_constructor_keywords(group: str) -> None:
         assert not unknown, f"{group}/{option}: keys {unknown} are not arguments of {node._target_}"
 
 
+def _base_of(raw) -> str | None:
+    """The option of the same group a preset extends (its defaults list names it)."""
+    for entry in raw.get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_" and "/" not in entry:
+            return entry
+    return None
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return type(a) is type(b) and a == b or (isinstance(a, float) and a == b)
+
+
+@pytest.mark.parametrize(
+    "group,option", [(g, o) for g in ("dataset", "encoder", "index") for o in options(g)]
+)
+def test_every_value_is_declared_once(group: str, option: str) -> None:
+    """A base option states its class's own defaults (so the Python and the YAML cannot
+    drift); a preset names its base in its defaults list and sets only what differs."""
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{option}.yaml"), resolve=False)
+    node = composed(group, option)
+    if not node or "_target_" not in node:
+        return
+    params = inspect.signature(get_method(node._target_)).parameters
+    base = _base_of(raw)
+    if base is not None:
+        base_raw = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{base}.yaml"))
+    for key, value in raw.items():
+        if key in ("_target_", "search", "defaults") or (isinstance(value, str) and "${" in value):
+            continue
+        if base is not None:  # what the base sets, the preset may only change
+            if key in base_raw:
+                assert not _same(value, base_raw[key]), f"{group}/{option}: {key} repeats {base}"
+            continue
+        default = params[key].default
+        assert _same(value, default), (
+            f"{group}/{option}: {key}={value!r} but {node._target_} declares {default!r}; "
+            "declare it once (the class default) or make this option a preset of another"
+        )
+
+
 def test_index_search_knobs_are_valid() -> None:
     for option in options("index"):
-        node = OmegaConf.load(CONF / "index" / f"{option}.yaml")
+        node = composed("index", option)
         cls = get_method(node._target_)
         for knob, values in (node.get("search") or {}).items():
             names = [k.name for k in cls.KNOBS]

@@ -13,10 +13,12 @@ import torch
 from lookup.encoders.infersent import (
     InferSentConfig,
     InferSentModel,
+    InferSentSpec,
     load_released,
     load_state,
-    make_infersent,
 )
+from lookup.errors import BadInput
+from lookup.protocols import EncoderData
 from lookup.text import tokenize
 
 D, H = 5, 3
@@ -200,18 +202,18 @@ def test_training_is_seeded_cached_and_reports_accuracy(tmp_path: Path) -> None:
         fc_dim=8,
         dropout=0.0,
         seed=0,
-        cache_dir=str(tmp_path / "cache"),
     )
-    enc = make_infersent(**kw)
+    cache = str(tmp_path / "cache")
+    enc = InferSentSpec(**kw).load(EncoderData([]), cache_dir=cache)
     assert enc.training["dev_accuracy"] > 0.9  # three hypothesis templates, one per label
     files = list((tmp_path / "cache").rglob("*.npz"))
     assert len(files) == 1
     mtime = files[0].stat().st_mtime_ns
-    again = make_infersent(**kw)  # from the cache
+    again = InferSentSpec(**kw).load(EncoderData([]), cache_dir=cache)  # from the cache
     assert files[0].stat().st_mtime_ns == mtime and again.fingerprint == enc.fingerprint
     x = enc.encode(["a dog", "the cat"])
     np.testing.assert_array_equal(x, again.encode(["a dog", "the cat"]))
-    other = make_infersent(**{**kw, "seed": 1, "epochs": 1})
+    other = InferSentSpec(**{**kw, "seed": 1, "epochs": 1}).load(EncoderData([]), cache_dir=cache)
     assert other.fingerprint != enc.fingerprint
     assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2
 
@@ -233,9 +235,10 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
-def test_make_infersent_needs_weights_or_nli() -> None:
-    with pytest.raises(ValueError, match="nli_train"):
-        make_infersent(nli_train=None, word_emb_dim=D, enc_lstm_dim=H)
+def test_infersent_needs_weights_or_nli(tmp_path: Path) -> None:
+    spec = InferSentSpec(nli_train=None, word_emb_dim=D, enc_lstm_dim=H)
+    with pytest.raises(BadInput, match="nli_train"):
+        spec.load(EncoderData([]), cache_dir=str(tmp_path))
 
 
 @pytest.mark.skipif(

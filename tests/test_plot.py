@@ -133,7 +133,7 @@ def test_where_and_bad_input(tmp_path: Path, capsys) -> None:
     _pooling_table().to_csv(table, index=False)
     out = tmp_path / "fig"
     assert plot.main([str(table), "--where", "encoder_pooling=gather", "--out", str(out)]) == 0
-    for name in ("overview", "recall_vs_qps", "knn_vs_recall", "build_vs_recall"):
+    for name in ("overview", "recall_vs_qps", "knn_acc_vs_recall", "build_vs_recall"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     capsys.readouterr()
     assert plot.main([str(table), "--where", "encoder_pooling=mean", "--out", str(out)]) == 2

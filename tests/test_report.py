@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.report import Targets, parse_targets, write_report
 from bench.report import main as report_main
-from bench.report import parse_targets, write_report
 from lookup import frontier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def _sweep() -> pd.DataFrame:
 
 def test_html_is_self_contained(tmp_path: Path) -> None:
     table = _write(_sweep(), tmp_path / "runs.csv")
-    paths = write_report([str(table)], tmp_path / "out", None, [0.95, 0.999], [0.99])
+    paths, _ = write_report([str(table)], tmp_path / "out", None, Targets((0.95, 0.999), (0.99,)))
     names = {p.name for p in paths}
     assert {"report.html", "report.md", "operating_points.csv", "which_encoder.csv"} <= names
     page = (tmp_path / "out" / "report.html").read_text()

