@@ -37,6 +37,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if config.getoption("benchmark_only", False):
         config.option.benchmark_enable = True
+        if config.pluginmanager.hasplugin("_cov") and not config.getoption("no_cov", False):
+            raise pytest.UsageError(
+                "benchmarks measure time: add --no-cov (pyproject's addopts turn coverage on "
+                "for the tests, and coverage tracing slows the timed Python code)"
+            )
 
 
 class Perf:

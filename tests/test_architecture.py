@@ -111,3 +111,20 @@ def test_every_config_option_is_registered(group: str) -> None:
         target = OmegaConf.load(path).get("_target_")
         if target:
             assert target in table.values(), f"{path.name}: {target} is not in lookup.registry"
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    """Long functions hide the room for a change; split them (helpers with names that say
+    what each part does)."""
+    long = []
+    for root in (LOOKUP, REPO / "bench"):
+        for path in root.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > MAX_FUNCTION_LINES:
+                        long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({n})")
+    assert not long, "functions longer than 80 lines: " + ", ".join(long)

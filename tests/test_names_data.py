@@ -23,6 +23,12 @@ RAW = {
 RAW.update({f"N{i:03d}": {"country": {"FR" if i % 2 else "DE": 0.8}} for i in range(100)})
 
 
+def _load_names(**kw):
+    """load_names with every name eligible (max_rank=None) unless a test sets max_rank: these
+    tests were written for the rank-free rule; the rank rule has its own tests."""
+    return load_names(**{"max_rank": None, **kw})
+
+
 @pytest.fixture
 def fake_pkl(tmp_path, monkeypatch):
     p = tmp_path / "last_names.pkl.gz"
@@ -44,17 +50,17 @@ def test_build_table():
 
 def test_load_split_limit_min_share_and_cache(fake_pkl, tmp_path, monkeypatch):
     cache = str(tmp_path / "cache")
-    ds = load_names(min_share=0.5, limit=50, test_fraction=0.2, seed=0, cache_dir=cache)
+    ds = _load_names(min_share=0.5, limit=50, test_fraction=0.2, seed=0, cache_dir=cache)
     assert ds.name == "names" and (len(ds.db), len(ds.queries)) == (40, 10)
     assert not set(ds.db) & set(ds.queries)
     assert "Mixed" not in ds.db + ds.queries  # share 0.4 < 0.5
-    again = load_names(min_share=0.5, limit=50, test_fraction=0.2, seed=0, cache_dir=cache)
+    again = _load_names(min_share=0.5, limit=50, test_fraction=0.2, seed=0, cache_dir=cache)
     assert again.db == ds.db and again.fingerprint == ds.fingerprint
-    other = load_names(min_share=0.5, limit=50, test_fraction=0.2, seed=1, cache_dir=cache)
+    other = _load_names(min_share=0.5, limit=50, test_fraction=0.2, seed=1, cache_dir=cache)
     assert other.db != ds.db and other.fingerprint != ds.fingerprint
     # the cached table is used: the pickle is not read again
     monkeypatch.setattr(names, "_pickle_path", lambda: (_ for _ in ()).throw(AssertionError))
-    every = load_names(min_share=0.0, limit=None, cache_dir=cache)
+    every = _load_names(min_share=0.0, limit=None, cache_dir=cache)
     assert len(every.db) + len(every.queries) == 104
     assert set(every.db_labels) | set(every.query_labels) <= {"PR", "NG", "GB", "C1", "FR", "DE"}
 
@@ -70,15 +76,15 @@ def test_load_split_limit_min_share_and_cache(fake_pkl, tmp_path, monkeypatch):
 )
 def test_bad_arguments(fake_pkl, tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
-        load_names(cache_dir=str(tmp_path / "c"), **kw)
+        _load_names(cache_dir=str(tmp_path / "c"), **kw)
 
 
 @pytest.mark.slow
 def test_real_package_loads_fast_after_conversion(tmp_path):
     cache = str(tmp_path / "cache")
-    load_names(cache_dir=cache)  # one-time conversion
+    _load_names(cache_dir=cache)  # one-time conversion
     t0 = time.perf_counter()
-    ds = load_names(cache_dir=cache, limit=20000)
+    ds = _load_names(cache_dir=cache, limit=20000)
     assert time.perf_counter() - t0 < 2.0
     assert (len(ds.db), len(ds.queries)) == (16000, 4000)
 
@@ -108,10 +114,10 @@ def _labelled(ds):
 
 
 def test_region_labels_sum_the_shares_of_a_regions_countries(fake_pkl2):
-    by_country = _labelled(load_names(labels="country", limit=None, cache_dir=fake_pkl2))
+    by_country = _labelled(_load_names(labels="country", limit=None, cache_dir=fake_pkl2))
     assert "Smith" not in by_country and "García" not in by_country  # no country holds 0.5
     assert by_country["Müller"] == "DE" and by_country["Tie"] == "FR"  # tie -> alphabetical
-    by_region = _labelled(load_names(labels="region", limit=None, cache_dir=fake_pkl2))
+    by_region = _labelled(_load_names(labels="region", limit=None, cache_dir=fake_pkl2))
     assert by_region["Smith"] == "English-speaking"
     assert by_region["García"] == "Spanish & Portuguese"  # non-ASCII names decode intact
     assert by_region["Müller"] == "Germanic" and by_region["Tie"] == "English-speaking"
@@ -120,24 +126,24 @@ def test_region_labels_sum_the_shares_of_a_regions_countries(fake_pkl2):
         "Slavic & Baltic",
         "East Asian",
     }
-    strict = _labelled(load_names(labels="region", min_share=0.7, limit=None, cache_dir=fake_pkl2))
+    strict = _labelled(_load_names(labels="region", min_share=0.7, limit=None, cache_dir=fake_pkl2))
     assert "Smith" in strict and "García" not in strict
 
 
 def test_regions_recomputed_when_the_mapping_changed(fake_pkl2, monkeypatch):
-    fresh = load_names(labels="region", limit=None, cache_dir=fake_pkl2)
+    fresh = _load_names(labels="region", limit=None, cache_dir=fake_pkl2)
     table = names._load_table(fake_pkl2)
     stale = dict(table, region_of_country=np.full_like(table["region_of_country"], "Old"))
     stale["region"] = np.zeros_like(table["region"])
     monkeypatch.setattr(names, "_load_table", lambda cache_dir: stale)
-    again = load_names(labels="region", limit=None, cache_dir=fake_pkl2)
+    again = _load_names(labels="region", limit=None, cache_dir=fake_pkl2)
     assert _labelled(again) == _labelled(fresh)
 
 
 def test_n_queries_fixes_the_queries_and_nests_the_databases(fake_pkl2):
-    small = load_names(limit=50, n_queries=10, seed=3, cache_dir=fake_pkl2)
-    large = load_names(limit=200, n_queries=10, seed=3, cache_dir=fake_pkl2)
-    every = load_names(limit=None, n_queries=10, seed=3, cache_dir=fake_pkl2)
+    small = _load_names(limit=50, n_queries=10, seed=3, cache_dir=fake_pkl2)
+    large = _load_names(limit=200, n_queries=10, seed=3, cache_dir=fake_pkl2)
+    every = _load_names(limit=None, n_queries=10, seed=3, cache_dir=fake_pkl2)
     assert (len(small.queries), len(small.db)) == (10, 40)
     assert small.queries == large.queries == every.queries
     assert large.db[:40] == small.db and every.db[:190] == large.db
@@ -145,16 +151,16 @@ def test_n_queries_fixes_the_queries_and_nests_the_databases(fake_pkl2):
     assert len(every.db) + 10 == 302  # all names with a country share >= 0.5
     assert not set(every.queries) & set(every.db)
     assert len({small.fingerprint, large.fingerprint, every.fingerprint}) == 3
-    other_seed = load_names(limit=50, n_queries=10, seed=4, cache_dir=fake_pkl2)
+    other_seed = _load_names(limit=50, n_queries=10, seed=4, cache_dir=fake_pkl2)
     assert other_seed.queries != small.queries
     # without n_queries the query side is a fraction, so it grows with the limit
-    assert len(load_names(limit=100, test_fraction=0.1, cache_dir=fake_pkl2).queries) == 10
+    assert len(_load_names(limit=100, test_fraction=0.1, cache_dir=fake_pkl2).queries) == 10
 
 
 def test_fingerprint_follows_content(fake_pkl2):
-    a = load_names(labels="country", limit=100, cache_dir=fake_pkl2)
-    b = load_names(labels="region", limit=100, cache_dir=fake_pkl2)
-    assert a.fingerprint == load_names(labels="country", limit=100, cache_dir=fake_pkl2).fingerprint
+    a = _load_names(labels="country", limit=100, cache_dir=fake_pkl2)
+    b = _load_names(labels="region", limit=100, cache_dir=fake_pkl2)
+    assert a.fingerprint == _load_names(labels="country", limit=100, cache_dir=fake_pkl2).fingerprint
     assert a.fingerprint != b.fingerprint
 
 
@@ -178,7 +184,7 @@ def test_fingerprint_follows_content(fake_pkl2):
 def test_every_argument_is_checked_in_one_line(fake_pkl2, kw, message):
     kw = {"cache_dir": fake_pkl2, **kw}
     with pytest.raises(ValueError) as info:
-        load_names(**kw)
+        _load_names(**kw)
     assert str(info.value).startswith(f"dataset.{message}") and "\n" not in str(info.value)
 
 
@@ -201,10 +207,10 @@ def test_real_package_every_name_loads_fast(tmp_path):
     cache = str(tmp_path / "cache")
     names._load_table(cache)  # one-time conversion
     t0 = time.perf_counter()
-    ds = load_names(cache_dir=cache, limit=None, n_queries=10000)
+    ds = _load_names(cache_dir=cache, limit=None, n_queries=10000)
     assert time.perf_counter() - t0 < 3.0
     assert len(ds.queries) == 10000 and 700_000 < len(ds.db) < 750_000
-    regions = load_names(cache_dir=cache, labels="region", limit=20000)
+    regions = _load_names(cache_dir=cache, labels="region", limit=20000)
     assert set(regions.db_labels) <= {c.region for c in names.COUNTRIES.values()}
 
 
@@ -231,7 +237,7 @@ def fake_pkl3(tmp_path, monkeypatch):
 
 def test_max_rank_keeps_names_common_in_a_country_of_their_label(fake_pkl3):
     def kept(**kw):
-        return set(_labelled(load_names(limit=None, cache_dir=fake_pkl3, **kw)))
+        return set(_labelled(_load_names(limit=None, cache_dir=fake_pkl3, **kw)))
 
     every = kept()
     assert {"Common", "RareHere", "Unranked", "BadRank"} <= every and "Oneill" not in every
@@ -243,11 +249,11 @@ def test_max_rank_keeps_names_common_in_a_country_of_their_label(fake_pkl3):
     assert "Oneill" not in kept(labels="region", max_rank=20)
     assert "RareHere" in kept(labels="region", max_rank=2)  # AT is Germanic too
     with pytest.raises(ValueError, match=r"dataset\.max_rank=0 is invalid"):
-        load_names(max_rank=0, cache_dir=fake_pkl3)
+        _load_names(max_rank=0, cache_dir=fake_pkl3)
     with pytest.raises(ValueError, match=r"dataset\.max_rank=True is invalid"):
-        load_names(max_rank=True, cache_dir=fake_pkl3)
+        _load_names(max_rank=True, cache_dir=fake_pkl3)
     with pytest.raises(ValueError, match=r"dataset\.max_rank=1 is invalid .*only 1 names"):
-        load_names(max_rank=1, labels="country", cache_dir=fake_pkl3, limit=None)
+        _load_names(max_rank=1, labels="country", cache_dir=fake_pkl3, limit=None)
 
 
 def test_label_shares_look_names_up_as_typed_then_folded(fake_pkl3):

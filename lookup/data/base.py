@@ -32,14 +32,27 @@ class Dataset:
         return not isinstance(self.db, np.ndarray)
 
 
-def fingerprint_texts(*parts: Sequence[str] | None) -> str:
-    """sha256 over text columns, stable across runs and machines."""
+def fingerprint(*parts: Sequence[str] | np.ndarray | bytes | None) -> str:
+    """The content fingerprint of a dataset (16 hex of sha256), the one helper every loader
+    uses: each part a sequence of texts, a numeric array (shape, dtype and bytes), raw bytes,
+    or None; stable across runs and machines. A loader passes everything that makes its
+    content: both sides, their labels, and anything else it returns."""
     h = hashlib.sha256()
     for part in parts:
         h.update(b"\x1e")
         if part is None:
             continue
-        for item in part:
-            h.update(str(item).encode("utf-8"))
-            h.update(b"\x1f")
+        if isinstance(part, bytes):
+            h.update(part)
+        elif isinstance(part, np.ndarray) and part.dtype.kind in "biuf":
+            a = np.ascontiguousarray(part)
+            h.update(f"{a.shape}{a.dtype}".encode())
+            h.update(a.data)
+        else:
+            h.update("\x1f".join(map(str, part)).encode("utf-8"))
     return h.hexdigest()[:16]
+
+
+def fingerprint_texts(*parts: Sequence[str] | None) -> str:
+    """:func:`fingerprint` of text columns (the name other caches use)."""
+    return fingerprint(*parts)

@@ -29,7 +29,6 @@ curves). Without it, the first ``round(limit * test_fraction)`` are the queries.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import itertools
 import logging
 import os
@@ -37,7 +36,7 @@ import pickle
 
 import numpy as np
 
-from lookup.data.base import Dataset
+from lookup.data.base import Dataset, fingerprint
 from lookup.data.countries import COUNTRIES
 from lookup.errors import BadInput, MissingFile
 
@@ -336,6 +335,34 @@ def _label_ranks(t: dict[str, np.ndarray], labels: str, label_idx: np.ndarray) -
     return np.minimum.reduceat(rank, ptr[:-1]).astype(np.int32)
 
 
+def _split(t, labels, label_idx, share, min_share, max_rank, limit, n_queries, test_fraction, seed):
+    """(query rows, database rows) of the table: the eligible names, seeded and cut."""
+    keep = share >= np.float32(min_share)
+    if max_rank is not None:
+        keep &= _label_ranks(t, labels, label_idx) <= max_rank
+    eligible = np.flatnonzero(keep)
+    if len(eligible) < 2:
+        key, value = ("max_rank", max_rank) if max_rank is not None else ("min_share", min_share)
+        raise BadInput(
+            f"dataset.{key}={value} is invalid for labels={labels}, min_share={min_share}, "
+            f"max_rank={max_rank}: only {len(eligible)} names qualify (2 needed)"
+        )
+    chosen = eligible[np.random.default_rng(seed).permutation(len(eligible))]
+    if limit is not None:
+        chosen = chosen[:limit]
+    if n_queries is None:
+        n_test = min(max(1, round(len(chosen) * test_fraction)), len(chosen) - 1)
+    elif n_queries < len(chosen):
+        n_test = n_queries
+    else:
+        raise BadInput(
+            f"dataset.n_queries={n_queries} is invalid: only {len(chosen)} names have a "
+            f"{labels} share "
+            f">= {min_share}, and the database needs at least one"
+        )
+    return chosen[:n_test], chosen[n_test:]
+
+
 def load_names(
     *,
     labels: str = "country",
@@ -377,37 +404,12 @@ def load_names(
         )
     t = _load_table(cache_dir)
     classes, label_idx, share = _labels_of(t, labels)
-    keep = share >= np.float32(min_share)
-    if max_rank is not None:
-        keep &= _label_ranks(t, labels, label_idx) <= max_rank
-    eligible = np.flatnonzero(keep)
-    if len(eligible) < 2:
-        key, value = ("max_rank", max_rank) if max_rank is not None else ("min_share", min_share)
-        raise BadInput(
-            f"dataset.{key}={value} is invalid for labels={labels}, min_share={min_share}, "
-            f"max_rank={max_rank}: only {len(eligible)} names qualify (2 needed)"
-        )
-    chosen = eligible[np.random.default_rng(seed).permutation(len(eligible))]
-    if limit is not None:
-        chosen = chosen[:limit]
-    if n_queries is None:
-        n_test = min(max(1, round(len(chosen) * test_fraction)), len(chosen) - 1)
-    elif n_queries < len(chosen):
-        n_test = n_queries
-    else:
-        raise BadInput(
-            f"dataset.n_queries={n_queries} is invalid: only {len(chosen)} names have a "
-            f"{labels} share "
-            f">= {min_share}, and the database needs at least one"
-        )
-    q_rows, db_rows = chosen[:n_test], chosen[n_test:]
+    q_rows, db_rows = _split(
+        t, labels, label_idx, share, min_share, max_rank, limit, n_queries, test_fraction, seed
+    )
     db_bytes = _gather(t["blob"], t["offsets"], db_rows)
     q_bytes = _gather(t["blob"], t["offsets"], q_rows)
     db_idx, q_idx = label_idx[db_rows], label_idx[q_rows]
-    h = hashlib.sha256(b"names\x1e" + "\x1f".join(map(str, classes)).encode("utf-8"))
-    for part in (db_bytes, db_idx.astype("<i2").tobytes(), q_bytes, q_idx.astype("<i2").tobytes()):
-        h.update(b"\x1e")
-        h.update(part)
     db = db_bytes.decode("utf-8").split("\n")[:-1]
     queries = q_bytes.decode("utf-8").split("\n")[:-1]
     log.info(
@@ -426,7 +428,7 @@ def load_names(
         queries=queries,
         db_labels=classes[db_idx],
         query_labels=classes[q_idx],
-        fingerprint=h.hexdigest()[:16],
+        fingerprint=fingerprint(b"names", classes, db_bytes, db_idx, q_bytes, q_idx),
     )
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookup.cache import array_digest
-from lookup.data.base import Dataset
+from lookup.data.base import Dataset, fingerprint
 from lookup.distances import METRICS, check_finite
 from lookup.errors import BadInput, MissingFile
 
@@ -116,12 +115,14 @@ def load_vectors(
             f"(dataset.db={db}, dataset.queries={queries}, dataset.path={path}); "
             "valid: one dimension for both"
         )
+    lb = _labels(db_labels, len(xb), "db_labels")
+    lq = _labels(query_labels, len(xq), "query_labels")
     return Dataset(
         name=name,
         db=xb,
         queries=xq,
-        db_labels=_labels(db_labels, len(xb), "db_labels"),
-        query_labels=_labels(query_labels, len(xq), "query_labels"),
-        fingerprint=array_digest(xb, xq),
+        db_labels=lb,
+        query_labels=lq,
+        fingerprint=fingerprint(xb, xq, lb, lq),
         metric=metric,
     )

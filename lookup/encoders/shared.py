@@ -384,6 +384,44 @@ class SharedSpec:
         return fit_shared(base, wv, data.texts, self.settings(), cache_dir=cache_dir)
 
 
+def _fit_map(
+    base: Encoder, wv: WordVectors, texts: list[str], settings: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], dict]:
+    """The word map's arrays and fit metrics (what :func:`fit_shared` caches)."""
+    fit_on, lengths = settings["fit_on"], settings["fit_lengths"]
+    t0 = time.perf_counter()
+    xb_base = np.ascontiguousarray(base.encode(texts), dtype=np.float32)
+    xb = unit_rows(xb_base)
+    rng = np.random.default_rng(settings["seed"])
+    held = np.zeros(len(texts), bool)
+    held[rng.permutation(len(texts))[: max(len(texts) // 10, 1)]] = True
+    fit_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
+
+    def pairs(idx: np.ndarray):
+        return training_pairs(
+            [texts[i] for i in idx], xb[idx], wv, fit_on=fit_on, fit_lengths=lengths
+        )
+
+    X, Y, w = pairs(fit_idx)
+    W, b = fit_ridge(X, Y, settings["ridge"], w)
+    Xh, Yh, _ = pairs(held_idx)
+    heldout = mean_cosine(Xh @ W + b, Yh) if len(Xh) else float("nan")
+    X, Y, w = pairs(np.arange(len(texts)))
+    W, b = fit_ridge(X, Y, settings["ridge"], w)
+    arrays = {"W": W, "b": b, "xb": xb_base}
+    meta = {
+        "pairs": len(X),
+        "train_cosine": mean_cosine(X @ W + b, Y),
+        "heldout_cosine": heldout,
+    }
+    if settings["shrink"] is not None:
+        words, df, cent = word_centroids(texts, xb)
+        arrays.update(table=cent, table_df=df, table_words=np.array(words, dtype=str))
+        meta["table_words"] = len(words)
+    meta["seconds"] = time.perf_counter() - t0
+    return arrays, meta
+
+
 def fit_shared(
     base: Encoder,
     wv: WordVectors,
@@ -402,40 +440,9 @@ def fit_shared(
     seeded 10% of the captions held out of a first fit (``heldout_cosine``).
     """
     texts = list(texts)
-    fit_on, lengths = settings["fit_on"], settings["fit_lengths"]
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
-        t0 = time.perf_counter()
-        xb_base = np.ascontiguousarray(base.encode(texts), dtype=np.float32)
-        xb = unit_rows(xb_base)
-        rng = np.random.default_rng(settings["seed"])
-        held = np.zeros(len(texts), bool)
-        held[rng.permutation(len(texts))[: max(len(texts) // 10, 1)]] = True
-        fit_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
-
-        def pairs(idx: np.ndarray):
-            return training_pairs(
-                [texts[i] for i in idx], xb[idx], wv, fit_on=fit_on, fit_lengths=lengths
-            )
-
-        X, Y, w = pairs(fit_idx)
-        W, b = fit_ridge(X, Y, settings["ridge"], w)
-        Xh, Yh, _ = pairs(held_idx)
-        heldout = mean_cosine(Xh @ W + b, Yh) if len(Xh) else float("nan")
-        X, Y, w = pairs(np.arange(len(texts)))
-        W, b = fit_ridge(X, Y, settings["ridge"], w)
-        arrays = {"W": W, "b": b, "xb": xb_base}
-        meta = {
-            "pairs": len(X),
-            "train_cosine": mean_cosine(X @ W + b, Y),
-            "heldout_cosine": heldout,
-        }
-        if settings["shrink"] is not None:
-            words, df, cent = word_centroids(texts, xb)
-            arrays.update(table=cent, table_df=df, table_words=np.array(words, dtype=str))
-            meta["table_words"] = len(words)
-        meta["seconds"] = time.perf_counter() - t0
-        return arrays, meta
+        return _fit_map(base, wv, texts, settings)
 
     routing = ("max_map_words", "mix")  # shape the encoding, not the fit: not in the key
     key = key_of(

