@@ -4,7 +4,9 @@ Harness distance conventions (smaller is nearer), used everywhere in the project
 
 - ``cosine``: ``1 - cos(q, x)``; a zero vector has cosine 0 with everything (distance 1), no NaN;
 - ``euclidean``: true L2 distance (not squared);
-- ``ip``: ``-<q, x>``.
+- ``ip``: ``-<q, x>``;
+- ``hamming``: the number of differing bits of packed binary codes (uint8 rows, 8 bits a byte;
+  :mod:`lookup.codes`), an integer, so ties are exact.
 
 Ground truth and scoring both use :func:`pair_distances` (float64 from the float32 vectors), so a
 backend is never scored with its own library's numbers.
@@ -16,13 +18,15 @@ import numpy as np
 
 from lookup.errors import BadInput
 
-METRICS = ("cosine", "euclidean", "ip")
+METRICS = ("cosine", "euclidean", "ip")  # metrics of float vectors (every float backend)
+ALL_METRICS = (*METRICS, "hamming")  # hamming: packed binary codes (binary backends, exact)
 
 
-def check_metric(metric: str) -> str:
-    """Return ``metric`` if it is one of :data:`METRICS`, else raise ValueError."""
-    if metric not in METRICS:
-        raise BadInput(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+def check_metric(metric: str, allowed: tuple[str, ...] = METRICS) -> str:
+    """Return ``metric`` if it is one of ``allowed`` (the float metrics by default), else a
+    one-line BadInput."""
+    if metric not in allowed:
+        raise BadInput(f"unknown metric {metric!r}; valid metrics: {', '.join(allowed)}")
     return metric
 
 
@@ -56,8 +60,19 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0).astype(np.float32))
 
 
+def hamming_distances(xb: np.ndarray, xq: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """float64 Hamming distances between packed rows xq[i] and xb[idx[i, j]]; inf for -1."""
+    valid = idx >= 0
+    codes = np.asarray(xb, dtype=np.uint8)[np.where(valid, idx, 0)]  # (nq, k, bytes)
+    q = np.asarray(xq, dtype=np.uint8)[:, None, :]
+    d = np.bitwise_count(np.bitwise_xor(codes, q)).sum(axis=2, dtype=np.int64)
+    return np.where(valid, d.astype(np.float64), np.inf)
+
+
 def pair_distances(xb: np.ndarray, xq: np.ndarray, idx: np.ndarray, metric: str) -> np.ndarray:
     """float64 harness distances between xq[i] and xb[idx[i, j]] for valid (>= 0) ids; inf else."""
+    if metric == "hamming":
+        return hamming_distances(xb, xq, idx)
     valid = idx >= 0
     vecs = np.asarray(xb)[np.where(valid, idx, 0)].astype(np.float64)  # (nq, k, d)
     q = np.asarray(xq, dtype=np.float64)[:, None, :]  # (nq, 1, d)
@@ -85,7 +100,7 @@ def recompute_distances(
     ``-1`` ids (padding) get ``+inf``. Computed in float64 from the vectors, so backends are
     scored in one metric regardless of what their library reports.
     """
-    check_metric(metric)
+    check_metric(metric, ALL_METRICS)
     ids = np.asarray(I)
     if ids.ndim != 2 or ids.shape[0] != len(xq):
         raise ValueError(f"I must have shape (nq={len(xq)}, k), got {ids.shape}")
@@ -104,7 +119,7 @@ def tie_floor(xb: np.ndarray, xq: np.ndarray, metric: str) -> float:
     float32 inputs are exact in float64, so the error is relative to the distance itself).
     """
     dim = np.shape(xb)[1]
-    if metric == "euclidean":
+    if metric in ("euclidean", "hamming"):  # hamming: integers, exact
         return 0.0
     if metric == "cosine":
         return float(dim * 2.0**-52)

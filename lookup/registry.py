@@ -37,6 +37,7 @@ INDEXES: dict[str, str] = {
     "annoy": "lookup.index.annoy_backend.AnnoyIndex",
     "hnswlib": "lookup.index.hnswlib_backend.HnswlibIndex",
     "faiss": "lookup.index.faiss_backend.FaissIndex",
+    "faiss_binary": "lookup.index.faiss_binary_backend.FaissBinaryIndex",
     "usearch": "lookup.index.usearch_backend.UsearchIndex",
 }
 ENCODERS: dict[str, str] = {
