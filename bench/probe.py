@@ -112,7 +112,8 @@ def _measure(cfg: DictConfig, k: int, threads: int, opts: dict, spec, cid: str) 
 
     def encode() -> tuple[dict[str, np.ndarray], dict]:
         t0 = time.perf_counter()
-        return {"x": encoder.encode(texts)}, {"encode_s": time.perf_counter() - t0}
+        x = encoder.encode(texts, role="query")
+        return {"x": x}, {"encode_s": time.perf_counter() - t0}
 
     key = key_of(encoder=encoder.fingerprint, texts=fingerprint_texts(texts), kind="probe")
     arrays, _, _ = cached_arrays(cfg.cache_dir, "probe_vectors", key, encode)

@@ -152,7 +152,7 @@ class Searcher:
     def query(self, text: str) -> Answer:
         """Encode and search one text (timed together), then score with the harness metric."""
         t0 = time.perf_counter()
-        xq = self.encoder.encode([text])
+        xq = self.encoder.encode([text], role="query")
         _, I = self.index.search(xq, self.k)  # noqa: E741
         ms = (time.perf_counter() - t0) * 1e3
         D = recompute_distances(self.xb, xq, I, self.metric)
