@@ -30,8 +30,9 @@ ENCODERS: dict[str, str] = {
     "char_rnn": "lookup.encoders.char_rnn.CharRNNSpec",
     "infersent": "lookup.encoders.infersent.InferSentSpec",
     "glove_mean": "lookup.encoders.glove_mean.GloveMeanSpec",
-    "minilm": "lookup.encoders.minilm.MiniLMSpec",
     "shared": "lookup.encoders.shared.SharedSpec",
+    "sentence_transformers": "lookup.encoders.sentence_transformers.SentenceTransformerSpec",
+    "transformers": "lookup.encoders.transformers_encoder.TransformersSpec",
 }
 
 
