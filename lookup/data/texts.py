@@ -2,9 +2,11 @@
 
 Reading. ``path`` is one file, or a folder whose files of one format are all read in sorted
 name order (hidden files and files of other extensions are skipped). CSV and TSV files are
-UTF-8 (a byte-order mark is allowed) with a header row; every cell is read as text, so
-``NA``, ``null`` or ``007`` stay what they are. TSV is tab-separated without quoting. JSONL is
-one JSON object per line; Parquet columns of any scalar type are read as text. ``text`` names
+UTF-8 (a byte-order mark is allowed) with a header row, read strictly (pyarrow): a row with
+more or fewer fields than the header is bad input, not silently shifted; a blank line is no
+row. Every cell is read as text, so ``NA``, ``null`` or ``007`` stay what they are. TSV is
+tab-separated without quoting. JSONL is one JSON object per line (a key missing from a line is
+a missing cell); Parquet columns of any scalar type are read as text. ``text`` names
 the text column; ``label``, ``id`` and ``group`` name optional columns.
 
 Empty and duplicate texts. A row whose text is missing, empty or whitespace only is dropped
@@ -179,44 +181,77 @@ def _unknown_column(key: str, column: str, source: str, existing: Sequence[str])
     )
 
 
-def _decode_error(source: str, fmt: str, exc: UnicodeDecodeError) -> BadInput:
-    bad = exc.object[exc.start : exc.start + 1]
-    return _fail(
-        f"{source} is not UTF-8 text (byte 0x{bad.hex()}: {exc.reason}); valid: a UTF-8 "
-        f"encoded {fmt} file"
-    )
+def _not_utf8(f: Path, source: str, fmt: str) -> BadInput:
+    """The one line for a file that is not UTF-8: the first bad byte and its line."""
+    data = f.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        where = f"byte 0x{data[exc.start : exc.start + 1].hex()} on line {line}: {exc.reason}"
+    else:  # pragma: no cover - only called after a decoding failure
+        where = "a decoding error"
+    return _fail(f"{source} is not UTF-8 text ({where}); valid: a UTF-8 encoded {fmt} file")
+
+
+def _header(f: Path, fmt: str, source: str) -> list[str]:
+    """The column names of a CSV/TSV file (its first record)."""
+    try:
+        with open(f, encoding="utf-8-sig", newline="") as handle:
+            if fmt == "TSV":
+                reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            else:
+                reader = csv.reader(handle)
+            header = next(reader, None)
+    except UnicodeDecodeError:
+        raise _not_utf8(f, source, fmt) from None
+    except csv.Error as exc:
+        raise _fail(f"{source} is not a valid {fmt} file ({exc}); valid: {VALID_PATH}") from None
+    if not header:
+        raise _fail(f"{source} is empty; valid: a {fmt} file with a header row")
+    return header
 
 
 def _read_delimited(
     f: Path, fmt: str, wanted: dict[str, str], source: str
 ) -> dict[str, list[str | None]]:
-    import pandas as pd
+    """Columns of a CSV/TSV file, every cell as text, read strictly by pyarrow: a row with
+    too many or too few fields is bad input (a loose reader would shift or drop cells)."""
+    import pyarrow as pa
+    import pyarrow.csv as pc
 
-    opts: dict[str, Any] = dict(
-        dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+    header = _header(f, fmt, source)
+    for key, column in wanted.items():
+        if column not in header:
+            raise _unknown_column(key, column, source, header)
+    columns = list(dict.fromkeys(wanted.values()))
+    tsv = fmt == "TSV"
+    parse = pc.ParseOptions(
+        delimiter="\t" if tsv else ",", quote_char=False if tsv else '"', newlines_in_values=not tsv
     )
-    if fmt == "TSV":
-        opts.update(sep="\t", quoting=csv.QUOTE_NONE)
+    convert = pc.ConvertOptions(
+        column_types={c: pa.string() for c in columns},
+        include_columns=columns,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
     try:
-        header = list(pd.read_csv(f, nrows=0, **opts).columns)
-        for key, column in wanted.items():
-            if column not in header:
-                raise _unknown_column(key, column, source, header)
-        frame = pd.read_csv(f, usecols=sorted(set(wanted.values())), **opts)
-    except UnicodeDecodeError as exc:
-        raise _decode_error(source, fmt, exc) from None
-    except pd.errors.EmptyDataError:
-        raise _fail(f"{source} is empty; valid: a {fmt} file with a header row") from None
-    except pd.errors.ParserError as exc:
-        raise _fail(f"{source} is not a valid {fmt} file ({exc}); valid: {VALID_PATH}") from None
-    return {key: frame[column].tolist() for key, column in wanted.items()}
+        table = pc.read_csv(f, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        reason = " ".join(str(exc).split())
+        if "invalid UTF8" in reason:
+            raise _not_utf8(f, source, fmt) from None
+        raise _fail(
+            f"{source} is not a valid {fmt} file ({reason[:200]}); valid: {VALID_PATH}"
+        ) from None
+    return {key: table.column(column).to_pylist() for key, column in wanted.items()}
 
 
 def _read_jsonl(f: Path, wanted: dict[str, str], source: str) -> dict[str, list[Any]]:
     try:
         lines = f.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise _decode_error(source, "JSONL", exc) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(f, source, "JSONL") from None
     records: list[dict] = []
     seen: dict[str, None] = {}
     for n, line in enumerate(lines, start=1):
@@ -312,7 +347,7 @@ def _require(t: Table, rows: np.ndarray, key: str, column: str, what: str) -> No
     missing = [int(i) for i in rows if cells[i] is None or not cells[i].strip()]
     if missing:
         raise _fail(
-            f"dataset.{key}={column!r}: {len(missing)} rows with text have no {what} (first: "
+            f"dataset.{key}={column!r}: no {what} on {len(missing)} row(s) with text (first: "
             f"{t.where(missing[0])}); valid: a {what} on every row with text, or {key}=null"
         )
 
@@ -512,8 +547,8 @@ def load_texts(
         classes = np.unique(np.concatenate([db_labels, query_labels]))
         if len(classes) < 2:
             raise _fail(
-                f"dataset.label={label!r} has one value ({classes[0]!r}) in the rows read from "
-                f"{main.source}; valid: a column with at least two labels, or label=null"
+                f"dataset.label={label!r} has one value ({str(classes[0])!r}) in the rows read "
+                f"from {main.source}; valid: a column with at least two labels, or label=null"
             )
     if group is not None:
         _require(q_table, q_rows, "group", group, "group")
