@@ -148,9 +148,9 @@ def make_encoder(job: Job, ds: Dataset, checked: Checked | None = None):
 
 
 def encode_queries(encoder, texts) -> np.ndarray:
-    """Queries through the encoder's query side when it has one (prompted models)."""
-    encode = getattr(encoder, "encode_queries", None) or encoder.encode
-    return encode(texts)
+    """Queries as queries (``role="query"``): prompted models (e5, bge) put their query prompt
+    on this side (:class:`lookup.protocols.Encoder`)."""
+    return encoder.encode(texts, role="query")
 
 
 def vectors_of(cache_dir: str, ds: Dataset, encoder) -> Vectors:

@@ -21,6 +21,7 @@ from lookup.distances import METRICS  # noqa: F401 - part of the contract
 from lookup.errors import BadInput
 
 MODES = ("single", "batch")
+ROLES = ("document", "query")  # the side a text is encoded for (Encoder.encode's ``role``)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,14 +125,22 @@ class EncoderData:
 
 @runtime_checkable
 class Encoder(Protocol):
-    """Maps texts to an ``(n, dim)`` float32 array in input order."""
+    """Maps texts to an ``(n, dim)`` float32 array in input order.
+
+    ``role`` says which side a text is encoded for: ``"document"`` (the database, the default)
+    or ``"query"``. Encoders whose vectors do not depend on the side accept and ignore it;
+    prompted models (e5, bge: ``query_prompt``/``document_prompt``) put their query or
+    document prompt before the text. Callers encode queries with ``role="query"``.
+    """
 
     dim: int
-    fingerprint: str  # changes whenever the vectors could change (weights, vocab, pooling)
+    fingerprint: str  # changes whenever the vectors could change (weights, vocab, pooling, prompts)
     training: dict  # numeric fit metrics (columns encoder_fit_<name>); {} when nothing was fitted
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
-        """(n, dim) float32, row i the vector of texts[i]."""
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 256, role: str = "document"
+    ) -> np.ndarray:
+        """(n, dim) float32, row i the vector of texts[i] as a ``role`` text (:data:`ROLES`)."""
 
 
 @runtime_checkable
@@ -141,6 +150,14 @@ class EncoderSpec(Protocol):
 
     def load(self, data: EncoderData, *, cache_dir: str) -> Encoder:
         """Train (seeded, cached under ``cache_dir``) or load the encoder."""
+
+
+def check_role(role: str) -> str:
+    """``role`` if it is one of :data:`ROLES`, else a TypeError: a caller's bug, not input,
+    so it keeps its traceback (as Python's own error for a bad keyword argument does)."""
+    if role not in ROLES:
+        raise TypeError(f"encode(role={role!r}) is invalid; valid: {', '.join(ROLES)}")
+    return role
 
 
 def check_mode(mode: str) -> str:

