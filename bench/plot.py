@@ -483,6 +483,11 @@ def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> lis
         path = folder / f"{name}.png"
         draw(df, kinds).savefig(path, dpi=110)
         paths.append(path)
+    from bench.plot_codes import draw_memory_front, has_codes
+
+    if has_codes(df):
+        draw_memory_front(df).savefig(folder / "memory_front.png", dpi=110)
+        paths.append(folder / "memory_front.png")
     return paths
 
 

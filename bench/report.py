@@ -316,6 +316,8 @@ def _sections(df: pd.DataFrame, built: dict[str, pd.DataFrame]):
                 r,
             )
         )
+    if "memory_front" in built:
+        out.append(_memory_section(df, built["memory_front"]))
     if "tail_points" in built:
         tails = built["tail_points"]
         h, r = display_table(tails, _label_columns(df, tails), _TAIL_COLUMNS)
@@ -327,6 +329,46 @@ def _sections(df: pd.DataFrame, built: dict[str, pd.DataFrame]):
         )
         out.append(("Tail operating points", note, h, r))
     return out
+
+
+_MEMORY_COLUMNS = (
+    ("encoder_output", "code", "{}"),
+    ("encoder_truncate_dim", "dims kept", "{:.0f}"),
+    ("bytes_per_vector", "bytes/vector", "{:g}"),
+    ("index", "index", "{}"),
+    ("config", "build + search knobs", "{}"),
+    ("knn_acc", "kNN acc", "{:.4f}"),
+    ("knn_acc_ci_low", "kNN CI low", "{:.4f}"),
+    ("knn_acc_ci_high", "kNN CI high", "{:.4f}"),
+    ("ref_knn_exact", "kNN float32 exact", "{:.4f}"),
+    ("ref_recall", "recall vs float32", "{:.4f}"),
+    ("within_tolerance", "within 1 point", "{}"),
+)
+
+
+def _memory_section(df: pd.DataFrame, front: pd.DataFrame):
+    """The memory front and, per dataset x encoder, the smallest code within one point."""
+    labels = [c for c in _label_columns(df, front) if c not in ("index", *frontier.CODE_COLUMNS)]
+    h, r = display_table(front, labels, _MEMORY_COLUMNS)
+    best = frontier.smallest_codes(front)
+    named = [
+        f"{row['dataset']} / {row['encoder']}: {row['encoder_output']}"
+        + (
+            f" of {int(row['encoder_truncate_dim'])} dims"
+            if _present(row.get("encoder_truncate_dim"))
+            else ""
+        )
+        + f" ({row['bytes_per_vector']:g} bytes/vector)"
+        for _, row in best.iterrows()
+    ]
+    note = (
+        "Each code (encoder.output x truncate_dim) at its most accurate configuration. A code is "
+        "within one point when the upper end of its kNN-accuracy interval reaches float32 exact "
+        "search's kNN accuracy minus 0.01. Smallest code within one point: "
+        + ("; ".join(named) if named else "none")
+        + "."
+    )
+    return ("Memory front: bytes per vector", note, h, r)
 
 
 def build(df: pd.DataFrame, targets: Targets) -> dict[str, pd.DataFrame]:
@@ -341,6 +383,10 @@ def build(df: pd.DataFrame, targets: Targets) -> dict[str, pd.DataFrame]:
         enc = enc.sort_values(["dataset", "target"], kind="stable")
     tables["which_encoder"] = enc
     tables["frontier"] = frontier.pareto_frontier(df, within=frontier.curve_columns(df))
+    from bench.plot_codes import has_codes
+
+    if has_codes(df):
+        tables["memory_front"] = frontier.memory_front(df)
     if targets.robustness:
         tables["tail_points"] = pd.concat(
             [frontier.tail_points(df, share, r) for share, r in targets.robustness],
