@@ -168,3 +168,48 @@ def test_code_settings_are_checked_before_any_work(tmp_path: Path) -> None:
 def test_the_reference_metrics_are_declared_in_the_table() -> None:
     assert schema.metric("recall_at_k_float32").needs_ref
     assert schema.metric("knn_acc_exact_float32").needs_labels
+
+
+def test_memory_front_names_the_smallest_code_within_one_point() -> None:
+    import pandas as pd
+
+    from lookup import frontier
+
+    base = {"dataset": "d", "encoder": "e", "index": "exact", "qps": 1.0, "dim": 64}
+    rows = [  # code, bytes, recall, knn, ci_high, knn exact float32
+        {
+            **base,
+            "encoder_output": "float32",
+            "recall_at_k": 1.0,
+            "knn_acc": 0.50,
+            "knn_acc_ci_high": 0.52,
+            "knn_acc_exact": 0.50,
+        },
+        {
+            **base,
+            "encoder_output": "int8",
+            "bytes_per_vector": 64,
+            "recall_at_k": 1.0,
+            "recall_at_k_float32": 0.95,
+            "knn_acc": 0.495,
+            "knn_acc_ci_high": 0.51,
+            "knn_acc_exact_float32": 0.50,
+        },
+        {
+            **base,
+            "encoder_output": "binary",
+            "bytes_per_vector": 8,
+            "recall_at_k": 1.0,
+            "recall_at_k_float32": 0.6,
+            "knn_acc": 0.40,
+            "knn_acc_ci_high": 0.42,
+            "knn_acc_exact_float32": 0.50,
+        },
+    ]
+    front = frontier.memory_front(pd.DataFrame(rows))
+    assert list(front["encoder_output"]) == ["binary", "int8", "float32"]  # by size
+    assert list(front["bytes_per_vector"]) == [8, 64, 256]  # float32 rows: 4 * dim
+    assert list(front["within_tolerance"]) == [False, True, True]
+    assert list(front["ref_recall"]) == [0.6, 0.95, 1.0]
+    best = frontier.smallest_codes(front)
+    assert list(best["encoder_output"]) == ["int8"]
