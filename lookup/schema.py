@@ -149,6 +149,15 @@ def _robustness(delta: float) -> Callable[[Truth, Answer], np.ndarray]:
     return fn
 
 
+def _reciprocal_rank(t: Truth, a: Answer) -> np.ndarray:
+    """(nq,) 1/rank of the first returned item at the true nearest distance (ties counted by
+    recall_at_k's rule), 0 when none of the k is."""
+    nearest = np.asarray(t.D, dtype=np.float64)[:, :1]
+    hit = np.asarray(a.D, dtype=np.float64) <= nearest + m.TIE_RTOL * np.abs(nearest) + t.atol
+    rank = np.argmax(hit, axis=1) + 1
+    return np.where(hit.any(axis=1), 1.0 / rank, 0.0)
+
+
 def _latency(col: str) -> Callable[[Answer], float | None]:
     def fn(a: Answer) -> float | None:
         return m.latency_stats(a.latencies_s, n=len(a.I), total_s=a.total_s)[col]
@@ -180,6 +189,16 @@ METRICS: tuple[Metric, ...] = (
         ci=True,
         needs_ref=True,
         label="recall vs float32",
+    ),
+    Metric(
+        "mrr_at_k",
+        "per_query",
+        _reciprocal_rank,
+        "mean reciprocal rank of the true nearest neighbour (or an item tied with it) among "
+        "the k returned: 1 when it comes first, 1/r at rank r, 0 when missed",
+        ci=True,
+        plot=True,
+        label="MRR@k",
     ),
     Metric(
         "recall_at_k_ids",
