@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.records import SCHEMA_VERSION
 from bench.table import SCHEMA_MARK, append_rows, read_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -380,8 +381,8 @@ def table(tmp_path: Path) -> Path:
     append_rows(
         path,
         [
-            {SCHEMA_MARK: 1, "config_id": "earlier", "index": "hnswlib", "qps": 100},
-            {SCHEMA_MARK: 1, "config_id": "earlier", "index": "hnswlib", "qps": 200},
+            {SCHEMA_MARK: SCHEMA_VERSION, "config_id": "earlier", "index": "hnswlib", "qps": 100},
+            {SCHEMA_MARK: SCHEMA_VERSION, "config_id": "earlier", "index": "hnswlib", "qps": 200},
         ],
     )
     return path
