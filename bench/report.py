@@ -1,7 +1,9 @@
 """`python -m bench.report [TABLE ...] [--where KEY=VALUE ...] [--target-recall 0.9,0.95,0.99]
 [--target-knn 0.99] [--out DIR]`: from result tables to a decision.
 
-Writes into DIR (default outputs/report):
+Writes into DIR (default outputs/report; checked before any table is read: a file, FIFO or
+device there is one line, exit 2; every file is written atomically, through symlinks, and a
+full disk leaves no partial file):
 - operating_points.csv / which_encoder.csv / frontier.csv: the tables, full precision;
 - report.md: the tables in Markdown, with the figures as PNG files beside it (figures/);
 - report.html: one self-contained page (figures inlined as base64 PNG, sortable tables by a few
@@ -29,6 +31,8 @@ import pandas as pd
 from bench.errors import one_line
 from bench.plot import KINDS, add_where_argument, draw, panel_columns, read_tables
 from lookup import frontier
+from lookup.errors import BadInput
+from lookup.io import atomic_path, atomic_write_bytes, check_output_dir
 
 DEFAULT_OUT = "outputs/report"
 
@@ -89,7 +93,7 @@ def parse_targets(text: str | None, option: str) -> list[float]:
         except ValueError:
             value = math.nan
         if not 0 < value <= 1:
-            raise ValueError(
+            raise BadInput(
                 f"{option} {text!r} is invalid; use numbers in (0, 1] separated by commas"
             )
         out.append(value)
@@ -285,26 +289,35 @@ def write_report(
     recall_targets: list[float] = (0.9, 0.95, 0.99),
     knn_targets: list[float] = (),
 ) -> list[Path]:
-    """Read, filter, select and write every output file; returns their paths."""
+    """Read, filter, select and write every output file; returns their paths.
+
+    ``out`` is checked first (a writable folder, or one that can be made); each file is
+    written atomically (:func:`lookup.io.atomic_path`).
+    """
+    folder = check_output_dir("--out", out)
+    check_output_dir("--out", folder / "figures")
     df = frontier.apply_where(read_tables(tables), where)
     ops, enc, front = build(df, list(recall_targets), list(knn_targets))
-    folder = Path(out)
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
     paths = []
+
+    def write(path: Path, data: bytes) -> None:
+        atomic_write_bytes(path, data, key="--out")
+        paths.append(path)
+
     for name, table in (
         ("operating_points.csv", ops),
         ("which_encoder.csv", enc),
         ("frontier.csv", front),
     ):
-        table.to_csv(folder / name, index=False)
+        with atomic_path(folder / name, suffix=".csv", key="--out") as tmp:
+            table.to_csv(tmp, index=False)
         paths.append(folder / name)
 
     figures = []  # one figure per dataset row, so the HTML shows each near full size
     for key, part in frontier.iter_groups(df, panel_columns(df)):
         name = "_".join(_slug(frontier.format_value(v)) for v in key.values() if _present(v))
         png = _png(draw(part, KINDS))
-        (folder / "figures" / f"{name}.png").write_bytes(png)
-        paths.append(folder / "figures" / f"{name}.png")
+        write(folder / "figures" / f"{name}.png", png)
         figures.append((name, png))
 
     sections = _sections(df, ops, enc)
@@ -318,8 +331,7 @@ def write_report(
     for title, note, h, r in sections:
         md += [f"## {title}", "", note, "", markdown(h, r), ""]
     md += ["## Figures", ""] + [f"![{n}](figures/{n}.png)" for n, _ in figures] + [""]
-    (folder / "report.md").write_text("\n".join(md))
-    paths.append(folder / "report.md")
+    write(folder / "report.md", "\n".join(md).encode("utf-8"))
 
     body = [f"<h1>Benchmark report</h1><p class='note'>{html.escape(meta)}</p>"]
     body.append("<p class='note'>Click a column header to sort.</p>")
@@ -335,8 +347,7 @@ def write_report(
         "<title>lookup benchmark report</title>"
         f"<style>{_CSS}</style></head><body>{''.join(body)}<script>{_JS}</script></body></html>"
     )
-    (folder / "report.html").write_text(page, encoding="utf-8")
-    paths.append(folder / "report.html")
+    write(folder / "report.html", page.encode("utf-8"))
     return paths
 
 
@@ -354,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         recall = parse_targets(args.target_recall, "--target-recall")
         knn = parse_targets(args.target_knn, "--target-knn")
         if not recall and not knn:
-            raise ValueError("no target given; use --target-recall and/or --target-knn")
+            raise BadInput("no target given; use --target-recall and/or --target-knn")
         paths = write_report(args.tables, args.out, args.where, recall, knn)
     except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
         print(one_line(exc), file=sys.stderr)
