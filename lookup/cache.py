@@ -141,6 +141,6 @@ def cached_arrays(
                 return arrays, meta, True
         arrays, meta = compute()
         names = np.asarray(sorted(arrays), dtype=str)
-        with atomic_path(path, suffix=".npz", key="cache_dir") as tmp:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **{_META: np.array(json.dumps(meta)), _NAMES: names}, **arrays)
         return arrays, meta, False
