@@ -39,6 +39,7 @@ import numpy as np
 
 from lookup.data.base import Dataset
 from lookup.data.countries import COUNTRIES
+from lookup.errors import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +199,11 @@ _TABLE_KEYS = (
 
 
 def _read_table(path: str) -> dict[str, np.ndarray]:
-    """The cached table, read fully; raises on any damage (empty, truncated, missing arrays)."""
-    with np.load(path, allow_pickle=False) as z:
+    """The cached table, read fully; raises on any damage (empty, truncated, missing arrays, not
+    a regular file: a FIFO there is never opened)."""
+    from lookup.io import open_regular
+
+    with open_regular(None, path) as f, np.load(f, allow_pickle=False) as z:
         table = {k: z[k] for k in z.files}
     missing = [k for k in _TABLE_KEYS if k not in table]
     if missing:
@@ -218,20 +222,19 @@ def _load_table(cache_dir: str) -> dict[str, np.ndarray]:
 
     A cached table that fails to load is moved aside (one warning) and converted again.
     """
-    from filelock import FileLock
-
     from lookup.cache import quarantine
-    from lookup.io import atomic_path
+    from lookup.io import atomic_path, check_output_dir, hold_lock
 
     path = os.path.join(cache_dir, TABLE_NAME)
-    if os.path.exists(path):
+    if os.path.lexists(path):
         try:
             return _read_table(path)
         except Exception:  # noqa: BLE001 - re-checked under the lock below
             pass
+    check_output_dir("dataset.cache_dir", cache_dir)
     os.makedirs(cache_dir, exist_ok=True)
-    with FileLock(path + ".lock"):
-        if os.path.exists(path):  # another job may have healed it meanwhile
+    with hold_lock(path + ".lock", f"the names table {path}, converted by another job"):
+        if os.path.lexists(path):  # another job may have healed it meanwhile
             try:
                 return _read_table(path)
             except Exception as exc:  # noqa: BLE001 - any damage: heal by converting again
@@ -274,36 +277,36 @@ def _is_number(x) -> bool:
 
 
 def _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir) -> None:
-    """One-line ValueError naming the first bad key=value and what is valid."""
+    """One-line BadInput naming the first bad key=value and what is valid."""
     if labels not in LABELS:
-        raise ValueError(f"dataset.labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
+        raise BadInput(f"dataset.labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
     if not (_is_number(min_share) and 0.0 <= min_share <= 1.0):
-        raise ValueError(
+        raise BadInput(
             f"dataset.min_share={min_share!r} is invalid; it must be a number in [0, 1]"
         )
     if limit is not None and not (_is_int(limit) and limit >= 2):
-        raise ValueError(
+        raise BadInput(
             f"dataset.limit={limit!r} is invalid; it must be null (all) or an integer >= 2"
         )
     if n_queries is not None and not (_is_int(n_queries) and n_queries >= 1):
-        raise ValueError(
+        raise BadInput(
             f"dataset.n_queries={n_queries!r} is invalid; it must be null (test_fraction decides) "
             "or an integer >= 1"
         )
     if limit is not None and n_queries is not None and n_queries >= limit:
-        raise ValueError(
+        raise BadInput(
             f"dataset.n_queries={n_queries} is invalid with limit={limit}; "
             "n_queries must be < limit "
             "(limit counts queries and database together)"
         )
     if not (_is_number(test_fraction) and 0.0 < test_fraction < 1.0):
-        raise ValueError(
+        raise BadInput(
             f"dataset.test_fraction={test_fraction!r} is invalid; it must be a number in (0, 1)"
         )
     if not (_is_int(seed) and seed >= 0):
-        raise ValueError(f"dataset.seed={seed!r} is invalid; it must be an integer >= 0")
+        raise BadInput(f"dataset.seed={seed!r} is invalid; it must be an integer >= 0")
     if not (isinstance(cache_dir, (str, os.PathLike)) and str(cache_dir)):
-        raise ValueError(f"dataset.cache_dir={cache_dir!r} is invalid; it must be a directory path")
+        raise BadInput(f"dataset.cache_dir={cache_dir!r} is invalid; it must be a directory path")
 
 
 def _labels_of(t: dict[str, np.ndarray], labels: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -368,11 +371,11 @@ def load_names(
         cache_dir: where the compact table is cached.
 
     Raises:
-        ValueError: one line naming the bad key=value and what is valid.
+        BadInput: one line naming the bad key=value and what is valid.
     """
     _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir)
     if max_rank is not None and not (_is_int(max_rank) and max_rank >= 1):
-        raise ValueError(
+        raise BadInput(
             f"dataset.max_rank={max_rank!r} is invalid; it must be null (every name) or an "
             "integer >= 1"
         )
@@ -384,7 +387,7 @@ def load_names(
     eligible = np.flatnonzero(keep)
     if len(eligible) < 2:
         key, value = ("max_rank", max_rank) if max_rank is not None else ("min_share", min_share)
-        raise ValueError(
+        raise BadInput(
             f"dataset.{key}={value} is invalid for labels={labels}, min_share={min_share}, "
             f"max_rank={max_rank}: only {len(eligible)} names qualify (2 needed)"
         )
@@ -396,7 +399,7 @@ def load_names(
     elif n_queries < len(chosen):
         n_test = n_queries
     else:
-        raise ValueError(
+        raise BadInput(
             f"dataset.n_queries={n_queries} is invalid: only {len(chosen)} names have a "
             f"{labels} share "
             f">= {min_share}, and the database needs at least one"
@@ -460,7 +463,7 @@ def label_shares(
     region labels sum the shares of the region's countries.
     """
     if labels not in LABELS:
-        raise ValueError(f"labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
+        raise BadInput(f"labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
     t = _load_table(cache_dir)
     ptr, dist_country, dist_share = t["dist_ptr"], t["dist_country"], t["dist_share"]
     keys = t["countries"]

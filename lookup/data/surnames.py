@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
 import numpy as np
 
 from lookup.data.base import Dataset, fingerprint_texts
+from lookup.errors import BadInput, MissingFile
+from lookup.io import atomic_path, check_input_file, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -36,47 +38,44 @@ def default_path() -> str | None:
 
 
 def fetch(dest: str, *, url: str = URL, sha256: str = SHA256, timeout: float = 60.0) -> str:
-    """Fetch ``url`` to ``dest``, verify its sha256, and move it into place atomically.
+    """Fetch ``url`` to ``dest``, verify its sha256, and move it into place atomically
+    (:func:`lookup.io.atomic_path`: through a symlink, never over a FIFO or device).
 
     On a checksum mismatch or any error nothing is left at ``dest``.
     """
-    d = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".csv")
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(1 << 16):
-                h.update(chunk)
-                out.write(chunk)
-        if h.hexdigest() != sha256:
-            raise ValueError(
-                f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; not saved"
-            )
-        os.replace(tmp, dest)
+        with atomic_path(dest, suffix=".csv", key="dataset.path") as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                while chunk := resp.read(1 << 16):
+                    h.update(chunk)
+                    out.write(chunk)
+            if h.hexdigest() != sha256:
+                raise BadInput(
+                    f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; not saved"
+                )
     except urllib.error.URLError as exc:  # no network, DNS, HTTP 404, ...
-        raise ValueError(
+        raise BadInput(
             f"could not download {url} ({exc.reason}); put the CSV at {dest} or set path=..."
         ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("downloaded %s -> %s (sha256 ok)", url, dest)
     return dest
 
 
 def read_surnames_csv(path: str) -> tuple[list[str], list[str], list[str]]:
     """(splits, surnames, nationalities); one-line ValueError on any malformed content."""
+    check_input_file("dataset.path", path, valid="a surnames CSV file")
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        raw = open_regular("dataset.path", path)
+        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
-                raise ValueError(f"{path} is empty; expected a CSV with header {','.join(COLUMNS)}")
+                raise BadInput(f"{path} is empty; expected a CSV with header {','.join(COLUMNS)}")
             header = [h.strip() for h in header]
             missing = [c for c in COLUMNS if c not in header]
             if missing:
-                raise ValueError(
+                raise BadInput(
                     f"{path} lacks columns {missing}; expected header {','.join(COLUMNS)}"
                 )
             cols = [header.index(c) for c in COLUMNS]
@@ -85,22 +84,22 @@ def read_surnames_csv(path: str) -> tuple[list[str], list[str], list[str]]:
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise ValueError(
+                    raise BadInput(
                         f"{path}:{lineno} has {len(row)} fields, expected {len(header)} "
                         f"({','.join(header)})"
                     )
                 sp, name, nat = (row[i] for i in cols)
                 if sp not in SPLITS:
-                    raise ValueError(f"{path}:{lineno} split {sp!r} is not one of {SPLITS}")
+                    raise BadInput(f"{path}:{lineno} split {sp!r} is not one of {SPLITS}")
                 if not name or not nat:
-                    raise ValueError(f"{path}:{lineno} has an empty surname or nationality")
+                    raise BadInput(f"{path}:{lineno} has an empty surname or nationality")
                 splits.append(sp)
                 names.append(name)
                 nats.append(nat)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text ({exc.reason}); expected a CSV") from None
+        raise BadInput(f"{path} is not UTF-8 text ({exc.reason}); expected a CSV") from None
     if not names:
-        raise ValueError(f"{path} has a header but no rows; expected {','.join(COLUMNS)} rows")
+        raise BadInput(f"{path} has a header but no rows; expected {','.join(COLUMNS)} rows")
     return splits, names, nats
 
 
@@ -114,13 +113,13 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
     if path is None:
         path = default_path()
         if path is None:
-            raise FileNotFoundError(
+            raise MissingFile(
                 "no surnames CSV: pass path=... or set LOOKUP_DATA_DIR to the directory "
                 f"holding {FILENAME}"
             )
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         if not download:
-            raise FileNotFoundError(
+            raise MissingFile(
                 f"surnames CSV not found at {path}; pass a valid path, set LOOKUP_DATA_DIR, "
                 "or use download=True"
             )
@@ -131,7 +130,7 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
     arr_nats = np.asarray(nats)
     tr, te = sp == "train", sp == "test"
     if not tr.any() or not te.any():
-        raise ValueError(
+        raise BadInput(
             f"{path} needs both train and test rows; got {int(tr.sum())}/{int(te.sum())}"
         )
     db, queries = list(arr_names[tr]), list(arr_names[te])

@@ -1,4 +1,9 @@
-"""Precomputed vectors: .npy database/query files or an ann-benchmarks HDF5 file."""
+"""Precomputed vectors: .npy database/query files or an ann-benchmarks HDF5 file.
+
+Every path is checked for its kind before it is opened (:func:`lookup.io.check_input_file`:
+a FIFO or a device such as /dev/zero is one line, never read) and .npy files are read from the
+descriptor that check opened.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,26 @@ import numpy as np
 from lookup.cache import array_digest
 from lookup.data.base import Dataset
 from lookup.distances import METRICS, check_finite
+from lookup.errors import BadInput
+from lookup.io import check_input_file, open_regular
 
 _ANN_METRICS = {"angular": "cosine", "euclidean": "euclidean"}
 
 
-def _existing(path: str, what: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    return p
+_NPY = "a .npy file written by numpy.save"
 
 
 def _load_npy(path: str, key: str) -> np.ndarray:
     """``np.load`` of a plain numeric or string array; one line naming the key and path else."""
+    p = check_input_file(key, Path(path).expanduser(), valid=_NPY)
     try:
-        return np.load(_existing(path, key), allow_pickle=False)
+        with open_regular(key, p) as f:
+            return np.load(f, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
+        if isinstance(exc, BadInput):
             raise
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(
+        raise BadInput(
             f"{key}={path} is not a readable .npy array ({reason}); valid: a file written by "
             "numpy.save from a numeric (or, for labels, string) array"
         ) from None
@@ -39,17 +44,17 @@ def _labels(path: str | None, n: int, what: str) -> np.ndarray | None:
         return None
     labels = _load_npy(path, f"dataset.{what}")
     if labels.shape != (n,):
-        raise ValueError(f"{what} {path} has shape {labels.shape}; expected ({n},), one per vector")
+        raise BadInput(f"{what} {path} has shape {labels.shape}; expected ({n},), one per vector")
     return labels.astype(str)
 
 
 def _matrix(a: np.ndarray, what: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(
+        raise BadInput(
             f"{what} has shape {a.shape}; valid: a non-empty 2-d array (n, dim) of numbers"
         )
     if np.iscomplexobj(a) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise ValueError(f"{what} holds {a.dtype} values; valid: a numeric array (n, dim)")
+        raise BadInput(f"{what} holds {a.dtype} values; valid: a numeric array (n, dim)")
     a = np.ascontiguousarray(a, dtype=np.float32)
     check_finite(a, what)
     return a
@@ -72,19 +77,21 @@ def load_vectors(
     ``metric`` overrides the file's; with .npy files it is the only source (else the run's).
     """
     if metric is not None and metric not in METRICS:
-        raise ValueError(f"dataset.metric={metric!r} is invalid; valid: {', '.join(METRICS)}")
+        raise BadInput(f"dataset.metric={metric!r} is invalid; valid: {', '.join(METRICS)}")
     if path is not None:
         import h5py
 
-        p = _existing(path, "ann-benchmarks HDF5")
+        p = check_input_file(
+            "dataset.path", Path(path).expanduser(), valid="an ann-benchmarks HDF5 file"
+        )
         try:
             f = h5py.File(p, "r")
         except OSError as exc:
-            raise ValueError(f"{path} is not an HDF5 file ({exc})") from None
+            raise BadInput(f"{path} is not an HDF5 file ({exc})") from None
         with f:
             missing = [name for name in ("train", "test") if name not in f]
             if missing:
-                raise ValueError(
+                raise BadInput(
                     f"{path} has no {' or '.join(missing)} array; an ann-benchmarks file holds "
                     f"train, test, neighbors, distances (found: {', '.join(sorted(f)) or 'none'})"
                 )
@@ -95,7 +102,7 @@ def load_vectors(
             distance = distance.decode()
         if metric is None and distance is not None:
             if distance not in _ANN_METRICS:
-                raise ValueError(
+                raise BadInput(
                     f"{path}: distance attribute {distance!r} is not supported; "
                     f"valid: {', '.join(_ANN_METRICS)}"
                 )
@@ -103,14 +110,14 @@ def load_vectors(
         name = p.stem
     else:
         if db is None or queries is None:
-            raise ValueError(
+            raise BadInput(
                 "dataset=vectors needs either path=FILE.hdf5 or both db= and queries= .npy paths"
             )
         xb = _matrix(_load_npy(db, "dataset.db"), f"dataset.db={db}")
         xq = _matrix(_load_npy(queries, "dataset.queries"), f"dataset.queries={queries}")
         name = Path(db).stem
     if xb.shape[1] != xq.shape[1]:
-        raise ValueError(
+        raise BadInput(
             f"dataset queries have dimension {xq.shape[1]} but the database {xb.shape[1]} "
             f"(dataset.db={db}, dataset.queries={queries}, dataset.path={path}); "
             "valid: one dimension for both"

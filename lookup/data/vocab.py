@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lookup.io import atomic_write_bytes
+from lookup.errors import BadInput
+from lookup.io import atomic_write_bytes, check_input_file, read_bounded
 
 _VOCAB_KEYS = (
     "_mapping",
@@ -128,7 +129,7 @@ class Vocabulary:
 
     def _special(self, used: bool, token: str, what: str) -> int:
         if not used or token not in self._mapping:
-            raise ValueError(f"vocabulary has no {what} token")
+            raise BadInput(f"vocabulary has no {what} token")
         return self._mapping[token]
 
     def lookup_token(self, token: str) -> int:
@@ -137,7 +138,7 @@ class Vocabulary:
             return idx
         if self.use_unks:
             return self.unk_index
-        raise ValueError(f"token {token!r} is not in the vocabulary and it has no UNK token")
+        raise BadInput(f"token {token!r} is not in the vocabulary and it has no UNK token")
 
     def lookup_index(self, index: int) -> str:
         return self._flip[index]
@@ -172,15 +173,15 @@ class Vocabulary:
     def from_serializable(cls, contents: dict, *, name: str = "vocab") -> Vocabulary:
         """Rebuild from the tutorial's JSON dict; malformed input -> one-line ValueError."""
         if not isinstance(contents, dict):
-            raise ValueError(f"{name}: expected a JSON object with keys {list(_VOCAB_KEYS)}")
+            raise BadInput(f"{name}: expected a JSON object with keys {list(_VOCAB_KEYS)}")
         missing = [k for k in ("_mapping", "use_mask", "use_start_end") if k not in contents]
         if missing:
-            raise ValueError(f"{name}: missing keys {missing}; a tutorial vocab has {_VOCAB_KEYS}")
+            raise BadInput(f"{name}: missing keys {missing}; a tutorial vocab has {_VOCAB_KEYS}")
         mapping = contents["_mapping"]
         if not isinstance(mapping, dict) or not all(isinstance(v, int) for v in mapping.values()):
-            raise ValueError(f"{name}: _mapping must be an object of token -> int index")
+            raise BadInput(f"{name}: _mapping must be an object of token -> int index")
         if sorted(mapping.values()) != list(range(len(mapping))):
-            raise ValueError(f"{name}: _mapping indices must be exactly 0..{len(mapping) - 1}")
+            raise BadInput(f"{name}: _mapping indices must be exactly 0..{len(mapping) - 1}")
         v = cls.__new__(cls)
         v._mapping = dict(mapping)
         v._flip = {i: t for t, i in mapping.items()}
@@ -202,7 +203,7 @@ class Vocabulary:
             (v.use_start_end, v.end_token, "end"),
         ):
             if used and tok not in mapping:
-                raise ValueError(f"{name}: use of {what} token {tok!r} declared but not mapped")
+                raise BadInput(f"{name}: use of {what} token {tok!r} declared but not mapped")
         return v
 
 
@@ -241,7 +242,7 @@ class CharVectorizer:
                 unknown.update(c for c in t if c not in mapping)
             if unknown:
                 shown = "".join(sorted(unknown))[:40]
-                raise ValueError(
+                raise BadInput(
                     f"characters {shown!r} are not in the character vocabulary (it has no UNK); "
                     f"valid characters are those of the training data ({len(sv)} tokens)"
                 )
@@ -290,13 +291,13 @@ class CharVectorizer:
     @classmethod
     def from_serializable(cls, contents: dict) -> CharVectorizer:
         if not isinstance(contents, dict) or "surname_vocab" not in contents:
-            raise ValueError(
+            raise BadInput(
                 "vocab file must be a JSON object "
                 '{"surname_vocab": V, "nationality_vocab": V, "max_seq_length": N}'
             )
         sv = Vocabulary.from_serializable(contents["surname_vocab"], name="surname_vocab")
         if not (sv.use_mask and sv.use_start_end) or sv.mask_index != 0:
-            raise ValueError(
+            raise BadInput(
                 "surname_vocab must use a mask token at index 0 and start/end tokens "
                 "(use_mask=true, use_start_end=true)"
             )
@@ -305,7 +306,7 @@ class CharVectorizer:
         nv = Vocabulary.from_serializable(nv_raw, name="nationality_vocab")
         msl = contents.get("max_seq_length")
         if not isinstance(msl, int) or msl < 2:
-            raise ValueError(f"max_seq_length must be an int >= 2, got {msl!r}")
+            raise BadInput(f"max_seq_length must be an int >= 2, got {msl!r}")
         return cls(sv, nv, msl)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -316,11 +317,9 @@ class CharVectorizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharVectorizer:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"vocab file not found: {path}")
+        check_input_file(None, path, valid="a vocab JSON file")
         try:
-            with open(path, encoding="utf-8") as f:
-                contents = json.load(f)
+            contents = json.loads(read_bounded(None, path).decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"vocab file {path} is not valid JSON: {exc}") from None
+            raise BadInput(f"vocab file {path} is not valid JSON: {exc}") from None
         return cls.from_serializable(contents)
