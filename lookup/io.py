@@ -86,7 +86,7 @@ def _stat(key: str | None, path: str | os.PathLike) -> os.stat_result | None:
         raise BadPath(f"{_named(key, path)} cannot be looked up ({reason})") from None
 
 
-_BLOCKS = "reading a FIFO or a device can block or never end"
+_BLOCKS = "reading it could block or never end"
 
 
 def check_input_file(
@@ -107,7 +107,7 @@ def check_input_file(
         raise MissingFile(f"{_named(key, path)} does not exist; valid: {valid}")
     ok = stat.S_ISREG(st.st_mode) or (folder and stat.S_ISDIR(st.st_mode))
     if not ok:
-        why = "" if stat.S_ISDIR(st.st_mode) else f" ({_BLOCKS})"
+        why = "" if stat.S_ISDIR(st.st_mode) else f": {_BLOCKS}"
         raise BadPath(f"{_named(key, path)} is {kind_of(st.st_mode)}{why}; valid: {valid}")
     if not os.access(path, os.R_OK):
         raise BadPath(f"{_named(key, path)} cannot be read (permission denied)")
@@ -130,17 +130,26 @@ def open_regular(key: str | None, path: str | os.PathLike) -> BinaryIO:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise BadPath(f"{_named(key, path)} is {kind_of(mode)} ({_BLOCKS}); valid: a regular file")
+        raise BadPath(f"{_named(key, path)} is {kind_of(mode)}: {_BLOCKS}; valid: a regular file")
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     return os.fdopen(fd, "rb")
 
 
-def read_bounded(key: str | None, path: str | os.PathLike) -> bytes:
+READ_LIMIT = 1 << 32  # bytes read at most from a file that reports no size (e.g. in /proc)
+
+
+def read_bounded(key: str | None, path: str | os.PathLike, limit: int = READ_LIMIT) -> bytes:
     """The bytes of a regular file, at most the size it had when opened (a file that keeps
-    growing is read up to that size, never endlessly)."""
+    growing is read up to that size, never endlessly). A file that reports size 0 (a /proc
+    or /sys file) is read to its end, up to ``limit`` bytes; more is a BadPath."""
     with open_regular(key, path) as f:
         size = os.fstat(f.fileno()).st_size
-        return f.read(size)
+        if size:
+            return f.read(size)
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise BadPath(f"{_named(key, path)} reports no size and holds more than {limit} bytes")
+    return data
 
 
 # --------------------------------------------------------------------------------- writing
@@ -278,9 +287,9 @@ def write_error(key: str | None, path: str | os.PathLike, folder: Path, exc: OSE
     of permission or of a writable file system (nothing was left behind)."""
     shown = _named(key, path)
     if exc.errno == errno.EROFS:
-        why = f"the file system of {folder} is read-only"
+        why = f"{folder} is on a read-only file system"
     elif exc.errno in (errno.EACCES, errno.EPERM):
-        why = f"no permission to write in {folder}"
+        why = f"no write permission in {folder}"
     elif exc.errno == errno.EDQUOT:
         why = f"disk quota exceeded on the file system of {folder}"
     else:

@@ -16,7 +16,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from lookup.io import check_input_file, open_regular
+from lookup.io import READ_LIMIT, check_input_file, open_regular
 
 REPO = Path(__file__).resolve().parents[1]
 # What a measurement depends on in the working tree: the code and its configuration. The
@@ -117,7 +117,8 @@ def file_digest(path: str | os.PathLike, key: str | None = None) -> str:
 
     The kind is checked before anything is opened: a FIFO, a device or a socket is a one-line
     :class:`lookup.errors.BadPath` naming ``key=path`` (reading one could block or never end);
-    a file is read up to the size it had when opened.
+    a file is read up to the size it had when opened (one that reports size 0, as in /proc,
+    up to :data:`lookup.io.READ_LIMIT` bytes).
     """
     p = check_input_file(key, path, folder=True)
     if p.is_dir():
@@ -135,7 +136,7 @@ def file_digest(path: str | os.PathLike, key: str | None = None) -> str:
         stamp = (str(p.resolve()), st.st_size, st.st_mtime_ns)
         if stamp not in _DIGESTS:
             h = hashlib.sha256()
-            left = st.st_size
+            left = st.st_size or READ_LIMIT  # size 0: a /proc-like file, read to its end
             while left > 0 and (chunk := f.read(min(left, 1 << 20))):
                 h.update(chunk)
                 left -= len(chunk)
