@@ -31,6 +31,7 @@ import pandas as pd
 
 from bench.errors import one_line
 from lookup import frontier
+from lookup.io import atomic_path, check_input_file, check_output_dir
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
     from matplotlib.axes import Axes
@@ -71,9 +72,7 @@ def read_tables(paths: list[str]) -> pd.DataFrame:
     FileNotFoundError with a one-line message naming it."""
     frames = []
     for p in paths:
-        path = Path(p)
-        if not path.is_file():
-            raise FileNotFoundError(f"result table not found: {p}")
+        path = check_input_file(None, Path(p), valid="a results CSV table")  # no FIFO read
         try:
             df = pd.read_csv(path, low_memory=False)
         except pd.errors.EmptyDataError:
@@ -449,14 +448,15 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
 
 
 def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
-    """Write overview.png and one PNG per kind for the (filtered) tables into ``out``."""
+    """Write overview.png and one PNG per kind for the (filtered) tables into ``out`` (checked
+    first; each file atomic, through symlinks: :func:`lookup.io.atomic_path`)."""
+    folder = check_output_dir("--out", out)
     df = frontier.apply_where(read_tables(tables), where)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, kinds in [("overview", KINDS), *((k, (k,)) for k in KINDS)]:
         path = folder / f"{name}.png"
-        draw(df, kinds).savefig(path, dpi=110)
+        with atomic_path(path, suffix=".png", key="--out") as tmp:
+            draw(df, kinds).savefig(tmp, dpi=110)
         paths.append(path)
     return paths
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lookup.io import atomic_path, check_output_file
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TABLE = "results/probe_length.csv"
@@ -114,8 +116,9 @@ def plot_curves(df: pd.DataFrame, out: str | Path, *, k: int = 10) -> Path:
     axes[0][0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    check_output_file("--out", out)
+    with atomic_path(out, suffix=".png", key="--out") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return out
 
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--k", type=int, default=10, help="the k of the word-share column")
     args = p.parse_args(argv)
     try:
+        check_output_file("--out", args.out)  # before the tables are read
         out = plot_curves(curve_rows(args.tables), args.out, k=args.k)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
