@@ -593,3 +593,17 @@ def test_integers_too_large_for_the_library() -> None:
             make()
         _one_line(exc, f"and <= {C_INT_MAX}")
     HnswlibIndex(seed=C_INT_MAX).set_search_params(ef=C_INT_MAX)
+
+
+def test_a_full_temporary_folder_is_not_an_index_of_0_bytes(monkeypatch) -> None:
+    """hnswlib's save_index on a full disk writes 0 bytes and reports no error: index_bytes
+    would be 0. A temporary folder without room left is one line instead."""
+    from lookup import timing
+    from lookup.index.hnswlib_backend import HnswlibIndex
+
+    xb = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    assert timing.measure_build(HnswlibIndex(M=4), xb).index_bytes > 0
+    monkeypatch.setattr(timing, "_no_room", lambda _folder: True)
+    with pytest.raises(BadPath) as exc:
+        timing.measure_build(HnswlibIndex(M=4), xb)
+    _one_line(exc, "index_bytes", "no space left in the temporary folder", "TMPDIR")
