@@ -82,11 +82,11 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
 
 
 def max_abs_rows(x: np.ndarray) -> np.ndarray:
-    """(n,) float64 largest absolute value of each row (0 for an empty row)."""
+    """(n,) float64 largest absolute value of each row (0 for an empty row); no (n, d) copy."""
     x = np.asarray(x)
     if x.shape[1] == 0:
         return np.zeros(len(x))
-    return np.abs(x).max(axis=1).astype(np.float64)
+    return np.maximum(x.max(axis=1), -x.min(axis=1)).astype(np.float64)
 
 
 def pow2_scale(
@@ -108,24 +108,28 @@ def pow2_scale(
 
 
 def scale_rows(x: np.ndarray, scale: np.ndarray | float) -> tuple[np.ndarray, int]:
-    """``x * scale`` as float32 rows, computed in float64 (``scale``: a number or one per
-    row), clipped to the float32 range; returns (rows, number of values clipped). With every
-    scale 1 the input itself comes back."""
+    """``x * scale`` as float32 rows (``scale``: powers of two, a number or one per row),
+    clipped to the float32 range; returns (rows, number of values clipped). A power of two
+    times a float32 is exact, or rounded once into the subnormal range, exactly as a float64
+    product rounded to float32 would be, so the product is taken in float32 (no float64
+    copy); only an overflow differs, and it is clipped and counted. With every scale 1 the
+    input itself comes back."""
     x = np.asarray(x, dtype=np.float32)
-    per_row = np.ndim(scale) > 0
     if np.all(np.asarray(scale) == 1.0):
         return x, 0
-    out = np.empty(x.shape, dtype=np.float32)
+    factor = np.asarray(scale, dtype=np.float64)
+    if factor.ndim:
+        factor = factor[:, None]
+    with np.errstate(over="ignore"):
+        if np.all(factor <= F32_MAX):  # a factor beyond float32 (x ~ 1e-45): go through float64
+            out = x * factor.astype(np.float32)
+        else:
+            out = (x * factor).astype(np.float32)
     clipped = 0
-    starts, step = _steps(x)
-    for s in starts:
-        b = x[s : s + step].astype(np.float64)
-        b *= np.asarray(scale)[s : s + step, None] if per_row else scale
-        big = np.abs(b) > F32_MAX
-        if big.any():
-            clipped += int(big.sum())
-            np.clip(b, -F32_MAX, F32_MAX, out=b)
-        out[s : s + step] = b
+    if out.size and not (np.isfinite(out.min()) and np.isfinite(out.max())):
+        big = np.isinf(out) & np.isfinite(x)
+        clipped = int(big.sum())
+        np.clip(out, -F32_MAX, F32_MAX, out=out)
     return out, clipped
 
 

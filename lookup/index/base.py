@@ -27,8 +27,8 @@ normalisation turned such rows into zeros). So cosine rows are normalised in flo
 as inner product), and otherwise (``RESCALE``) rows whose magnitude is outside
 :data:`lookup.distances.SAFE_ABS` are multiplied by a power of two, which is exact and keeps
 the neighbour order: per row for cosine, one factor for the whole database for euclidean and
-ip (ip queries per row; for ip the factor always brings values near 1, as hnswlib and usearch
-rank by ``1 - <q, x>`` in float32). Distances the library reports are scaled back. When rows
+ip (ip queries per row; for ip small values count as unsafe too, as hnswlib and usearch rank
+by ``1 - <q, x>`` in float32). Distances the library reports are scaled back. When rows
 still differ from what the harness scores (a nonzero row that became zeros, values clipped to
 the float32 range or not finite), a warning gives the counts, also kept in ``altered``.
 """
@@ -57,9 +57,10 @@ from lookup.protocols import C_INT_MAX, Knob, QueryPlan, check_mode
 
 log = logging.getLogger(__name__)
 
-# ip rows are always brought near 1: hnswlib and usearch rank by 1 - <q, x> in float32, which
-# cannot tell dot products below ~1e-7 apart (recall 0.015 at |x| ~ 1e-5 without this).
-_IP_RANGE = (0.5, 1.0)
+# ip rows keep |values| >= 1/16: hnswlib and usearch rank by 1 - <q, x> in float32, which
+# cannot tell small dot products apart (hnswlib recall 0.95 at max |x| ~ 2e-3, 0.015 at ~2e-5,
+# 1.0 from ~2e-2 up on 32-d data); rows outside are rescaled to [0.5, 1).
+_IP_RANGE = (2.0**-4, SAFE_ABS[1])
 
 
 def check_int(
@@ -152,8 +153,10 @@ class BaseIndex:
                 x = np.clip(x, -F32_MAX, F32_MAX)
         build = name == "xb"
         factor: np.ndarray | None = None
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        finite = bool(np.isfinite(lo) and np.isfinite(hi))  # one NaN or inf shows in min/max
         if self.metric == "cosine" and self.NORMALISE:
-            rows = normalize_rows(x)
+            rows = normalize_rows(x)  # in float64: a finite nonzero row never becomes zeros
         elif not self.RESCALE:
             rows = x
         elif self.metric == "cosine":  # the library normalises itself, in float32
@@ -162,7 +165,7 @@ class BaseIndex:
         else:
             safe = _IP_RANGE if self.metric == "ip" else SAFE_ABS
             if build:
-                self._scale = pow2_scale(float(max_abs_rows(x).max(initial=0.0)), safe)
+                self._scale = pow2_scale(max(hi, -lo, 0.0), safe)
             scale: float | np.ndarray = self._scale
             if self.metric == "ip" and not build:  # a query's scale does not move its ranking
                 scale = pow2_scale(max_abs_rows(x), safe)
@@ -171,30 +174,32 @@ class BaseIndex:
             factor = np.broadcast_to(np.asarray(scale, dtype=np.float64), (len(x),))
             if self.metric == "ip" and not build:
                 factor = factor * self._scale
-        self._report(name, x, rows, clipped)
+        # Only a rescale can zero a row (underflow); rows come out finite when x is finite.
+        rescaled = rows is not x and not (self.metric == "cosine" and self.NORMALISE)
+        zeroed = int((np.any(x, axis=1) & ~np.any(rows, axis=1)).sum()) if rescaled else 0
+        bad = 0 if finite else int((~np.isfinite(rows)).sum())
+        self._report(name, len(rows), zeroed, clipped, bad)
         return rows, factor
 
-    def _report(self, name: str, x: np.ndarray, rows: np.ndarray, clipped: int) -> None:
-        """Count (and warn about) rows the library gets that differ from the harness's."""
+    def _report(self, name: str, n: int, zeroed: int, clipped: int, bad: int) -> None:
+        """Keep (and warn about) what the library gets that differs from the harness's rows."""
         side = "db" if name == "xb" else "query"
-        zeroed = int((np.any(x, axis=1) & ~np.any(rows, axis=1)).sum())
-        bad = int((~np.isfinite(rows)).sum())
-        counts = {
-            f"{side}_rows_zeroed": zeroed,
-            f"{side}_values_clipped": clipped,
-            f"{side}_values_not_finite": bad,
-        }
-        self.altered.update(counts)
+        self.altered.update(
+            {
+                f"{side}_rows_zeroed": zeroed,
+                f"{side}_values_clipped": clipped,
+                f"{side}_values_not_finite": bad,
+            }
+        )
         if zeroed or clipped or bad:
-            what = "database" if side == "db" else "query"
             log.warning(
                 "%s gets %s vectors that differ from those the harness scores: %d of %d rows "
                 "became all zeros, %d values were clipped to the float32 range, %d values are "
                 "not finite; its neighbours are scored on the harness's vectors",
                 self.NAME,
-                what,
+                "database" if side == "db" else "query",
                 zeroed,
-                len(rows),
+                n,
                 clipped,
                 bad,
             )
