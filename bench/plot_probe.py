@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lookup.io import atomic_path, check_output_file
+from lookup.io import atomic_path, check_input_file, check_output_file
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,12 @@ def _order(value: str) -> float:
 
 def curve_rows(tables: list[str | Path]) -> pd.DataFrame:
     """The length rows of the tables, the latest per (dataset, encoder, length)."""
-    frames = [pd.read_csv(t, dtype={"probe_query_words": str}) for t in tables]
+    frames = [
+        pd.read_csv(
+            check_input_file(None, t, valid="a probe CSV table"), dtype={"probe_query_words": str}
+        )
+        for t in tables
+    ]
     df = pd.concat(frames, ignore_index=True)
     df = df[df["probe_query_kind"] == "length"].copy()
     if df.empty:
