@@ -141,14 +141,19 @@ class ExactSearcher:
         return (reach * reach + g32 * span * span) * _SLACK + _TINY
 
     def _keys(self, xq_s: np.ndarray) -> np.ndarray:
-        """float32 keys of ``xq_s`` against the whole database, (b, n_db); smaller is nearer."""
-        ip = xq_s @ self._xs.T  # (b, n_db)
-        if self.metric != "euclidean":
-            return np.negative(ip, out=ip)
-        qsq = np.einsum("ij,ij->i", xq_s, xq_s)
-        ip *= -2.0
-        ip += qsq[:, None]
-        ip += self._sq[None, :]
+        """float32 keys of ``xq_s`` against the whole database, (b, n_db); smaller is nearer.
+
+        Vectors near the float32 limits (scaled by 1e30) overflow here; a row with a key that
+        is not finite is re-ranked over the whole database in float64 (``_fallback``), so the
+        overflow is expected and not warned about."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            ip = xq_s @ self._xs.T  # (b, n_db)
+            if self.metric != "euclidean":
+                return np.negative(ip, out=ip)
+            qsq = np.einsum("ij,ij->i", xq_s, xq_s)
+            ip *= -2.0
+            ip += qsq[:, None]
+            ip += self._sq[None, :]
         return ip
 
     def _propose(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
