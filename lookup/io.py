@@ -372,7 +372,7 @@ def lock_holder(path: str | os.PathLike) -> str | None:
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                cmd = " ".join(f.read().replace(b"\0", b" ").decode(errors="replace").split())
         except OSError:
             cmd = ""
         if len(cmd) > 120:
