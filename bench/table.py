@@ -110,7 +110,18 @@ def _parse(path: Path) -> tuple[list[str], list[dict]]:
     return header, rows
 
 
+_WARNED: set[tuple] = set()  # (table, size, mtime, line): one warning per damaged row and process
+
+
 def _skip(path: Path, line_no: int, why: str) -> None:
+    try:
+        st = os.stat(path)
+        stamp = (str(path), st.st_size, st.st_mtime_ns, line_no)
+    except OSError:
+        stamp = (str(path), line_no)
+    if stamp in _WARNED:
+        return
+    _WARNED.add(stamp)
     log.warning(
         "results table %s: line %d is an incomplete row (%s, e.g. a write cut short); ignored: "
         "it does not count as a measured configuration and the next append drops it",
