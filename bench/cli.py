@@ -295,19 +295,6 @@ def precheck(argv: list[str]) -> DictConfig | None:
     return first
 
 
-def check_output_dir(key: str, path: str | Path) -> None:
-    """One-line ValueError unless ``path`` is (or can be created as) a writable folder."""
-    p = Path(path).absolute()
-    anchor = p
-    while not anchor.exists() and anchor != anchor.parent:
-        anchor = anchor.parent
-    if not anchor.is_dir():
-        what = "is a file" if anchor == p else f"cannot be created: {anchor} is a file"
-        raise errors.BadInput(f"{key}={path} is invalid; it {what}, not a folder")
-    if not os.access(anchor, os.W_OK | os.X_OK):
-        raise errors.BadInput(f"{key}={path} is invalid; folder {anchor} is not writable")
-
-
 def _table_of(cfg: DictConfig | None, table_key: str | None) -> str | None:
     if cfg is None or table_key is None:
         return None

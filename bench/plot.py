@@ -34,7 +34,8 @@ import pandas as pd
 from bench.errors import bad_input_code
 from bench.table import read_rows
 from lookup import frontier, schema
-from lookup.errors import BadInput, MissingFile
+from lookup.errors import BadInput
+from lookup.io import atomic_path, check_input_file, check_output_dir
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
     from matplotlib.axes import Axes
@@ -82,9 +83,8 @@ def read_tables(paths: list[str]) -> pd.DataFrame:
     foreign file is one BadInput line naming it."""
     frames = []
     for p in paths:
-        if not Path(p).is_file():
-            raise MissingFile(f"result table not found: {p}")
-        rows = read_rows(p)
+        path = check_input_file(None, Path(p), valid="a results CSV table")  # no FIFO read
+        rows = read_rows(path)
         if not rows:
             raise BadInput(f"{p} has no rows")
         df = frontier.numeric(pd.DataFrame(rows).replace("", np.nan))
@@ -474,19 +474,21 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
 
 
 def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
-    """Write overview.png and one PNG per kind for the (filtered) tables into ``out``."""
+    """Write overview.png and one PNG per kind for the (filtered) tables into ``out`` (checked
+    first; each file atomic, through symlinks: :func:`lookup.io.atomic_path`)."""
+    folder = check_output_dir("--out", out)
     df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.plot")
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, kinds in [("overview", KINDS), *((k, (k,)) for k in KINDS)]:
         path = folder / f"{name}.png"
-        draw(df, kinds).savefig(path, dpi=110)
+        with atomic_path(path, suffix=".png", key="--out") as tmp:
+            draw(df, kinds).savefig(tmp, dpi=110)
         paths.append(path)
     from bench.plot_codes import draw_memory_front, has_codes
 
     if has_codes(df):
-        draw_memory_front(df).savefig(folder / "memory_front.png", dpi=110)
+        with atomic_path(folder / "memory_front.png", suffix=".png", key="--out") as tmp:
+            draw_memory_front(df).savefig(tmp, dpi=110)
         paths.append(folder / "memory_front.png")
     return paths
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bench.errors import bad_input_code
 from lookup.errors import BadInput
+from lookup.io import atomic_path, check_input_file, check_output_file
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,12 @@ def _order(value: str) -> float:
 
 def curve_rows(tables: list[str | Path]) -> pd.DataFrame:
     """The length rows of the tables, the latest per (dataset, encoder, length)."""
-    frames = [pd.read_csv(t, dtype={"probe_query_words": str}) for t in tables]
+    frames = [
+        pd.read_csv(
+            check_input_file(None, t, valid="a probe CSV table"), dtype={"probe_query_words": str}
+        )
+        for t in tables
+    ]
     df = pd.concat(frames, ignore_index=True)
     df = df[df["probe_query_kind"] == "length"].copy()
     if df.empty:
@@ -116,8 +122,9 @@ def plot_curves(df: pd.DataFrame, out: str | Path, *, k: int = 10) -> Path:
     axes[0][0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    check_output_file("--out", out)
+    with atomic_path(out, suffix=".png", key="--out") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return out
 
@@ -132,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--k", type=int, default=10, help="the k of the word-share column")
     args = p.parse_args(argv)
     try:
+        check_output_file("--out", args.out)  # before the tables are read
         out = plot_curves(curve_rows(args.tables), args.out, k=args.k)
     except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
         raise SystemExit(bad_input_code(exc)) from None

@@ -1,8 +1,10 @@
 """`python -m bench.report [TABLE ...] [--where KEY=VALUE ...] [--target-recall 0.9,0.95,0.99]
 [--target-knn 0.99] [--target-robustness 0.99@0.9] [--out DIR]`: from result tables to a decision.
 
-Prints the operating points as a table on stdout and writes into DIR (default outputs/report):
-- operating_points.csv / which_encoder.csv / frontier.csv (/ tail_points.csv): full precision;
+Prints the operating points as a table on stdout and writes into DIR (default outputs/report;
+checked before any table is read: a file, FIFO or device there is one line, exit 2; every file
+is written atomically, through symlinks, and a full disk leaves no partial file):
+- operating_points.csv / which_encoder.csv / frontier.csv (/ tail_points.csv, memory_front.csv);
 - report.md: the tables in Markdown, with the figures as PNG files beside it (figures/);
 - report.html: one self-contained page (figures inlined as base64 PNG, sortable tables by a few
   lines of inline JavaScript, no external URL), to open in any browser offline.
@@ -35,6 +37,7 @@ from bench.errors import bad_input_code
 from bench.plot import KINDS, add_where_argument, draw, job_rows, panel_columns, read_tables
 from lookup import frontier, schema
 from lookup.errors import BadInput
+from lookup.io import atomic_path, atomic_write_bytes, check_output_dir
 
 DEFAULT_OUT = "outputs/report"
 
@@ -435,27 +438,31 @@ def write_report(
 ) -> tuple[list[Path], str]:
     """Read, filter, select and write every output file; returns their paths and the
     operating points as text for the terminal."""
+    folder = check_output_dir("--out", out)
+    check_output_dir("--out", folder / "figures")
     df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.report")
     built = build(df, targets)
-    folder = Path(out)
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
     paths = []
+
+    def write(path: Path, data: bytes) -> None:
+        atomic_write_bytes(path, data, key="--out")
+        paths.append(path)
+
     for name, table in built.items():
-        table.to_csv(folder / f"{name}.csv", index=False)
+        with atomic_path(folder / f"{name}.csv", suffix=".csv", key="--out") as tmp:
+            table.to_csv(tmp, index=False)
         paths.append(folder / f"{name}.csv")
     figures = _figures(df)
     for name, png in figures:
-        (folder / "figures" / f"{name}.png").write_bytes(png)
-        paths.append(folder / "figures" / f"{name}.png")
+        write(folder / "figures" / f"{name}.png", png)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     source = ", ".join(str(t) for t in tables)
     filt = " ".join(where or []) or "none"
     shas = ", ".join(sorted(df["git_sha"].dropna().astype(str).unique())) if "git_sha" in df else ""
     meta = f"{len(df)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
     md, page = _page(meta, _sections(df, built), figures)
-    (folder / "report.md").write_text(md, encoding="utf-8")
-    (folder / "report.html").write_text(page, encoding="utf-8")
-    paths += [folder / "report.md", folder / "report.html"]
+    write(folder / "report.md", md.encode("utf-8"))
+    write(folder / "report.html", page.encode("utf-8"))
     return paths, terminal_summary(df, built)
 
 

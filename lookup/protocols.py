@@ -22,6 +22,9 @@ from lookup.errors import BadInput
 
 MODES = ("single", "batch")
 ROLES = ("document", "query")  # the side a text is encoded for (Encoder.encode's ``role``)
+# The largest C ``int``: what annoy's search_k and seed, faiss's efSearch and k-means seed
+# take (hnswlib and faiss's nprobe take a size_t); a larger value overflows in the library.
+C_INT_MAX = 2**31 - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -29,7 +32,8 @@ ROLES = ("document", "query")  # the side a text is encoded for (Encoder.encode'
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Knob:
-    """One query-time parameter of a backend: an integer ``>= minimum`` (or one of ``special``).
+    """One query-time parameter of a backend: an integer in ``minimum..maximum`` (or one of
+    ``special``); ``maximum`` defaults to :data:`C_INT_MAX`, the library's integer.
 
     ``set_search_params`` validates every value with :meth:`check`; the row column is
     ``search_<name>``.
@@ -39,16 +43,17 @@ class Knob:
     minimum: int = 1
     special: tuple[int, ...] = ()  # accepted values below ``minimum`` (e.g. annoy's -1)
     doc: str = ""
+    maximum: int = C_INT_MAX
 
     def valid(self) -> str:
         """What a valid value is, for error messages."""
         extra = "".join(f" or {v}" for v in self.special)
-        return f"an integer >= {self.minimum}{extra}"
+        return f"an integer >= {self.minimum} and <= {self.maximum}{extra}"
 
     def check(self, owner: str, value: Any) -> int:
-        """``value`` as an int, or a one-line ValueError naming the knob and what is valid."""
+        """``value`` as an int, or a one-line BadInput naming the knob and what is valid."""
         ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        if not ok or (value < self.minimum and value not in self.special):
+        if not ok or (not self.minimum <= value <= self.maximum and value not in self.special):
             raise BadInput(
                 f"index.search.{self.name}={value!r} is invalid for {owner}; valid: {self.valid()}"
             )
@@ -161,7 +166,7 @@ def check_role(role: str) -> str:
 
 
 def check_mode(mode: str) -> str:
-    """``mode`` if it is one of :data:`MODES`, else a one-line ValueError."""
+    """``mode`` if it is one of :data:`MODES`, else a one-line BadInput."""
     if mode not in MODES:
         raise BadInput(f"mode={mode!r} is invalid; valid: {', '.join(MODES)}")
     return mode

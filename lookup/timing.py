@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lookup.distances import as_matrix
+from lookup.errors import BadPath
 from lookup.metrics import latency_stats
 from lookup.protocols import QueryPlan, check_mode
 
@@ -108,6 +109,15 @@ def _inputs(index: Any, x: np.ndarray, name: str) -> np.ndarray:
     return as_matrix(x, name)
 
 
+def _no_room(folder: str) -> bool:
+    """Whether the file system of ``folder`` has no free block left (a write there failed or
+    was cut short)."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
 def measure_build(index: Any, xb: np.ndarray) -> BuildStats:
     """Build ``index`` on ``xb`` and report seconds, serialized bytes and peak RSS.
 
@@ -128,7 +138,18 @@ def measure_build(index: Any, xb: np.ndarray) -> BuildStats:
     if maxrss_after > maxrss_before:
         peak = max(peak, maxrss_after)
     with tempfile.TemporaryDirectory() as tmp:
-        index_bytes = int(index.save(os.path.join(tmp, "index.bin")))
+        try:
+            index_bytes = int(index.save(os.path.join(tmp, "index.bin")))
+            error = None
+        except Exception as exc:  # noqa: BLE001 - libraries report a full disk in many ways
+            error = exc
+        if _no_room(tmp):  # hnswlib even writes 0 bytes and reports no error
+            raise BadPath(
+                "the index could not be saved to measure its size (index_bytes): no space left "
+                f"in the temporary folder {tempfile.gettempdir()}; set TMPDIR to one with room"
+            ) from None
+        if error is not None:
+            raise error
     stats = BuildStats(build_s=build_s, index_bytes=index_bytes, build_peak_rss=int(peak))
     log.debug("built %s in %.3fs, %d bytes", type(index).__name__, build_s, index_bytes)
     return stats
