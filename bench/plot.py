@@ -427,6 +427,18 @@ def _styles(labels: list[str]) -> dict[str, tuple]:
     }
 
 
+def drawable(df: pd.DataFrame, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds with something to draw: a metric panel whose column no row filled (a table
+    older than the metric, or kNN accuracy without labels) is left out."""
+    metric_panels = {f"{mt.name}_vs_recall": mt.name for mt in schema.plot_metrics("job")}
+    keep = []
+    for k in kinds:
+        col = metric_panels.get(k)
+        if col is None or (col in df and pd.to_numeric(df[col], errors="coerce").notna().any()):
+            keep.append(k)
+    return tuple(keep) or kinds[:1]
+
+
 def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
     """A figure with one row of panels per dataset and one column per plot kind; each row has
     its legend at its right. Uses matplotlib's object API (no pyplot, no global backend)."""
@@ -437,6 +449,7 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
     unknown = [k for k in kinds if k not in _DRAW]
     if unknown:
         raise BadInput(f"unknown plot kind {unknown[0]}; valid: {', '.join(_DRAW)}")
+    kinds = drawable(df, kinds)
     panels = list(frontier.iter_groups(df, panel_columns(df)))
     vary = frontier.varying(df, panel_columns(df))
     fig = Figure(
@@ -479,7 +492,7 @@ def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> lis
     folder = check_output_dir("--out", out)
     df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.plot")
     paths = []
-    for name, kinds in [("overview", KINDS), *((k, (k,)) for k in KINDS)]:
+    for name, kinds in [("overview", KINDS), *((k, (k,)) for k in drawable(df, KINDS))]:
         path = folder / f"{name}.png"
         with atomic_path(path, suffix=".png", key="--out") as tmp:
             draw(df, kinds).savefig(tmp, dpi=110)

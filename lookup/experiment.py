@@ -45,7 +45,8 @@ from lookup.timing import measure_build, pin_threads, run_queries
 log = logging.getLogger(__name__)
 
 # Bump when what the vector or ground-truth caches hold changes meaning (invalidates them).
-CACHE_FORMAT = 2
+# 3: exact distances in float64 (large or tiny vectors kept exact).
+CACHE_FORMAT = 3
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,8 @@ def input_digests(job: Job) -> dict[str, str]:
             continue
         for name, value in flatten(group, option.kwargs()).items():
             if _looks_like_path(value):
-                out[f"digest_{name}"] = file_digest(value)
+                key = f"{group}.{name.removeprefix(group + '_')}"
+                out[f"digest_{name}"] = file_digest(value, key=key)
     return out
 
 

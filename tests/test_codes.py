@@ -213,3 +213,19 @@ def test_memory_front_names_the_smallest_code_within_one_point() -> None:
     assert list(front["ref_recall"]) == [0.6, 0.95, 1.0]
     best = frontier.smallest_codes(front)
     assert list(best["encoder_output"]) == ["int8"]
+
+
+def test_a_code_jobs_rows_are_rescored_from_its_arrays_with_both_truths(tmp_path: Path) -> None:
+    from lookup import perquery
+
+    job = _job(
+        tmp_path, "int8", {"_target_": "hnswlib"}, grid=({"ef": 10}, {"ef": 10, "rescore": 3})
+    )
+    result = measure(job, cid="c1")
+    table = tmp_path / "runs.csv"
+    perquery.save(perquery.path_of(table, "c1", result.rows[0]["run_id"]), result, seed=0)
+    again = perquery.rescore_rows(result.rows, table)
+    for live, new in zip(result.rows, again, strict=True):
+        assert new["rescored"]
+        for col in ("recall_at_k", "recall_at_k_float32", "knn_acc_exact_float32", "mrr_at_k"):
+            assert new[col] == pytest.approx(live[col], rel=1e-12), col

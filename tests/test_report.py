@@ -299,6 +299,6 @@ def test_report_files_are_written_through_symlinks(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "kept.md").write_text("old\n")
     (tmp_path / "out" / "report.md").symlink_to(tmp_path / "kept.md")
-    write_report([str(table)], tmp_path / "out", None, [0.95], [])
+    write_report([str(table)], tmp_path / "out", None, Targets((0.95,)))
     assert (tmp_path / "out" / "report.md").is_symlink()
     assert (tmp_path / "kept.md").read_text().startswith("# Benchmark report")

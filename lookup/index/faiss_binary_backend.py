@@ -112,8 +112,8 @@ class FaissBinaryIndex(BaseIndex):
         self._resolved = factory
         self._index: Any = None
 
-    def _prepare(self, x: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
-        return as_codes(x, name, dim)
+    def _prepare(self, x: np.ndarray, name: str, dim: int | None = None) -> tuple[np.ndarray, None]:
+        return as_codes(x, name, dim), None  # bits: nothing to rescale
 
     def _build(self, xb: np.ndarray) -> None:
         n, width = xb.shape
