@@ -170,6 +170,11 @@ def curves(part: pd.DataFrame) -> list[Curve]:
     for _, family in frontier.iter_groups(part, ["encoder", "index"]):
         differs.update(frontier.varying(family, split))
     vary = [c for c in split if c in differs]
+    if "encoder_fingerprint" in vary:  # weights named by a hash only when nothing else differs
+        rest = [c for c in vary if c != "encoder_fingerprint"]
+        count = lambda cols: len(list(frontier.iter_groups(part, ["encoder", "index", *cols])))  # noqa: E731
+        if rest and count(rest) == count(vary):
+            vary = rest
     out = []
     for key, rows in frontier.iter_groups(part, ["encoder", "index", *vary]):
         knobs = tuple(c for c in frontier.search_columns(rows) if rows[c].notna().any())
@@ -259,6 +264,27 @@ def set_logit_x(ax: Axes, values: pd.Series, clip: tuple[float, float]) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def _plain(v: float, _pos=None) -> str:
+    """A tick label as a number people read: 20000, 0.3 (never 2x10^4 or 3x10^-1)."""
+    if not np.isfinite(v) or v <= 0:
+        return ""
+    return f"{v:,.0f}" if v >= 1 else f"{v:.3g}"
+
+
+def set_log_y(ax: Axes) -> None:
+    """A log y axis labelled with plain numbers: decades, and 2 and 5 times them in between
+    when a panel spans less than two decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    span = np.log10(hi / lo) if lo > 0 and hi > lo else 3
+    subs = (1.0, 2.0, 5.0) if span < 2 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _repeated(rows: pd.DataFrame) -> bool:
     return "n_repeats" in rows and (pd.to_numeric(rows["n_repeats"], errors="coerce") > 1).any()
 
@@ -304,19 +330,22 @@ def _recall_vs_qps(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
                 elinewidth=0.7,
                 capsize=2,
             )
+        right = float(x.max()) if len(x) else 1.0
         for (_, row), xi, yi in zip(rows.iterrows(), x, y, strict=True):
             text = _knob_text(row, c.knobs)
             if text and np.isfinite(xi) and np.isfinite(yi):
+                edge = xi >= right and xi >= clip[1]  # at recall 1: label to the left
                 ax.annotate(
                     text,
                     (xi, yi),
-                    xytext=(3, 3),
+                    xytext=(-3, 3) if edge else (3, 3),
+                    ha="right" if edge else "left",
                     textcoords="offset points",
                     fontsize=6,
                     color=color,
                 )
     set_logit_x(ax, pd.concat(allx), clip)
-    ax.set_yscale("log")
+    set_log_y(ax)
     ax.set_xlabel("recall@k (tie-aware, logit scale)")
     ax.set_ylabel("queries per second")
     ax.grid(True, which="major", alpha=0.3)
@@ -397,7 +426,7 @@ def _build_vs_recall(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
         ax.text(0.5, 0.5, "no build times", ha="center", va="center", transform=ax.transAxes)
         return
     set_logit_x(ax, pd.concat(allx), clip)
-    ax.set_yscale("log")
+    set_log_y(ax)
     ax.set_xlabel("best recall@k over the search sweep (logit)")
     ax.set_ylabel("build seconds")
     ax.grid(True, which="major", alpha=0.3)
@@ -465,7 +494,7 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
         for c, kind in enumerate(kinds):
             ax = axes[r, c]
             _DRAW[kind](ax, cs, styles, clip)
-            ax.set_title(f"{name}: {_TITLE[kind]}", fontsize=9)
+            ax.set_title(f"{name}\n{_TITLE[kind]}", fontsize=9)
             ax.tick_params(labelsize=7)
         handles = [
             axes[r, 0].get_legend_handles_labels(),
@@ -480,7 +509,11 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
                 bbox_to_anchor=(1.02, 1.0),
                 fontsize=7,
                 frameon=False,
-                title=f"{name}: encoder / index [knob] params",
+                title=(
+                    f"{name}\nencoder / index [knob] params\n"
+                    "numbers: knob values; hollow: not on the curve's\nQPS-recall front "
+                    "(another knob is faster and better)"
+                ),
                 title_fontsize=7,
             )
     return fig
