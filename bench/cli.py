@@ -337,6 +337,21 @@ def _fail(line: str, code: int) -> None:
     sys.exit(code)
 
 
+# Library loggers that speak at INFO about their own loading (faiss lists every SIMD module it
+# tries; torch logs cache statistics at exit): quiet, as conf/config.yaml's job_logging says.
+NOISY_LOGGERS = ("faiss", "torch")
+
+
+def log_like_the_app() -> None:
+    """Logging for the commands that do not run under Hydra's job logging (bench.tune,
+    bench.first_impression): INFO to stderr in the app's format, noisy libraries at WARNING."""
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+    )
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _stdout_closed() -> None:
     """The reader of stdout went away (``... | head``): exit quietly, as a shell tool does,
     without a traceback; further writes (and the final flush) go to /dev/null."""
