@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import bad_input_code
-from bench.table import read_rows
+from bench.table import default_table, read_rows
 from lookup import frontier, schema
 from lookup.errors import BadInput
 from lookup.io import atomic_path, check_input_file, check_output_dir
@@ -543,7 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.plot", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
+    parser.add_argument(
+        "tables",
+        nargs="*",
+        default=[default_table()],
+        help="result CSVs (default: the results table)",
+    )
     parser.add_argument("--out", default="outputs/figures", help="folder for the PNGs")
     add_where_argument(parser)
     args = parser.parse_args(argv)

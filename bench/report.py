@@ -35,6 +35,7 @@ import pandas as pd
 
 from bench.errors import bad_input_code
 from bench.plot import KINDS, add_where_argument, draw, job_rows, panel_columns, read_tables
+from bench.table import default_table
 from lookup import frontier, schema
 from lookup.errors import BadInput
 from lookup.io import atomic_path, atomic_write_bytes, check_output_dir
@@ -497,7 +498,12 @@ def text_table(headers: list[str], rows: list[list]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m bench.report", description=__doc__.split("\n")[0])
-    parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
+    parser.add_argument(
+        "tables",
+        nargs="*",
+        default=[default_table()],
+        help="result CSVs (default: the results table)",
+    )
     add_where_argument(parser)
     parser.add_argument("--target-recall", default="0.9,0.95,0.99", help="recall targets")
     parser.add_argument(

@@ -44,6 +44,12 @@ ID_COLUMN = "config_id"
 _OURS = (SCHEMA_MARK, ID_COLUMN)
 
 
+def default_table() -> str:
+    """The table every command reads or writes when none is given: ``results.table`` of
+    conf/config.yaml, i.e. ``$LOOKUP_RESULTS_TABLE`` or ``results/runs.csv``."""
+    return os.environ.get("LOOKUP_RESULTS_TABLE") or "results/runs.csv"
+
+
 def _fail(path: Path, problem: str) -> BadInput:
     return BadInput(f"results table {path} {problem}; choose another results.table")
 
