@@ -68,6 +68,7 @@ def headline(row: dict) -> str:
         f"{dataset or row['dataset']} | {row['encoder']} {enc} | {row['index']} {build}\n"
         f"  n_db={row['n_db']} n_queries={row['n_queries']} dim={row['dim']} k={row['k']} "
         f"metric={row['metric']} mode={row['mode']} threads={row.get('threads')} "
+        f"seed={_knob(row.get('seed', ''))} "
         f"repeats={_knob(reps)}  build {build_s}{spread} s, {mb} MB"
     )
 
