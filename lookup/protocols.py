@@ -27,30 +27,37 @@ MODES = ("single", "batch")
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Knob:
-    """One query-time parameter of a backend: an integer ``>= minimum`` (or one of ``special``).
+    """One query-time parameter of a backend: an integer ``>= minimum`` (or one of ``special``),
+    or, with ``real=True``, a finite number ``>= minimum`` (e.g. NGT's and PyNNDescent's
+    ``epsilon``).
 
     ``set_search_params`` validates every value with :meth:`check`; the row column is
     ``search_<name>``.
     """
 
     name: str
-    minimum: int = 1
+    minimum: float = 1
     special: tuple[int, ...] = ()  # accepted values below ``minimum`` (e.g. annoy's -1)
     doc: str = ""
+    real: bool = False  # a float knob instead of an integer one
 
     def valid(self) -> str:
         """What a valid value is, for error messages."""
         extra = "".join(f" or {v}" for v in self.special)
-        return f"an integer >= {self.minimum}{extra}"
+        kind = "a number" if self.real else "an integer"
+        return f"{kind} >= {self.minimum}{extra}"
 
-    def check(self, owner: str, value: Any) -> int:
-        """``value`` as an int, or a one-line ValueError naming the knob and what is valid."""
-        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    def check(self, owner: str, value: Any) -> int | float:
+        """``value`` as an int (a float for a real knob), or a one-line ValueError naming the
+        knob and what is valid."""
+        kinds = (int, np.integer, float, np.floating) if self.real else (int, np.integer)
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        ok = ok and bool(np.isfinite(value))
         if not ok or (value < self.minimum and value not in self.special):
             raise ValueError(
                 f"index.search.{self.name}={value!r} is invalid for {owner}; valid: {self.valid()}"
             )
-        return int(value)
+        return float(value) if self.real else int(value)
 
 
 @dataclass(frozen=True)

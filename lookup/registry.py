@@ -25,6 +25,9 @@ INDEXES: dict[str, str] = {
     "hnswlib": "lookup.index.hnswlib_backend.HnswlibIndex",
     "faiss": "lookup.index.faiss_backend.FaissIndex",
     "usearch": "lookup.index.usearch_backend.UsearchIndex",
+    # optional extra [ann]
+    "voyager": "lookup.index.voyager_backend.VoyagerIndex",
+    "nmslib": "lookup.index.nmslib_backend.NmslibIndex",
 }
 ENCODERS: dict[str, str] = {
     "char_rnn": "lookup.encoders.char_rnn.CharRNNSpec",

@@ -11,7 +11,9 @@ import pytest
 
 from lookup import registry
 from lookup.distances import recompute_distances
+from lookup.errors import BadInput
 from lookup.index.annoy_backend import AnnoyIndex
+from lookup.index.base import path_bytes
 from lookup.index.exact import ExactIndex, exact_knn
 from lookup.index.faiss_backend import FaissIndex
 from lookup.index.hnswlib_backend import HnswlibIndex
@@ -28,8 +30,30 @@ CASES = {
     "faiss-IVF": ("faiss", {"factory": "IVF8,Flat"}, {"nprobe": 8}, {"nprobe": 1}),
     "faiss-IVFPQ": ("faiss", {"factory": "IVF8,PQ4x4np"}, {"nprobe": 8}, {"nprobe": 1}),
     "faiss-HNSW": ("faiss", {"factory": "HNSW8"}, {"efSearch": 64}, {"efSearch": 1}),
+    "usearch": ("usearch", {"connectivity": 8, "expansion_add": 64}, {"expansion_search": 64},
+                {"expansion_search": 1}),
+    "voyager": ("voyager", {"M": 8, "ef_construction": 64}, {"ef": 64}, {"ef": 1}),
+    "nmslib": ("nmslib", {"M": 8, "ef_construction": 64}, {"ef": 64}, {"ef": 1}),
 }
 LOSSY = {"faiss-IVFPQ"}
+# Backends of the optional extras: the module their package installs. Their tests skip (via
+# pytest.importorskip) where the package is missing; the bundled backends are always there.
+PACKAGES = {
+    "voyager": "voyager",
+    "nmslib": "nmslib",
+}
+
+
+def needs(name: str) -> None:
+    """Skip the calling test when backend ``name``'s optional package is not installed."""
+    if name in PACKAGES:
+        pytest.importorskip(PACKAGES[name])
+
+
+def test_every_registered_backend_has_a_case() -> None:
+    """A backend added to the registry without a CASES entry fails here, not silently."""
+    assert set(registry.INDEXES) == {name for name, *_ in CASES.values()}
+    assert set(PACKAGES) <= set(registry.INDEXES)
 
 
 def structured(n: int, nq: int, dim: int, latent: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,9 +72,21 @@ def small() -> tuple[np.ndarray, np.ndarray]:
     return xb, xq
 
 
+def construct(name: str, metric: str, **build):
+    """``name``'s index for ``metric``; skip when its package is missing, and when it does not
+    support ``metric`` (after checking that it said so in one line, naming what is valid)."""
+    needs(name)
+    try:
+        return registry.resolve(name)(metric=metric, **build)
+    except BadInput as exc:
+        text = str(exc)
+        assert "\n" not in text and repr(metric) in text and "valid:" in text, text
+        pytest.skip(f"{name} does not support metric={metric}: {text}")
+
+
 def make(case: str, metric: str, knobs: str = "high"):
     name, build, high, low = CASES[case]
-    index = registry.resolve(name)(metric=metric, **build)
+    index = construct(name, metric, **build)
     index.set_search_params(**(high if knobs == "high" else low))
     return index
 
@@ -89,8 +125,8 @@ def test_contract(case: str, metric: str, small, tmp_path) -> None:
 
     # serialized size
     path = tmp_path / "index.bin"
-    n_bytes = index.save(str(path))
-    assert n_bytes == os.path.getsize(path) > 0
+    n_bytes = index.save(str(path))  # a file, or a folder for multi-file libraries
+    assert os.path.exists(path) and n_bytes == path_bytes(path) > 0
 
     # parameters: flat, JSON-able, and the build ones are constructor keywords
     params = index.build_params()
@@ -156,6 +192,9 @@ DIFFERENTIAL = {
     "faiss-Flat": ("faiss", {"factory": "Flat"}, {}),
     "faiss-IVF": ("faiss", {"factory": "IVF16,Flat"}, {"nprobe": 16}),
     "faiss-HNSW": ("faiss", {"factory": "HNSW16"}, {"efSearch": 200}),
+    "usearch": ("usearch", {"connectivity": 16, "expansion_add": 128}, {"expansion_search": 200}),
+    "voyager": ("voyager", {"M": 16, "ef_construction": 200}, {"ef": 200}),
+    "nmslib": ("nmslib", {"M": 16, "ef_construction": 200}, {"ef": 200}),
 }
 
 
@@ -166,7 +205,7 @@ def test_high_effort_matches_exact(case: str, metric: str, latent6) -> None:
     k = 10
     true_D, true_I = exact_knn(xb, xq, k, metric)
     name, build, high = DIFFERENTIAL[case]
-    index = registry.resolve(name)(metric=metric, **build)
+    index = construct(name, metric, **build)
     index.set_search_params(**high)
     index.build(xb)
     _, I = index.search(xq, k)  # noqa: E741

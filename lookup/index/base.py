@@ -15,7 +15,7 @@ A backend subclasses :class:`BaseIndex` and writes five small hooks:
 ``_to_harness(dist, ids)``
     the library's distance -> the harness's (:mod:`lookup.distances`).
 ``_save(path)``
-    serialize.
+    serialize (to a file, or to a folder for libraries that write several files).
 
 plus ``KNOBS`` (the query knob schema), ``_apply_knobs()`` (push the stored knobs into the
 built library index), ``build_params()`` and ``threads_used(mode)``.
@@ -23,13 +23,19 @@ built library index), ``build_params()`` and ``threads_used(mode)``.
 
 from __future__ import annotations
 
+import importlib
 import os
+from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lookup.distances import as_matrix, check_k, check_metric, normalize_rows
+from lookup.errors import BadInput, MissingExtra
 from lookup.protocols import Knob, QueryPlan, check_mode
+
+INSTALL_HINT = 'pip install -e ".[ann,vectordb]"'  # the optional extras of the added backends
 
 
 def check_int(owner: str, name: str, value: Any, minimum: int, hint: str = "") -> int:
@@ -41,6 +47,44 @@ def check_int(owner: str, name: str, value: Any, minimum: int, hint: str = "") -
             + (f" ({hint})" if hint else "")
         )
     return int(value)
+
+
+def check_choice(owner: str, name: str, value: Any, choices: tuple) -> Any:
+    """A build parameter that must be one of ``choices``, or a one-line BadInput."""
+    if value not in choices:
+        valid = ", ".join(map(str, choices))
+        raise BadInput(f"index.{name}={value!r} is invalid for {owner}; valid: {valid}")
+    return value
+
+
+def check_metric_of(owner: str, metric: str, supported: tuple[str, ...]) -> str:
+    """``metric`` if the backend supports it; a one-line BadInput naming what is valid if not."""
+    check_metric(metric)
+    if metric not in supported:
+        raise BadInput(
+            f"metric={metric!r} is not supported by index {owner}; valid: {', '.join(supported)}"
+        )
+    return metric
+
+
+def require(module: str, package: str, owner: str) -> ModuleType:
+    """Import a backend's library when it is first needed (listing or configuring the backend
+    needs none), or a one-line MissingExtra naming the package and the install command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtra(
+            f"index {owner} needs the package {package} ({exc.name or module} is not "
+            f"installed); valid: {INSTALL_HINT} or pip install {package}"
+        ) from None
+
+
+def path_bytes(path: str | os.PathLike) -> int:
+    """Bytes of a file, or of every file under a folder (what a saved index occupies)."""
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+    return p.stat().st_size
 
 
 class BaseIndex:
@@ -155,7 +199,34 @@ class BaseIndex:
         return plan.finish([plan.call(plan.inputs[0])])
 
     def save(self, path: str) -> int:
-        """Serialize to ``path``; return the bytes written."""
+        """Serialize to ``path`` (a file, or a folder for multi-file libraries); return the
+        bytes written."""
         self.ready()
         self._save(os.fspath(path))
-        return os.path.getsize(path)
+        return path_bytes(path)
+
+
+def largest_found(query: Any, k: int, errors: tuple[type[BaseException], ...]) -> tuple:
+    """For libraries that raise instead of returning fewer than k: ``query(k')`` for the largest
+    ``k' < k`` that does not raise (the count a graph can return is monotone in k'), padded by
+    the caller; ``None`` when even one result raises. ``query(k')`` returns ``(ids, dist)``."""
+    lo, hi, best = 1, k - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        try:
+            best = query(mid)
+            lo = mid + 1
+        except errors:
+            hi = mid - 1
+    return best
+
+
+def padded(ids: np.ndarray | None, dist: np.ndarray | None, k: int) -> tuple:
+    """One row's ``(ids, dist)`` of length <= k as (1, k) arrays, -1 / inf padded."""
+    out_i = np.full((1, k), -1, dtype=np.int64)
+    out_d = np.full((1, k), np.inf, dtype=np.float32)
+    if ids is not None:
+        ids, dist = np.ravel(ids), np.ravel(dist)
+        out_i[0, : len(ids)] = ids
+        out_d[0, : len(ids)] = dist
+    return out_i, out_d
