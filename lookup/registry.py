@@ -28,6 +28,10 @@ INDEXES: dict[str, str] = {
     # optional extra [ann]
     "voyager": "lookup.index.voyager_backend.VoyagerIndex",
     "nmslib": "lookup.index.nmslib_backend.NmslibIndex",
+    "pynndescent": "lookup.index.pynndescent_backend.PynndescentIndex",
+    "ngt": "lookup.index.ngt_backend.NgtIndex",
+    "scann": "lookup.index.scann_backend.ScannIndex",
+    "svs": "lookup.index.svs_backend.SvsIndex",
 }
 ENCODERS: dict[str, str] = {
     "char_rnn": "lookup.encoders.char_rnn.CharRNNSpec",

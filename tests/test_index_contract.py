@@ -30,10 +30,28 @@ CASES = {
     "faiss-IVF": ("faiss", {"factory": "IVF8,Flat"}, {"nprobe": 8}, {"nprobe": 1}),
     "faiss-IVFPQ": ("faiss", {"factory": "IVF8,PQ4x4np"}, {"nprobe": 8}, {"nprobe": 1}),
     "faiss-HNSW": ("faiss", {"factory": "HNSW8"}, {"efSearch": 64}, {"efSearch": 1}),
-    "usearch": ("usearch", {"connectivity": 8, "expansion_add": 64}, {"expansion_search": 64},
-                {"expansion_search": 1}),
+    "usearch": (
+        "usearch",
+        {"connectivity": 8, "expansion_add": 64},
+        {"expansion_search": 64},
+        {"expansion_search": 1},
+    ),
     "voyager": ("voyager", {"M": 8, "ef_construction": 64}, {"ef": 64}, {"ef": 1}),
     "nmslib": ("nmslib", {"M": 8, "ef_construction": 64}, {"ef": 64}, {"ef": 1}),
+    "pynndescent": ("pynndescent", {"n_neighbors": 10}, {"epsilon": 0.3}, {"epsilon": 0.0}),
+    "ngt": ("ngt", {"edge_size_for_creation": 10}, {"epsilon": 0.3}, {"epsilon": 0.0}),
+    "scann": (
+        "scann",
+        {"num_leaves": 8},
+        {"leaves_to_search": 8, "reorder": 400},
+        {"leaves_to_search": 1, "reorder": 1},
+    ),
+    "svs": (
+        "svs",
+        {"graph_max_degree": 16, "window_size": 64},
+        {"search_window_size": 64},
+        {"search_window_size": 1},
+    ),
 }
 LOSSY = {"faiss-IVFPQ"}
 # Backends of the optional extras: the module their package installs. Their tests skip (via
@@ -41,7 +59,20 @@ LOSSY = {"faiss-IVFPQ"}
 PACKAGES = {
     "voyager": "voyager",
     "nmslib": "nmslib",
+    "pynndescent": "pynndescent",
+    "ngt": "ngtpy",
+    "scann": "scann",
+    "svs": "svs",
 }
+# numba compiles PyNNDescent's graph construction once per process (~40-60 s on 2 cores):
+# its cases run with the slow tests (python -m pytest -m slow).
+SLOW = {"pynndescent"}
+
+
+def cases(table: dict) -> list:
+    """The keys of a case table as pytest parameters, slow backends marked slow."""
+    slow = pytest.mark.slow
+    return [pytest.param(c, marks=slow) if table[c][0] in SLOW else c for c in table]
 
 
 def needs(name: str) -> None:
@@ -104,7 +135,7 @@ def assert_well_formed(D: np.ndarray, I: np.ndarray, nq: int, k: int, n_db: int)
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", cases(CASES))
 def test_contract(case: str, metric: str, small, tmp_path) -> None:
     xb, xq = small
     index = make(case, metric)
@@ -141,7 +172,7 @@ def test_contract(case: str, metric: str, small, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", cases(CASES))
 def test_fewer_than_k_never_raises(case: str, metric: str, small) -> None:
     """k = database size with low-effort knobs: results are -1 padded instead of an error."""
     xb, xq = small
@@ -195,11 +226,15 @@ DIFFERENTIAL = {
     "usearch": ("usearch", {"connectivity": 16, "expansion_add": 128}, {"expansion_search": 200}),
     "voyager": ("voyager", {"M": 16, "ef_construction": 200}, {"ef": 200}),
     "nmslib": ("nmslib", {"M": 16, "ef_construction": 200}, {"ef": 200}),
+    "pynndescent": ("pynndescent", {"n_neighbors": 30}, {"epsilon": 0.3}),
+    "ngt": ("ngt", {"edge_size_for_creation": 20}, {"epsilon": 0.3}),
+    "scann": ("scann", {"num_leaves": 16}, {"leaves_to_search": 16, "reorder": 200}),
+    "svs": ("svs", {"graph_max_degree": 32, "window_size": 128}, {"search_window_size": 200}),
 }
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("case", list(DIFFERENTIAL))
+@pytest.mark.parametrize("case", cases(DIFFERENTIAL))
 def test_high_effort_matches_exact(case: str, metric: str, latent6) -> None:
     xb, xq = latent6
     k = 10
@@ -252,7 +287,7 @@ def assert_one_line(exc: pytest.ExceptionInfo, *needles: str) -> None:
         assert needle in text, text
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", cases(CASES))
 def test_bad_k(case: str, small) -> None:
     xb, xq = small
     index = make(case, "euclidean")

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -230,3 +233,41 @@ def padded(ids: np.ndarray | None, dist: np.ndarray | None, k: int) -> tuple:
         out_i[0, : len(ids)] = ids
         out_d[0, : len(ids)] = dist
     return out_i, out_d
+
+
+def drop_repeats(dist: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with a repeated id (after its first place) or a non-finite distance turned into
+    padding (-1, inf) and moved to the end, order otherwise kept: for libraries that pad a
+    short result by repeating an id. ``(dist, ids)`` are (nq, k)."""
+    dist = np.array(dist, dtype=np.float32)
+    ids = np.array(ids, dtype=np.int64)
+    bad = (ids < 0) | ~np.isfinite(dist)
+    order = np.argsort(ids, axis=1, kind="stable")
+    sorted_ids = np.take_along_axis(ids, order, axis=1)
+    repeat = np.zeros_like(bad)
+    repeat[:, 1:] = sorted_ids[:, 1:] == sorted_ids[:, :-1]  # later copies, in sorted order
+    # a copy is a repeat unless it is the earliest place of that id in the row
+    np.put_along_axis(bad, order, np.take_along_axis(bad, order, axis=1) | repeat, axis=1)
+    ids[bad], dist[bad] = -1, np.inf
+    keep = np.argsort(bad, axis=1, kind="stable")  # valid places first, in their order
+    return np.take_along_axis(dist, keep, axis=1), np.take_along_axis(ids, keep, axis=1)
+
+
+class WorkFolder:
+    """A fresh temporary folder that an index (or an embedded database) lives in.
+
+    Removed by :meth:`close`, or when the owner drops it (garbage collection), or at interpreter
+    exit, whichever comes first (``weakref.finalize``), so no run leaves a folder behind.
+    """
+
+    def __init__(self, owner: str) -> None:
+        self.path = tempfile.mkdtemp(prefix=f"lookup-{owner}-")
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def close(self) -> None:
+        """Remove the folder (idempotent)."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
