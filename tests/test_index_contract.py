@@ -52,6 +52,13 @@ CASES = {
         {"search_window_size": 64},
         {"search_window_size": 1},
     ),
+    "vsag": (
+        "vsag",
+        {"max_degree": 16, "ef_construction": 64},
+        {"ef_search": 64},
+        {"ef_search": 1},
+    ),
+    "rabitq": ("rabitq", {"max_degree": 32, "ef_construction": 64}, {"ef": 64}, {"ef": 1}),
 }
 LOSSY = {"faiss-IVFPQ"}
 # Backends of the optional extras: the module their package installs. Their tests skip (via
@@ -63,6 +70,8 @@ PACKAGES = {
     "ngt": "ngtpy",
     "scann": "scann",
     "svs": "svs",
+    "vsag": "pyvsag",
+    "rabitq": "rabitqlib",
 }
 # numba compiles PyNNDescent's graph construction once per process (~40-60 s on 2 cores):
 # its cases run with the slow tests (python -m pytest -m slow).
@@ -230,6 +239,8 @@ DIFFERENTIAL = {
     "ngt": ("ngt", {"edge_size_for_creation": 20}, {"epsilon": 0.3}),
     "scann": ("scann", {"num_leaves": 16}, {"leaves_to_search": 16, "reorder": 200}),
     "svs": ("svs", {"graph_max_degree": 32, "window_size": 128}, {"search_window_size": 200}),
+    "vsag": ("vsag", {"max_degree": 32, "ef_construction": 200}, {"ef_search": 200}),
+    "rabitq": ("rabitq", {"max_degree": 32, "ef_construction": 200}, {"ef": 200}),
 }
 
 
