@@ -34,6 +34,11 @@ INDEXES: dict[str, str] = {
     "svs": "lookup.index.svs_backend.SvsIndex",
     "vsag": "lookup.index.vsag_backend.VsagIndex",
     "rabitq": "lookup.index.rabitq_backend.RabitqIndex",
+    # optional extra [vectordb]: embedded databases, each in its own temporary folder
+    "qdrant": "lookup.index.qdrant_backend.QdrantIndex",
+    "chroma": "lookup.index.chroma_backend.ChromaIndex",
+    "lancedb": "lookup.index.lancedb_backend.LancedbIndex",
+    "milvus_lite": "lookup.index.milvus_backend.MilvusLiteIndex",
 }
 ENCODERS: dict[str, str] = {
     "char_rnn": "lookup.encoders.char_rnn.CharRNNSpec",

@@ -254,14 +254,15 @@ def drop_repeats(dist: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 class WorkFolder:
-    """A fresh temporary folder that an index (or an embedded database) lives in.
+    """A fresh temporary folder that an index (or an embedded database) lives in, inside
+    ``root`` (default: the system's temporary folder).
 
     Removed by :meth:`close`, or when the owner drops it (garbage collection), or at interpreter
     exit, whichever comes first (``weakref.finalize``), so no run leaves a folder behind.
     """
 
-    def __init__(self, owner: str) -> None:
-        self.path = tempfile.mkdtemp(prefix=f"lookup-{owner}-")
+    def __init__(self, owner: str, root: str | None = None) -> None:
+        self.path = tempfile.mkdtemp(prefix=f"lookup-{owner}-", dir=root)
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
 
     def close(self) -> None:
