@@ -141,6 +141,13 @@ class BaseIndex:
 
     # -- shared -----------------------------------------------------------------------------
     @property
+    def library_index(self) -> Any:
+        """The library's own index object (``self._index`` unless a backend says otherwise),
+        for benchmarks that time the bare library call on the index the harness built."""
+        self.ready()
+        return self._index
+
+    @property
     def knob_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.KNOBS)
 
