@@ -138,5 +138,5 @@ def test_query_knobs_reach_the_engine(name, build, low, high, tmp_path) -> None:
         index.set_search_params(**knobs)
         recall[label] = recall_ids(true_I, index.search(xq, 10)[1], 10)
     index.close()
-    assert recall["high"] > recall["low"] == recall["low again"], recall
-    assert recall["high"] >= 0.99, recall
+    assert recall["high"] > recall["low"] + 0.2 and recall["low"] == recall["low again"], recall
+    assert recall["high"] >= 0.95, recall  # chroma's graph (M=4) is not seeded: 0.985-1.0 seen

@@ -97,7 +97,7 @@ class ChromaIndex(DatabaseIndex):
             "metric": self.metric,
             "max_neighbors": self.max_neighbors,
             "ef_construction": self.ef_construction,
-            "workdir": self.workdir,
+            "workdir": self.workdir_used,
         }
 
     def threads_used(self, mode: str) -> dict[str, int]:

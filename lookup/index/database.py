@@ -6,8 +6,9 @@
   included (each backend's docstring says what that call is); converting its answer to arrays
   happens after the clock stopped.
 - **index_bytes**: the database folder on disk after the build (``save`` copies the folder).
-- **Folder**: ``workdir`` (a build parameter, default the system's temporary folder) holds a
-  fresh ``lookup-<name>-*`` folder per build, removed by :meth:`DatabaseIndex.close`, on a failed
+- **Folder**: ``workdir`` (a build parameter; null: the system's temporary folder, ``$TMPDIR``,
+  and the row's ``build_workdir`` column records which folder that was) holds a fresh
+  ``lookup-<name>-*`` folder per build, removed by :meth:`DatabaseIndex.close`, on a failed
   build, when the index is garbage-collected, or at exit. Where the folder lives matters: a
   database that commits (fsyncs) per write builds orders of magnitude faster on a memory file
   system (``workdir=/dev/shm``) than on disk, so ``workdir`` is a column of every row.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,12 @@ class DatabaseIndex(BaseIndex):
         super().__init__(metric)
         self.workdir = check_workdir(self.NAME, workdir)
         self._folder: WorkFolder | None = None
+
+    @property
+    def workdir_used(self) -> str:
+        """The folder the database folders go in (``workdir``, else the system's temporary
+        folder); this is what ``build_params`` reports."""
+        return self.workdir or tempfile.gettempdir()
 
     @property
     def folder(self) -> str:

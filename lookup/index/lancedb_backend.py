@@ -144,7 +144,7 @@ class LancedbIndex(DatabaseIndex):
             "m": self.m,
             "ef_construction": self.ef_construction,
             "threads": self.threads,
-            "workdir": self.workdir,
+            "workdir": self.workdir_used,
         }
 
     def threads_used(self, mode: str) -> dict[str, int]:

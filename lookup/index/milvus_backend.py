@@ -123,7 +123,7 @@ class MilvusLiteIndex(DatabaseIndex):
             "ef_construction": self.ef_construction,
             "nlist": self.nlist,
             "batch_size": self.batch_size,
-            "workdir": self.workdir,
+            "workdir": self.workdir_used,
         }
 
     def threads_used(self, mode: str) -> dict[str, int]:

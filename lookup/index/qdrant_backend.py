@@ -71,7 +71,7 @@ class QdrantIndex(DatabaseIndex):
             self._client = None
 
     def build_params(self) -> dict[str, Any]:
-        return {"metric": self.metric, "batch_size": self.batch_size, "workdir": self.workdir}
+        return {"metric": self.metric, "batch_size": self.batch_size, "workdir": self.workdir_used}
 
     def threads_used(self, mode: str) -> dict[str, int]:
         return {"build": 1, "search": _blas_threads()}
