@@ -9,9 +9,10 @@
 - **Folder**: ``workdir`` (a build parameter; null: the system's temporary folder, ``$TMPDIR``,
   and the row's ``build_workdir`` column records which folder that was) holds a fresh
   ``lookup-<name>-*`` folder per build, removed by :meth:`DatabaseIndex.close`, on a failed
-  build, when the index is garbage-collected, or at exit. Where the folder lives matters: a
-  database that commits (fsyncs) per write builds orders of magnitude faster on a memory file
-  system (``workdir=/dev/shm``) than on disk, so ``workdir`` is a column of every row.
+  build, when the index is garbage-collected (which closes the client first), or at exit.
+  Where the folder lives matters: a database that commits (fsyncs) per write builds orders of
+  magnitude faster on a memory file system (``workdir=/dev/shm``) than on disk, so
+  ``workdir`` is a column of every row.
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ class DatabaseIndex(BaseIndex):
         finally:
             if self._folder is not None:
                 self._folder.close()
+
+    def __del__(self) -> None:
+        """Dropped without :meth:`close`: close the client too (an engine may still write into
+        the folder from a background thread), then the folder goes."""
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit modules may be half torn down
+            pass
 
     def _close_client(self) -> None:
         """Close the database client (override)."""

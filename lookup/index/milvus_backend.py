@@ -6,9 +6,12 @@ process*: ``MilvusClient`` on a ``.db`` path starts a gRPC server on a backgroun
 memtable (searched by brute force) and, on ``flush``, to an on-disk segment whose vector index
 is built with **faiss** (``HNSW``, ``HNSW_SQ``, ``IVF_FLAT``, ``IVF_SQ8``) or is a brute force
 (``FLAT``). After a flush the segment's index is built by a background worker and searches
-fall back to brute force until it is done, so the build here is: insert (batches of
-``batch_size`` rows), ``flush``, then ``release_collection`` + ``load_collection``, which builds
-or loads every segment's index before it returns.
+fall back to brute force until it is done (and the worker would go on writing into the folder
+after a close), so the build here is: insert (batches of ``batch_size`` rows), ``flush``, stop
+the engine for this folder (``milvus_lite.server_manager_instance.release_server``, which waits
+for its background work), then a new client on the folder and ``load_collection``, which loads
+every segment's index from disk: no background work is left running while queries are timed.
+``close`` stops the engine the same way before the folder is removed.
 
 **The timer holds** ``client.search(collection, data=[q], limit=k, search_params=...,
 output_fields=["id"])`` (single mode; batch mode passes every query in ``data``): pymilvus'
@@ -88,10 +91,13 @@ class MilvusLiteIndex(DatabaseIndex):
             return {"nlist": self.nlist}
         return {}
 
+    def _db_path(self) -> str:
+        return os.path.join(self._folder.path, "milvus.db")
+
     def _build(self, xb: np.ndarray) -> None:
         require("milvus_lite", "milvus-lite", self.NAME)
         pymilvus = require("pymilvus", "pymilvus", self.NAME)
-        client = self._client = pymilvus.MilvusClient(os.path.join(self._folder.path, "milvus.db"))
+        client = self._client = pymilvus.MilvusClient(self._db_path())
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", pymilvus.DataType.INT64, is_primary=True)
         schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=xb.shape[1])
@@ -107,13 +113,18 @@ class MilvusLiteIndex(DatabaseIndex):
             rows = xb[start : start + self.batch_size]
             client.insert(_COLLECTION, [{"id": start + i, "vector": v} for i, v in enumerate(rows)])
         client.flush(_COLLECTION)
-        client.release_collection(_COLLECTION)  # load builds (or loads) every segment's index
-        client.load_collection(_COLLECTION)
+        self._close_client()  # waits for the background index build, which persists it
+        self._client = pymilvus.MilvusClient(self._db_path())
+        self._client.load_collection(_COLLECTION)  # every segment's index, from disk
 
     def _close_client(self) -> None:
+        """Close the client and stop this folder's engine (it waits for background work)."""
         if self._client is not None:
+            from milvus_lite import server_manager_instance
+
             self._client.close()
             self._client = None
+            server_manager_instance.release_server(self._db_path())
 
     def build_params(self) -> dict[str, Any]:
         return {
