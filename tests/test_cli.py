@@ -130,7 +130,7 @@ def test_precheck_passes_good_command_lines(argv: list[str]) -> None:
 def test_precheck_names_the_problem_in_one_line() -> None:
     with pytest.raises(BadInput) as info:
         precheck(["-m", "index=annoy,hnswlib,nope"])
-    assert str(info.value).startswith("index=nope is invalid; valid: annoy, exact")
+    assert str(info.value).startswith("index=nope is invalid; valid: annoy, chroma, exact")
     with pytest.raises(BadInput, match=r"^index\.trees_x=1 is invalid; index\.trees_x is not"):
         precheck(["index=annoy", "index.trees_x=1"])
 
