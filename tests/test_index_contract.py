@@ -88,12 +88,6 @@ CASES = {
         {"ef": 64},
         {"ef": 1},
     ),
-    "milvus_lite-IVF": (
-        "milvus_lite",
-        {"index_type": "IVF_FLAT", "nlist": 8, "workdir": WORKDIR},
-        {"nprobe": 8},
-        {"nprobe": 1},
-    ),
 }
 LOSSY = {"faiss-IVFPQ"}
 # Backends of the optional extras: the module their package installs. Their tests skip (via
