@@ -18,7 +18,10 @@ output_fields=["id"])`` (single mode; batch mode passes every query in ``data``)
 request building and protobuf serialization, the gRPC round trip over loopback, the engine's
 search (faiss on the segment, brute force on the memtable, a merge) and the decoded hits.
 
-Quirks hidden here: ``L2`` reports squared L2 and ``IP`` reports ``<q, x>`` (larger is
+Quirks hidden here: pymilvus' ``create_collection`` also calls an RPC that milvus-lite does not
+implement, and the in-process server logs that as an ERROR with a traceback although the
+collection is made, so the ``grpc._server`` logger is muted around that one call;
+``L2`` reports squared L2 and ``IP`` reports ``<q, x>`` (larger is
 nearer); cosine is ``IP`` on rows we normalise ourselves; without ``output_fields=["id"]`` every
 hit carries its vector back. The query knobs are per index type (``ef`` for HNSW types,
 ``nprobe`` for IVF types; the other is an error naming the valid one). Threads: the index is
@@ -28,7 +31,10 @@ pins (read back with ``faiss.omp_get_max_threads``); a single query runs on one.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -39,6 +45,18 @@ from lookup.protocols import Knob
 
 _INDEX_TYPES = ("HNSW", "HNSW_SQ", "IVF_FLAT", "IVF_SQ8", "FLAT")
 _COLLECTION = "lookup"
+
+
+@contextmanager
+def _muted(name: str) -> Iterator[None]:
+    """Silence one logger for the block (its level is restored after)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class MilvusLiteIndex(DatabaseIndex):
@@ -108,7 +126,8 @@ class MilvusLiteIndex(DatabaseIndex):
             metric_type=self._metric_type,
             params=self._index_params(),
         )
-        client.create_collection(_COLLECTION, schema=schema, index_params=index)
+        with _muted("grpc._server"):  # an RPC milvus-lite lacks; the collection is made
+            client.create_collection(_COLLECTION, schema=schema, index_params=index)
         for start in range(0, len(xb), self.batch_size):
             rows = xb[start : start + self.batch_size]
             client.insert(_COLLECTION, [{"id": start + i, "vector": v} for i, v in enumerate(rows)])
