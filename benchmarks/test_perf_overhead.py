@@ -129,7 +129,7 @@ def test_overhead_harness(benchmark, perf, hnsw) -> None:
 BACKEND_N = int(os.environ.get("LOOKUP_OVERHEAD_N", "20000"))
 BACKEND_DIM = int(os.environ.get("LOOKUP_OVERHEAD_DIM", "100"))
 BACKEND_QUERIES = int(os.environ.get("LOOKUP_OVERHEAD_QUERIES", "1000"))
-BACKEND_ROUNDS = int(os.environ.get("LOOKUP_OVERHEAD_ROUNDS", "7"))
+BACKEND_ROUNDS = int(os.environ.get("LOOKUP_OVERHEAD_ROUNDS", "11"))
 WORKDIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
