@@ -196,6 +196,10 @@ def test_contract(case: str, metric: str, small, tmp_path) -> None:
     np.testing.assert_array_equal(run.I, I)
     np.testing.assert_allclose(run.D, D, rtol=1e-5, atol=1e-5)
 
+    # batch timing after a warm-up batch (a second, smaller plan) still answers every query
+    run = run_queries(index, xq, 5, mode="batch", warmup=3, passes=1)
+    np.testing.assert_array_equal(run.I, I)
+
     # serialized size
     path = tmp_path / "index.bin"
     n_bytes = index.save(str(path))  # a file, or a folder for multi-file libraries

@@ -33,7 +33,7 @@ import numpy as np
 
 from lookup.index.base import check_choice, check_int, require
 from lookup.index.database import DatabaseIndex
-from lookup.protocols import Knob
+from lookup.protocols import Knob, QueryPlan
 
 _INDEX_TYPES = ("IVF_PQ", "IVF_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_HNSW_FLAT")
 _CONFIGS = {
@@ -94,7 +94,6 @@ class LancedbIndex(DatabaseIndex):
         if self._hnsw:
             self._knobs["ef"] = 40
         self._used: dict[str, int] = {}
-        self._nq = 0
         self._db = self._table = None
         self._distance = "l2" if self.metric == "euclidean" else "dot"
 
@@ -160,9 +159,19 @@ class LancedbIndex(DatabaseIndex):
     def _single_inputs(self, xq: np.ndarray) -> list:
         return list(xq)  # 1-d views: one query vector per search
 
-    def _batch_input(self, xq: np.ndarray) -> Any:
-        self._nq = len(xq)  # queries that found nothing have no rows in the answer
-        return xq
+    def query_plan(self, xq: np.ndarray, k: int, mode: str = "batch") -> QueryPlan:
+        """As :meth:`BaseIndex.query_plan`; a batch answer is split per query by its
+        ``query_index`` column after the clock, knowing this plan's query count (a query that
+        found nothing has no rows)."""
+        plan = super().query_plan(xq, k, mode)
+        if mode != "batch":
+            return plan
+        nq = len(xq)
+
+        def finish(raws: list) -> tuple[np.ndarray, np.ndarray]:
+            return plan.finish([_split(raws[0], nq)])
+
+        return QueryPlan(plan.inputs, plan.call, finish)
 
     def _call(self, k: int, batch: bool):
         table, distance = self._table, self._distance
@@ -184,18 +193,10 @@ class LancedbIndex(DatabaseIndex):
         return call
 
     def _collect(self, raws: list, k: int, batch: bool) -> tuple[np.ndarray, np.ndarray]:
-        if batch:  # one table for all queries, rows tagged with query_index
-            answer = raws[0]
-            which = answer["query_index"].to_numpy()
-            order = np.argsort(which, kind="stable")
-            found_ids = answer["id"].to_numpy()[order]
-            found_d = answer["_distance"].to_numpy()[order]
-            bounds = np.searchsorted(which[order], np.arange(self._nq + 1))
-            parts = [
-                (found_ids[a:b], found_d[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-            ]
-        else:
-            parts = [(t["id"].to_numpy(), t["_distance"].to_numpy()) for t in raws]
+        # batch: [[(ids, dist) per query]] (see query_plan); single: one Arrow table per query
+        parts = (
+            raws[0] if batch else [(t["id"].to_numpy(), t["_distance"].to_numpy()) for t in raws]
+        )
         ids = np.full((len(parts), k), -1, dtype=np.int64)
         dist = np.full((len(parts), k), np.inf, dtype=np.float32)
         for r, (found, d) in enumerate(parts):
@@ -209,3 +210,12 @@ class LancedbIndex(DatabaseIndex):
         if self.metric == "ip":
             return dist - np.float32(1.0)  # lance dot reports 1 - <q, x>
         return dist  # 1 - cos on unit rows
+
+
+def _split(answer: Any, nq: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One Arrow answer for ``nq`` queries (rows tagged ``query_index``) -> (ids, dist) each."""
+    which = answer["query_index"].to_numpy()
+    order = np.argsort(which, kind="stable")
+    ids, dist = answer["id"].to_numpy()[order], answer["_distance"].to_numpy()[order]
+    bounds = np.searchsorted(which[order], np.arange(nq + 1))
+    return [(ids[a:b], dist[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lookup.index.base import BaseIndex, check_int, require
-from lookup.protocols import Knob
+from lookup.protocols import Knob, QueryPlan
 
 _REL_TOL = 1e-4  # a slot whose distance is off by more (relative to the row's scale) is junk
 
@@ -49,7 +49,6 @@ class VsagIndex(BaseIndex):
         self._knobs = {"ef_search": 10}
         self._index = None
         self._xb: np.ndarray | None = None  # the indexed rows, to recognise junk slots
-        self._xq: np.ndarray | None = None  # the prepared queries of the current plan
 
     def _build(self, xb: np.ndarray) -> None:
         pyvsag = require("pyvsag", "pyvsag", self.NAME)
@@ -93,12 +92,29 @@ class VsagIndex(BaseIndex):
         return json.dumps({"hgraph": {"ef_search": self._knobs["ef_search"]}})
 
     def _single_inputs(self, xq: np.ndarray) -> list:
-        self._xq = xq
         return list(xq)  # 1-d views: knn_search takes one vector
 
     def _batch_input(self, xq: np.ndarray) -> Any:
-        self._xq = xq
         return list(xq)
+
+    def query_plan(self, xq: np.ndarray, k: int, mode: str = "batch") -> QueryPlan:
+        """As :meth:`BaseIndex.query_plan`, with a finishing step that first cuts every raw
+        answer to its real results (see the module docstring), knowing this plan's queries."""
+        plan = super().query_plan(xq, k, mode)
+        queries = self._prepare(xq, "xq", self._dim)
+
+        def finish(raws: list) -> tuple[np.ndarray, np.ndarray]:
+            if not raws:
+                return plan.finish(raws)
+            pairs = raws[0] if mode == "batch" else raws
+            real = self._real
+            cut = [
+                real(q, np.asarray(i), np.asarray(d))
+                for q, (i, d) in zip(queries, pairs, strict=True)
+            ]
+            return plan.finish([cut] if mode == "batch" else cut)
+
+        return QueryPlan(plan.inputs, plan.call, finish)
 
     def _call(self, k: int, batch: bool):
         knn, params = self._index.knn_search, self.search_json()
@@ -111,13 +127,13 @@ class VsagIndex(BaseIndex):
         ids = np.full((len(pairs), k), -1, dtype=np.int64)
         dist = np.full((len(pairs), k), np.inf, dtype=np.float32)
         for row, (found, d) in enumerate(pairs):
-            c = self._found(self._xq[row], np.asarray(found), np.asarray(d, np.float32))
-            ids[row, :c] = found[:c]
-            dist[row, :c] = d[:c]
+            ids[row, : len(found)] = found
+            dist[row, : len(found)] = d
         return dist, ids
 
-    def _found(self, q: np.ndarray, ids: np.ndarray, dist: np.ndarray) -> int:
-        """How many leading slots are real results (see the module docstring)."""
+    def _real(self, q: np.ndarray, ids: np.ndarray, dist: np.ndarray) -> tuple:
+        """``(ids, dist)`` cut to the leading slots that are real results (module docstring)."""
+        dist = dist.astype(np.float32)
         n = len(self._xb)
         ok = (ids >= 0) & (ids < n) & np.isfinite(dist)
         rows = self._xb[np.where(ok, ids, 0)].astype(np.float64)
@@ -133,7 +149,8 @@ class VsagIndex(BaseIndex):
         repeat[first] = False
         ok &= ~repeat
         bad = np.flatnonzero(~ok)
-        return int(bad[0]) if len(bad) else len(ids)
+        c = int(bad[0]) if len(bad) else len(ids)
+        return ids[:c], dist[:c]
 
     def _to_harness(self, dist: np.ndarray, ids: np.ndarray) -> np.ndarray:
         if self.metric == "euclidean":
