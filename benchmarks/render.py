@@ -181,7 +181,8 @@ def render_overhead(bench: dict) -> str:
     harness = _rows(bench, "test_perf_overhead.py", "test_overhead_harness")
     lines = ["# Harness overhead (single-query timing)", ""]
     if not bare or not harness:
-        return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
+        lines += ["(hnswlib at 100k: not measured in this session)"] + _overhead_backends(bench)
+        return "\n".join(lines + _provenance(bench))
     bi, hi = bare[0]["extra_info"], harness[0]["extra_info"]
     lines += [
         f"hnswlib, {bi['n']} x {bi['dim']} uniform random vectors (M=16, ef_construction=200, "
@@ -212,7 +213,57 @@ def render_overhead(bench: dict) -> str:
         ],
     )
     lines += ["", f"Identical neighbours from both: {hi.get('same_neighbours')}."]
+    lines += _overhead_backends(bench)
     return "\n".join(lines + _provenance(bench))
+
+
+def _overhead_backends(bench: dict) -> list[str]:
+    """The per-backend table of ``test_overhead_backend`` (empty when it was not run)."""
+    rows = _rows(bench, "test_perf_overhead.py", "test_overhead_backend")
+    if not rows:
+        return []
+    i0 = rows[0]["extra_info"]
+    lines = [
+        "",
+        "## Every backend",
+        "",
+        f"{i0['n']} x {i0['dim']} seeded vectors of intrinsic dimension 16, euclidean, "
+        f"k={i0['k']}, one thread, {rows[0]['stats']['rounds']} rounds; in every round a bare "
+        "loop of the library's own call (written against the library's API, on the index the "
+        "harness built) and a `run_queries(mode='single')` pass, alternating which goes first. "
+        "Embedded databases answer a fifth of the queries. Medians over the rounds.",
+        "",
+    ]
+    table = []
+    for r in rows:
+        e = r["extra_info"]
+        table.append(
+            [
+                e["backend"],
+                e["knobs"],
+                e["queries"],
+                _fmt(e.get("bare_us_per_query"), ".2f"),
+                _fmt(e.get("harness_reported_us_per_query"), ".2f"),
+                _ratio(e, "reported_over_bare", ".3f", ""),
+                _ratio(e, "wall_over_bare", ".3f", ""),
+                e.get("same_neighbours"),
+                _load(e),
+            ]
+        )
+    return lines + _table(
+        [
+            "backend",
+            "knobs",
+            "queries",
+            "bare us/query",
+            "harness reported us/query",
+            "reported / bare",
+            "harness wall / bare",
+            "same neighbours",
+            "load",
+        ],
+        table,
+    )
 
 
 def render_exact(bench: dict) -> str:

@@ -33,31 +33,39 @@ C_INT_MAX = 2**31 - 1
 @dataclass(frozen=True)
 class Knob:
     """One query-time parameter of a backend: an integer in ``minimum..maximum`` (or one of
-    ``special``); ``maximum`` defaults to :data:`C_INT_MAX`, the library's integer.
+    ``special``; ``maximum`` defaults to :data:`C_INT_MAX`, the library's integer), or, with
+    ``real=True``, a finite number ``>= minimum`` (e.g. NGT's and PyNNDescent's ``epsilon``).
 
     ``set_search_params`` validates every value with :meth:`check`; the row column is
     ``search_<name>``.
     """
 
     name: str
-    minimum: int = 1
+    minimum: float = 1
     special: tuple[int, ...] = ()  # accepted values below ``minimum`` (e.g. annoy's -1)
     doc: str = ""
     maximum: int = C_INT_MAX
+    real: bool = False  # a float knob instead of an integer one
 
     def valid(self) -> str:
         """What a valid value is, for error messages."""
         extra = "".join(f" or {v}" for v in self.special)
+        if self.real:
+            return f"a number >= {self.minimum}{extra}"
         return f"an integer >= {self.minimum} and <= {self.maximum}{extra}"
 
-    def check(self, owner: str, value: Any) -> int:
-        """``value`` as an int, or a one-line BadInput naming the knob and what is valid."""
-        ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        if not ok or (not self.minimum <= value <= self.maximum and value not in self.special):
+    def check(self, owner: str, value: Any) -> int | float:
+        """``value`` as an int (a float for a real knob), or a one-line BadInput naming the
+        knob and what is valid."""
+        kinds = (int, np.integer, float, np.floating) if self.real else (int, np.integer)
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        ok = ok and (not isinstance(value, (float, np.floating)) or bool(np.isfinite(value)))
+        top = np.inf if self.real else self.maximum
+        if not ok or (not self.minimum <= value <= top and value not in self.special):
             raise BadInput(
                 f"index.search.{self.name}={value!r} is invalid for {owner}; valid: {self.valid()}"
             )
-        return int(value)
+        return float(value) if self.real else int(value)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ DATASETS: dict[str, str] = {
     "flickr8k": "lookup.data.captions.load_flickr8k",
     "vectors": "lookup.data.vectors.load_vectors",
     "texts": "lookup.data.texts.load_texts",
+    "synthetic": "lookup.data.synthetic.load_synthetic",
 }
 # name -> dotted path of the class
 INDEXES: dict[str, str] = {
@@ -40,6 +41,20 @@ INDEXES: dict[str, str] = {
     "faiss": "lookup.index.faiss_backend.FaissIndex",
     "faiss_binary": "lookup.index.faiss_binary_backend.FaissBinaryIndex",
     "usearch": "lookup.index.usearch_backend.UsearchIndex",
+    # optional extra [ann]
+    "voyager": "lookup.index.voyager_backend.VoyagerIndex",
+    "nmslib": "lookup.index.nmslib_backend.NmslibIndex",
+    "pynndescent": "lookup.index.pynndescent_backend.PynndescentIndex",
+    "ngt": "lookup.index.ngt_backend.NgtIndex",
+    "scann": "lookup.index.scann_backend.ScannIndex",
+    "svs": "lookup.index.svs_backend.SvsIndex",
+    "vsag": "lookup.index.vsag_backend.VsagIndex",
+    "rabitq": "lookup.index.rabitq_backend.RabitqIndex",
+    # optional extra [vectordb]: embedded databases, each in its own temporary folder
+    "qdrant": "lookup.index.qdrant_backend.QdrantIndex",
+    "chroma": "lookup.index.chroma_backend.ChromaIndex",
+    "lancedb": "lookup.index.lancedb_backend.LancedbIndex",
+    "milvus_lite": "lookup.index.milvus_backend.MilvusLiteIndex",
 }
 ENCODERS: dict[str, str] = {
     "char_rnn": "lookup.encoders.char_rnn.CharRNNSpec",

@@ -229,3 +229,25 @@ def test_a_code_jobs_rows_are_rescored_from_its_arrays_with_both_truths(tmp_path
         assert new["rescored"]
         for col in ("recall_at_k", "recall_at_k_float32", "knn_acc_exact_float32", "mrr_at_k"):
             assert new[col] == pytest.approx(live[col], rel=1e-12), col
+
+
+@pytest.mark.parametrize(
+    "factory,knobs",
+    [("BFlat", {}), ("BHNSW16", {"efSearch": 200}), ("BIVF{nlist}", {"nprobe": 64})],
+)
+def test_binary_backends_keep_the_index_contract_and_match_exact_hamming(factory, knobs, tmp_path):
+    """The contract (shapes, dtypes, unique ids, harness distances) and a differential test
+    against exact Hamming search for every faiss binary index, at high effort."""
+    rng = np.random.default_rng(5)
+    cb = codes.quantize(rng.normal(size=(400, 64)).astype(np.float32), "binary", None)
+    cq = codes.quantize(rng.normal(size=(25, 64)).astype(np.float32), "binary", None)
+    index = FaissBinaryIndex(factory=factory, nlist=None)
+    index.set_search_params(**knobs)
+    index.build(cb)
+    D, I = index.search(cq, 10)  # noqa: E741
+    assert D.shape == I.shape == (25, 10) and I.dtype == np.int64
+    assert all(len(set(row)) == 10 for row in I)
+    np.testing.assert_array_equal(D, hamming_distances(cb, cq, I))  # the harness's distances
+    true_D, _ = exact_knn_hamming(cb, cq, 10)
+    assert metrics.recall_at_k(true_D, D, 10) == 1.0
+    assert index.save(str(tmp_path / "b.index")) > 0

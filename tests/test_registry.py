@@ -174,6 +174,10 @@ def _texts(tmp: Path, data_dir: Path | None) -> dict:
     return dict(path=str(tmp / "corpus.csv"), label="label", n_queries=2)
 
 
+def _synthetic(tmp: Path, data_dir: Path | None) -> dict:
+    return dict(n=200, n_queries=10, dim=8, latent=3, n_clusters=4)
+
+
 TINY_DATASETS: dict[str, Callable[[Path, Path | None], dict]] = {
     "names": _names,
     "surnames": _surnames,
@@ -181,6 +185,7 @@ TINY_DATASETS: dict[str, Callable[[Path, Path | None], dict]] = {
     "flickr8k": _flickr,
     "vectors": _vectors,
     "texts": _texts,
+    "synthetic": _synthetic,
 }
 
 

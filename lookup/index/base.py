@@ -16,7 +16,7 @@ A backend subclasses :class:`BaseIndex` and writes five small hooks:
 ``_to_harness(dist, ids)``
     the library's distance -> the harness's (:mod:`lookup.distances`).
 ``_save(path)``
-    serialize.
+    serialize (to a file, or to a folder for libraries that write several files).
 
 plus ``KNOBS`` (the query knob schema), ``_apply_knobs()`` (push the stored knobs into the
 built library index), ``build_params()`` and ``threads_used(mode)``.
@@ -35,8 +35,14 @@ the float32 range or not finite), a warning gives the counts, also kept in ``alt
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,7 +58,7 @@ from lookup.distances import (
     pow2_scale,
     scale_rows,
 )
-from lookup.errors import BadInput
+from lookup.errors import BadInput, MissingExtra
 from lookup.protocols import C_INT_MAX, Knob, QueryPlan, check_mode
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,8 @@ log = logging.getLogger(__name__)
 # cannot tell small dot products apart (hnswlib recall 0.95 at max |x| ~ 2e-3, 0.015 at ~2e-5,
 # 1.0 from ~2e-2 up on 32-d data); rows outside are rescaled to [0.5, 1).
 _IP_RANGE = (2.0**-4, SAFE_ABS[1])
+
+INSTALL_HINT = 'pip install -e ".[ann,vectordb]"'  # the optional extras of the added backends
 
 
 def check_int(
@@ -75,6 +83,44 @@ def check_int(
             f"and <= {maximum}" + (f" ({hint})" if hint else "")
         )
     return int(value)
+
+
+def check_choice(owner: str, name: str, value: Any, choices: tuple) -> Any:
+    """A build parameter that must be one of ``choices``, or a one-line BadInput."""
+    if value not in choices:
+        valid = ", ".join(map(str, choices))
+        raise BadInput(f"index.{name}={value!r} is invalid for {owner}; valid: {valid}")
+    return value
+
+
+def check_metric_of(owner: str, metric: str, supported: tuple[str, ...]) -> str:
+    """``metric`` if the backend supports it; a one-line BadInput naming what is valid if not."""
+    check_metric(metric)
+    if metric not in supported:
+        raise BadInput(
+            f"metric={metric!r} is not supported by index {owner}; valid: {', '.join(supported)}"
+        )
+    return metric
+
+
+def require(module: str, package: str, owner: str) -> ModuleType:
+    """Import a backend's library when it is first needed (listing or configuring the backend
+    needs none), or a one-line MissingExtra naming the package and the install command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtra(
+            f"index {owner} needs the package {package} ({exc.name or module} is not "
+            f"installed); valid: {INSTALL_HINT} or pip install {package}"
+        ) from None
+
+
+def path_bytes(path: str | os.PathLike) -> int:
+    """Bytes of a file, or of every file under a folder (what a saved index occupies)."""
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+    return p.stat().st_size
 
 
 class BaseIndex:
@@ -130,6 +176,13 @@ class BaseIndex:
         return {"build": 1, "search": 1}
 
     # -- shared -----------------------------------------------------------------------------
+    @property
+    def library_index(self) -> Any:
+        """The library's own index object (``self._index`` unless a backend says otherwise),
+        for benchmarks that time the bare library call on the index the harness built."""
+        self.ready()
+        return self._index
+
     @property
     def knob_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.KNOBS)
@@ -261,7 +314,73 @@ class BaseIndex:
         return plan.finish([plan.call(plan.inputs[0])])
 
     def save(self, path: str) -> int:
-        """Serialize to ``path``; return the bytes written."""
+        """Serialize to ``path`` (a file, or a folder for multi-file libraries); return the
+        bytes written."""
         self.ready()
         self._save(os.fspath(path))
-        return os.path.getsize(path)
+        return path_bytes(path)
+
+
+def largest_found(query: Any, k: int, errors: tuple[type[BaseException], ...]) -> tuple:
+    """For libraries that raise instead of returning fewer than k: ``query(k')`` for the largest
+    ``k' < k`` that does not raise (the count a graph can return is monotone in k'), padded by
+    the caller; ``None`` when even one result raises. ``query(k')`` returns ``(ids, dist)``."""
+    lo, hi, best = 1, k - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        try:
+            best = query(mid)
+            lo = mid + 1
+        except errors:
+            hi = mid - 1
+    return best
+
+
+def padded(ids: np.ndarray | None, dist: np.ndarray | None, k: int) -> tuple:
+    """One row's ``(ids, dist)`` of length <= k as (1, k) arrays, -1 / inf padded."""
+    out_i = np.full((1, k), -1, dtype=np.int64)
+    out_d = np.full((1, k), np.inf, dtype=np.float32)
+    if ids is not None:
+        ids, dist = np.ravel(ids), np.ravel(dist)
+        out_i[0, : len(ids)] = ids
+        out_d[0, : len(ids)] = dist
+    return out_i, out_d
+
+
+def drop_repeats(dist: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with a repeated id (after its first place) or a non-finite distance turned into
+    padding (-1, inf) and moved to the end, order otherwise kept: for libraries that pad a
+    short result by repeating an id. ``(dist, ids)`` are (nq, k)."""
+    dist = np.array(dist, dtype=np.float32)
+    ids = np.array(ids, dtype=np.int64)
+    bad = (ids < 0) | ~np.isfinite(dist)
+    order = np.argsort(ids, axis=1, kind="stable")
+    sorted_ids = np.take_along_axis(ids, order, axis=1)
+    repeat = np.zeros_like(bad)
+    repeat[:, 1:] = sorted_ids[:, 1:] == sorted_ids[:, :-1]  # later copies, in sorted order
+    # a copy is a repeat unless it is the earliest place of that id in the row
+    np.put_along_axis(bad, order, np.take_along_axis(bad, order, axis=1) | repeat, axis=1)
+    ids[bad], dist[bad] = -1, np.inf
+    keep = np.argsort(bad, axis=1, kind="stable")  # valid places first, in their order
+    return np.take_along_axis(dist, keep, axis=1), np.take_along_axis(ids, keep, axis=1)
+
+
+class WorkFolder:
+    """A fresh temporary folder that an index (or an embedded database) lives in, inside
+    ``root`` (default: the system's temporary folder).
+
+    Removed by :meth:`close`, or when the owner drops it (garbage collection), or at interpreter
+    exit, whichever comes first (``weakref.finalize``), so no run leaves a folder behind.
+    """
+
+    def __init__(self, owner: str, root: str | None = None) -> None:
+        self.path = tempfile.mkdtemp(prefix=f"lookup-{owner}-", dir=root)
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def close(self) -> None:
+        """Remove the folder (idempotent)."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
