@@ -355,7 +355,7 @@ def _index_bytes(index: Any) -> int:
 
 def _upkeep_columns(state: _Live) -> dict[str, Any]:
     since, total = state.since, state.total
-    row: dict[str, Any] = {"build_s": state.build_s, "build_s_total": total.get("build_s", 0.0)}
+    row: dict[str, Any] = {"build_s": state.build_s, "builds_s_total": total.get("build_s", 0.0)}
     for key in ("insert", "delete"):
         n, seconds = int(since.get(_COUNTED[key], 0)), since.get(f"{key}_s", 0.0)
         row[_COUNTED[key]] = n
@@ -363,7 +363,7 @@ def _upkeep_columns(state: _Live) -> dict[str, Any]:
         row[f"{key}_per_s"] = n / seconds if n and seconds > 0 else None
         row[f"{key}_s_total"] = total.get(f"{key}_s", 0.0)
         row[f"{_COUNTED[key]}_total"] = int(total.get(_COUNTED[key], 0))
-    row["upkeep_s_total"] = row["build_s_total"] + row["insert_s_total"] + row["delete_s_total"]
+    row["upkeep_s_total"] = row["builds_s_total"] + row["insert_s_total"] + row["delete_s_total"]
     return row
 
 

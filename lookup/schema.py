@@ -369,7 +369,7 @@ ROW_KINDS: dict[str, RowKind] = {
             "insert_s_total",
             "delete_s_total",
             "build_s",  # the build this checkpoint's index came from
-            "build_s_total",
+            "builds_s_total",
             "upkeep_s_total",  # build + insert + delete seconds since the start
             "index_bytes",
             "dead_ids",  # returned ids that were deleted (counted as misses; 0 when correct)

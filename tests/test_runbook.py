@@ -301,7 +301,7 @@ def test_rows_per_checkpoint_in_place_and_rebuilt(vec_files, tmp_path) -> None:
     assert rows[-1]["n_deleted_total"] == 80 and rows[-1]["insert_s_total"] > 0
     assert rows[-1]["insert_per_s"] == pytest.approx(60 / rows[-1]["insert_s"])
     assert rows[-1]["upkeep_s_total"] == pytest.approx(
-        rows[-1]["build_s_total"] + rows[-1]["insert_s_total"] + rows[-1]["delete_s_total"]
+        rows[-1]["builds_s_total"] + rows[-1]["insert_s_total"] + rows[-1]["delete_s_total"]
     )
     assert 0 <= rows[0]["knn_acc"] <= 1 and rows[0]["index_bytes"] > 0
     assert rows[0]["runbook_generation"] == '[{"delete": 20}, {"insert": 30}, "search"]'
@@ -309,7 +309,7 @@ def test_rows_per_checkpoint_in_place_and_rebuilt(vec_files, tmp_path) -> None:
     rebuilt = runbook.measure(_job(vec_files, EXACT, rb, True, tmp_path), "cid")
     assert [r["n_live"] for r in rebuilt] == [r["n_live"] for r in rows]
     assert all(r["recall_at_k"] == 1.0 and r["maintenance"] == "rebuild" for r in rebuilt)
-    assert rebuilt[-1]["build_s_total"] > rebuilt[-1]["build_s"] > 0
+    assert rebuilt[-1]["builds_s_total"] > rebuilt[-1]["build_s"] > 0
     assert rebuilt[-1]["insert_s_total"] == 0 and rebuilt[-1]["insert_per_s"] is None
 
 
@@ -421,3 +421,32 @@ def test_a_runbook_killed_half_way_leaves_nothing_and_its_rerun_everything(
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0 and "already measured" in out
     assert len(results_table.read_rows(table)) == 122
+
+
+def test_plot_and_report_read_runbook_rows_beside_job_rows(vec_files, tmp_path, capsys) -> None:
+    from bench import plot, report
+    from bench.run import run
+
+    mixed, alone = tmp_path / "mixed.csv", tmp_path / "alone.csv"
+    rb = ("runbook.generations=4", "runbook.search_every=2", "index.search.ef=[20]")
+    for table in (mixed, alone):
+        for rebuild in ("false", "true"):
+            cfg = _compose(_overrides(vec_files, table, *rb, f"workload.rebuild={rebuild}"))
+            workload.run_workload(cfg)
+    job = [o for o in _overrides(vec_files, mixed) if o != "workload=runbook"]
+    run(_compose([*job, "index.search.ef=[10,40]"]))
+    paths = plot.plot_all([str(mixed)], str(tmp_path / "fig"))
+    assert [p.name for p in paths][:2] == ["runbook.png", "overview.png"]
+    assert (
+        "left out 6 runbook rows (bench.plot draws them in runbook.png" in capsys.readouterr().err
+    )
+    assert [p.name for p in plot.plot_all([str(alone)], str(tmp_path / "fig2"))] == ["runbook.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+    out = tmp_path / "report"
+    files, text = report.write_report([str(alone)], out, targets=report.Targets(recall=(0.5,)))
+    names = {p.name for p in files}  # a table of runbooks only: their sections alone
+    assert {"rebuild_pays.csv", "runbook_milestones.csv", "runbook.png"} <= names
+    assert "operating_points.csv" not in names
+    assert "runbooks, when a rebuild pays for itself" in text
+    assert "never: in place meets the target throughout" in text
+    assert "## Runbooks, recall over generations" in (out / "report.md").read_text()
