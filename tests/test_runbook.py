@@ -450,3 +450,53 @@ def test_plot_and_report_read_runbook_rows_beside_job_rows(vec_files, tmp_path, 
     assert "runbooks, when a rebuild pays for itself" in text
     assert "never: in place meets the target throughout" in text
     assert "## Runbooks, recall over generations" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "text,extra,match",
+    [
+        (
+            "start: 0.5\ngenerations: 2\ngeneration: [{upsert: 3}, search]\n",
+            (),
+            r"runbook.generation\[0\]=\{'upsert': 3\} is not a runbook step",
+        ),
+        (
+            "start: 0.5\ngenerations: 2\ngeneration: [{delete: 0.3}, search]\n",
+            (),
+            "delete asks for 120 ids at generation 2 but only 80 are live",
+        ),
+        (
+            "start: 0.5\ngenerations: 2\ngeneration: [{replace: 5}, search]\n",
+            ("index=faiss_hnsw",),
+            r"index=faiss_hnsw cannot delete in place \(it does insert only\)",
+        ),
+        ("start: 0.5\ngeneration: [search]\nsteps: 3\n", (), "runbook.steps is not a parameter"),
+    ],
+)
+def test_bad_runbook_files_are_one_line_through_the_app(vec_files, tmp_path, text, extra, match):
+    steps = tmp_path / "steps.yaml"
+    steps.write_text(text)
+    table = tmp_path / "runs.csv"
+    cfg = _compose(_overrides(vec_files, table, "runbook=file", f"runbook.path={steps}", *extra))
+    with pytest.raises(BadInput, match=match) as err:
+        workload.run_workload(cfg)
+    assert "\n" not in str(err.value) and not table.exists()
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "runbook").glob("*.yaml")))
+def test_every_runbook_option_composes(option: str, tmp_path) -> None:
+    extra = [f"runbook.path={CONF / 'runbook' / 'grow.yaml'}"] if option == "file" else []
+    cfg = _compose(["workload=runbook", f"runbook={option}", *extra])
+    job = workload.runbook_job(cfg)
+    assert job.kind == "runbook" and job.options["rebuild"] is False
+    assert runbook.runbook_of(job.options["runbook"]).needs() <= {"insert", "delete"}
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "refresh").glob("*.yaml")))
+def test_every_refresh_option_composes_and_checks(option: str) -> None:
+    from lookup import refresh
+
+    for encoder in ("rnn01", "rnn02"):
+        cfg = _compose(["workload=refresh", f"refresh={option}", f"encoder={encoder}"])
+        new_job, _ = refresh.check_refresh(workload.refresh_job(cfg))
+        assert new_job.encoder.params != workload.refresh_job(cfg).encoder.params
