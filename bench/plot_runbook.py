@@ -58,8 +58,9 @@ def _draw_row(axes, part: pd.DataFrame, title: str) -> None:
 
     curves = lifecycle.runbook_curves(part)
     fixed = {"dataset", "runbook", "index", "maintenance", "encoder", "n_db"}
-    cols = [c for c in lifecycle.curve_columns(part) if c not in fixed]
-    vary = [c for c in frontier.varying(part, cols) if not c.startswith("search_")]
+    keys = pd.DataFrame([k for k, _ in curves])
+    cols = [c for c in keys.columns if c not in fixed and not c.startswith("search_")]
+    vary = frontier.varying(keys, cols)
     families = list(dict.fromkeys((k.get("index"), _knobs(k)) for k, _ in curves))
     palette = colormaps["tab10"].colors  # one colour per index x knobs: in place vs rebuilt
     for key, rows in curves:

@@ -39,10 +39,16 @@ def _runbook_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in (*RUNBOOK_KEYS, *extra) if c in df.columns]
 
 
-def curve_columns(df: pd.DataFrame) -> list[str]:
-    """What tells two runbook curves apart: the job's curve columns (dataset, encoder, index,
-    build, settings), the runbook and its steps, the maintenance and the search knobs."""
-    cols = frontier.curve_columns(df) + _runbook_columns(df) + frontier.search_columns(df)
+def key_columns(df: pd.DataFrame) -> list[str]:
+    """What names a runbook curve besides its build: dataset, encoder (and their parameters,
+    the encoder's weights), index, settings, the runbook and its steps, the maintenance and
+    the search knobs."""
+    cols = (
+        frontier.group_columns(df)
+        + [c for c in ("encoder_fingerprint",) if c in df.columns]
+        + _runbook_columns(df)
+        + frontier.search_columns(df)
+    )
     return list(dict.fromkeys(c for c in cols if c in df.columns))
 
 
@@ -53,16 +59,21 @@ def _num(rows: pd.DataFrame, col: str) -> pd.Series:
 
 
 def runbook_curves(df: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
-    """``(key, rows)`` per curve of runbook rows, rows in generation order; of a
-    configuration measured more than once, the latest run (by timestamp); of two knob points
-    that ran alike (hnswlib's ef below k runs as ef=k), the first."""
+    """``(key, rows)`` per curve of runbook rows (one configuration, ``config_id``, at one
+    knob point), rows in generation order. The key holds :func:`key_columns` and the build
+    parameters of generation 0 (a rebuilt faiss IVF resolves ``nlist`` anew at every
+    checkpoint). Of a configuration measured more than once, the latest run (by timestamp);
+    of two knob points that ran alike (hnswlib's ef below k runs as ef=k), the first."""
+    keys = key_columns(df)
+    builds = frontier.build_param_columns(df)
     out = []
-    for key, rows in frontier.iter_groups(df, curve_columns(df)):
+    for _, rows in frontier.iter_groups(df, [*keys, *(["config_id"] if "config_id" in df else [])]):
         if "run_id" in rows and rows["run_id"].nunique() > 1:
             latest = rows.sort_values("timestamp_utc", kind="stable")["run_id"].iloc[-1]
             rows = rows[rows["run_id"] == latest]
-        rows = rows.drop_duplicates("step")
-        out.append((key, rows.sort_values(["generation", "step"], kind="stable")))
+        rows = rows.drop_duplicates("step").sort_values(["generation", "step"], kind="stable")
+        first = rows.iloc[0]
+        out.append(({c: first.get(c) for c in (*keys, *builds)}, rows))
     return out
 
 
@@ -108,13 +119,22 @@ def milestones(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _stamp(rows: pd.DataFrame) -> str:
+    return str(rows["timestamp_utc"].max()) if "timestamp_utc" in rows else ""
+
+
 def _pairs(df: pd.DataFrame):
-    """(key, in-place rows, rebuilt rows) for curves that differ only in maintenance."""
-    cols = [c for c in curve_columns(df) if c not in _PAIR_FREE]
-    for key, rows in frontier.iter_groups(df, cols):
-        curves = {k["maintenance"]: r for k, r in runbook_curves(rows)}
-        if {"in_place", "rebuild"} <= set(curves):
-            yield key, curves["in_place"], curves["rebuild"]
+    """(key, in-place rows, rebuilt rows) for curves whose keys differ only in maintenance
+    (the latest curve of each when a configuration was measured under several ids)."""
+    buckets: dict[str, dict[str, tuple[dict, pd.DataFrame]]] = {}
+    for key, rows in runbook_curves(df):
+        same = repr(sorted((k, str(v)) for k, v in key.items() if k not in _PAIR_FREE))
+        bucket, how = buckets.setdefault(same, {}), str(key.get("maintenance"))
+        if how not in bucket or _stamp(rows) >= _stamp(bucket[how][1]):
+            bucket[how] = (key, rows)
+    for bucket in buckets.values():
+        if {"in_place", "rebuild"} <= set(bucket):
+            yield bucket["in_place"][0], bucket["in_place"][1], bucket["rebuild"][1]
 
 
 def _first(mask: pd.Series, gens: pd.Series):

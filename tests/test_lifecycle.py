@@ -121,3 +121,14 @@ def test_refresh_table_orders_setups_and_keeps_the_latest() -> None:
     table = lifecycle.refresh_table(rows)
     assert list(table["refresh_setup"]) == ["stale", "kept", "rebuilt"]
     assert list(table["recall_at_k"]) == [0.02, 0.6, 0.99] and table["knobs"][0] == "ef=40"
+
+
+def test_a_rebuild_that_resolves_its_build_anew_is_still_one_curve_and_paired(pair) -> None:
+    """faiss IVF rebuilt at each checkpoint picks nlist for the live count: one curve."""
+    inplace = pair[pair["maintenance"] == "in_place"].assign(config_id="a", build_nlist=64)
+    rebuilt = pair[pair["maintenance"] == "rebuild"].assign(
+        config_id="b", build_nlist=[64, 128, 128, 256]
+    )
+    table = pd.concat([inplace, rebuilt], ignore_index=True)
+    assert len(lifecycle.runbook_curves(table)) == 2
+    assert lifecycle.rebuild_pays(table, 0.95).iloc[0]["pays_at_generation"] == 20
