@@ -1,6 +1,7 @@
 """`python -m bench [overrides]`: the Hydra entry point; it only hands the config to run()."""
 
 import logging
+import os
 
 from omegaconf import DictConfig
 
@@ -37,6 +38,9 @@ def job(cfg: DictConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m bench [overrides]`: one-line errors (exit 2), Ctrl-C exits 130."""
+    # Ray's driver folds repeated worker lines into "[repeated Nx across cluster]", which
+    # scrambled a sweep's printed tables (rows before their headers); every line is kept.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     run_app(job, argv)
 
 

@@ -222,6 +222,22 @@ def _keys_under(overrides: list[str], dotted: str) -> tuple[str, list[str]]:
     return ".".join(walked), keys
 
 
+def _options_with(group: str, key: str, value: str = "") -> list[str]:
+    """The options of config group ``group`` whose composed node has the key ``key``, the one
+    whose own value looks most like ``value`` first (``IVF1024,Flat`` -> faiss_ivf)."""
+    found = []
+    for option in _options(group):
+        try:
+            node = _compose([f"{group}={option}"]).get(group)
+        except Exception:  # noqa: BLE001 - only for a hint
+            continue
+        if isinstance(node, DictConfig) and key in node:
+            own = str(OmegaConf.to_container(node, resolve=False).get(key)).lower()
+            alike = len(os.path.commonprefix([own, value.strip("'\"").lower()]))
+            found.append((-alike, option))
+    return [o for _, o in sorted(found)]
+
+
 def _explain(exc: Exception, overrides: list[str], parsed: list[Any]) -> str:
     """One line for a composition error of these overrides."""
     from hydra.errors import MissingConfigException
@@ -243,6 +259,16 @@ def _explain(exc: Exception, overrides: list[str], parsed: list[Any]) -> str:
         parent, keys = _keys_under(overrides, key)
         where = f" under {parent}" if parent else ""
         valid = f"valid{where}: {', '.join(keys)}; " if keys else ""
+        group, _, leaf = key.partition(".")
+        owners = _options_with(group, leaf, value) if leaf and "." not in leaf else []
+        if owners:  # another option of the group has this key: choose it, do not add a key
+            chosen = next((o for o in overrides if o.startswith(f"{group}=")), None)
+            which = f"{group}={chosen.split('=', 1)[1]}" if chosen else f"the default {group}"
+            return (
+                f"{shown} is invalid; {key} is not a setting of {which} ({valid.rstrip('; ')}); "
+                f"the {group} options that have it: {', '.join(owners)} "
+                f"(e.g. {group}={owners[0]} {shown})"
+            )
         return (
             f"{shown} is invalid; {key} is not a setting of this config ({valid}"
             f"write +{key}={value} to add a new key)"
@@ -295,19 +321,6 @@ def precheck(argv: list[str]) -> DictConfig | None:
     return first
 
 
-def check_output_dir(key: str, path: str | Path) -> None:
-    """One-line ValueError unless ``path`` is (or can be created as) a writable folder."""
-    p = Path(path).absolute()
-    anchor = p
-    while not anchor.exists() and anchor != anchor.parent:
-        anchor = anchor.parent
-    if not anchor.is_dir():
-        what = "is a file" if anchor == p else f"cannot be created: {anchor} is a file"
-        raise errors.BadInput(f"{key}={path} is invalid; it {what}, not a folder")
-    if not os.access(anchor, os.W_OK | os.X_OK):
-        raise errors.BadInput(f"{key}={path} is invalid; folder {anchor} is not writable")
-
-
 def _table_of(cfg: DictConfig | None, table_key: str | None) -> str | None:
     if cfg is None or table_key is None:
         return None
@@ -322,6 +335,21 @@ def _fail(line: str, code: int) -> None:
     sys.stdout.flush()
     print(line, file=sys.stderr, flush=True)
     sys.exit(code)
+
+
+# Library loggers that speak at INFO about their own loading (faiss lists every SIMD module it
+# tries; torch logs cache statistics at exit): quiet, as conf/config.yaml's job_logging says.
+NOISY_LOGGERS = ("faiss", "torch")
+
+
+def log_like_the_app() -> None:
+    """Logging for the commands that do not run under Hydra's job logging (bench.tune,
+    bench.first_impression): INFO to stderr in the app's format, noisy libraries at WARNING."""
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+    )
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _stdout_closed() -> None:

@@ -12,23 +12,26 @@ weights and settings), ``<dataset>-<encoder>-<fp8>``:
 
 Another dataset, encoder or training gives other names, so a second export never overwrites
 the first (the same export again rewrites identical files). Files appear complete or not at
-all (temp names, then rename).
+all (temp names, then rename; through symlinks, see :mod:`lookup.io`), and an export is whole
+or absent: when one file cannot be written (a full disk: one line naming the path, exit 2),
+the files this export had created are removed again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
-from bench.cli import check_output_dir, run_app
+from bench.cli import run_app
 from bench.jobs import job_of
 from lookup.errors import BadInput
 from lookup.experiment import ground_truth, prepare
-from lookup.io import atomic_path
+from lookup.io import atomic_path, check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,11 @@ _ANN_DISTANCE = {"cosine": "angular", "euclidean": "euclidean"}
 GT_K = 100
 
 
+KEY = "results.embeddings"
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path, suffix=".npy") as tmp:
+    with atomic_path(path, suffix=".npy", key=KEY) as tmp:
         np.save(tmp, array)
 
 
@@ -45,7 +51,7 @@ def write_ann_benchmarks(path: Path, xb, xq, I, D, distance: str) -> None:  # no
     """An HDF5 file in the layout ann-benchmarks reads."""
     import h5py
 
-    with atomic_path(path, suffix=".hdf5") as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path, suffix=".hdf5", key=KEY) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["type"] = "dense"
         f.attrs["distance"] = distance
         f.attrs["dimension"] = xb.shape[1]
@@ -82,8 +88,7 @@ def embed(cfg: DictConfig, out: str) -> list[Path]:
     _check_distance(metric)
     k = min(GT_K, len(vec.xb))
     D, I = ground_truth(job.cache_dir, vec.xb, vec.xq, metric, k)  # noqa: E741
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_output_dir(KEY, out)
     stem = file_stem(
         ds.name,
         job.encoder.name if job.encoder else "none",
@@ -91,29 +96,38 @@ def embed(cfg: DictConfig, out: str) -> list[Path]:
         vec.encoder_fingerprint,
         metric,
     )
-    written = []
     arrays = {
         "db": vec.xb,
         "queries": vec.xq,
         "db_labels": ds.db_labels,
         "query_labels": ds.query_labels,
     }
-    for name, arr in arrays.items():
-        if arr is not None:
-            path = folder / f"{stem}.{name}.npy"
-            _save_npy(path, np.asarray(arr) if "labels" not in name else np.asarray(arr, dtype=str))
-            written.append(path)
+    files: list[tuple[Path, object]] = [
+        (folder / f"{stem}.{name}.npy", arr) for name, arr in arrays.items() if arr is not None
+    ]
     h5 = folder / f"{stem}-{vec.xb.shape[1]}-{_ANN_DISTANCE[metric]}.hdf5"
-    # ann-benchmarks stores true (not squared) euclidean and 1 - cos for angular: as ours.
-    write_ann_benchmarks(h5, vec.xb, vec.xq, I, D, _ANN_DISTANCE[metric])
-    written.append(h5)
+    new = [p for p in [*(p for p, _ in files), h5] if not os.path.lexists(p)]
+    written = []
+    try:
+        for path, arr in files:
+            labels = "labels" in path.name
+            _save_npy(path, np.asarray(arr, dtype=str) if labels else np.asarray(arr))
+            written.append(path)
+        # ann-benchmarks stores true (not squared) euclidean and 1 - cos for angular: as ours.
+        write_ann_benchmarks(h5, vec.xb, vec.xq, I, D, _ANN_DISTANCE[metric])
+        written.append(h5)
+    except BaseException:
+        for path in new:  # an export is whole or absent: drop the files this one created
+            if path in written:
+                path.unlink(missing_ok=True)
+        raise
     log.info("wrote %d files to %s", len(written), folder)
     return written
 
 
 def _job(cfg: DictConfig) -> None:
     out = cfg.results.embeddings
-    check_output_dir("results.embeddings", out)  # before any compute
+    check_output_dir(KEY, out)  # before any compute
     for path in embed(cfg, out):
         print(path, flush=True)
 

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 from omegaconf import DictConfig
 
-from bench.cli import BadInput, precheck
+from bench.cli import BadInput, log_like_the_app, precheck
 from bench.errors import user_errors_exit
 from bench.query import Searcher, label_text
 from lookup import metrics
@@ -245,11 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--names", default=",".join(NAMES), help="comma-separated names to look up")
     ap.add_argument("--out", default=None, help="Markdown file to write (default: stdout)")
     args = ap.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
-    )
-    for noisy in ("faiss", "torch"):  # as conf/config.yaml's job_logging
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_like_the_app()
     names = [n.strip() for n in args.names.split(",") if n.strip()]
     if not names:
         raise BadInput(f"--names={args.names!r} is invalid; valid: comma-separated names")

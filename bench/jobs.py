@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lookup.codes import Codes
 from lookup.errors import BadInput
 from lookup.experiment import search_grid
 from lookup.job import GROUPS, Job, Option, Settings
@@ -60,12 +61,26 @@ def option_name(cfg: DictConfig, group: str) -> str:
     return short_name(str(node._target_), _KINDS[group])
 
 
+# Keys every encoder option accepts (conf/config.yaml): the code of its output, not the model's.
+CODE_KEYS = ("output", "truncate_dim")
+
+
 def option_of(cfg: DictConfig, group: str) -> Option | None:
-    """The option ``group`` of the config (None when it has no ``_target_``: encoder=none)."""
+    """The option ``group`` of the config (None when it has no ``_target_``: encoder=none);
+    the encoder's code keys are left out (they go to :func:`codes_of`)."""
     node = plain(cfg.get(group))
     if not isinstance(node, Mapping) or node.get("_target_") is None:
         return None
+    if group == "encoder":
+        node = {k: v for k, v in node.items() if k not in CODE_KEYS}
     return Option(option_name(cfg, group), dict(node))
+
+
+def codes_of(cfg: DictConfig) -> Codes:
+    """``encoder.output`` and ``encoder.truncate_dim``, checked (one-line BadInput)."""
+    node = plain(cfg.get("encoder")) or {}
+    given = {k: node[k] for k in CODE_KEYS if isinstance(node, Mapping) and k in node}
+    return Codes(**check_call(Codes, given, prefix="encoder"))
 
 
 def settings_of(cfg: DictConfig) -> Settings:
@@ -111,4 +126,5 @@ def job_of(cfg: DictConfig, *, kind: str = "job", options: Mapping[str, Any] | N
         kind=kind,
         options=dict(options or {}),
         labels=labels,
+        codes=codes_of(cfg),
     )

@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import bad_input_code
-from bench.table import read_rows
+from bench.table import default_table, read_rows
 from lookup import frontier, schema
-from lookup.errors import BadInput, MissingFile
+from lookup.errors import BadInput
+from lookup.io import atomic_path, check_input_file, check_output_dir
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
     from matplotlib.axes import Axes
@@ -84,9 +85,8 @@ def read_tables(paths: list[str]) -> pd.DataFrame:
     foreign file is one BadInput line naming it."""
     frames = []
     for p in paths:
-        if not Path(p).is_file():
-            raise MissingFile(f"result table not found: {p}")
-        rows = read_rows(p)
+        path = check_input_file(None, Path(p), valid="a results CSV table")  # no FIFO read
+        rows = read_rows(path)
         if not rows:
             raise BadInput(f"{p} has no rows")
         df = frontier.numeric(pd.DataFrame(rows).replace("", np.nan))
@@ -172,6 +172,11 @@ def curves(part: pd.DataFrame) -> list[Curve]:
     for _, family in frontier.iter_groups(part, ["encoder", "index"]):
         differs.update(frontier.varying(family, split))
     vary = [c for c in split if c in differs]
+    if "encoder_fingerprint" in vary:  # weights named by a hash only when nothing else differs
+        rest = [c for c in vary if c != "encoder_fingerprint"]
+        count = lambda cols: len(list(frontier.iter_groups(part, ["encoder", "index", *cols])))  # noqa: E731
+        if rest and count(rest) == count(vary):
+            vary = rest
     out = []
     for key, rows in frontier.iter_groups(part, ["encoder", "index", *vary]):
         knobs = tuple(c for c in frontier.search_columns(rows) if rows[c].notna().any())
@@ -261,6 +266,27 @@ def set_logit_x(ax: Axes, values: pd.Series, clip: tuple[float, float]) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def _plain(v: float, _pos=None) -> str:
+    """A tick label as a number people read: 20000, 0.3 (never 2x10^4 or 3x10^-1)."""
+    if not np.isfinite(v) or v <= 0:
+        return ""
+    return f"{v:,.0f}" if v >= 1 else f"{v:.3g}"
+
+
+def set_log_y(ax: Axes) -> None:
+    """A log y axis labelled with plain numbers: decades, and 2 and 5 times them in between
+    when a panel spans less than two decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    span = np.log10(hi / lo) if lo > 0 and hi > lo else 3
+    subs = (1.0, 2.0, 5.0) if span < 2 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _repeated(rows: pd.DataFrame) -> bool:
     return "n_repeats" in rows and (pd.to_numeric(rows["n_repeats"], errors="coerce") > 1).any()
 
@@ -306,19 +332,22 @@ def _recall_vs_qps(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
                 elinewidth=0.7,
                 capsize=2,
             )
+        right = float(x.max()) if len(x) else 1.0
         for (_, row), xi, yi in zip(rows.iterrows(), x, y, strict=True):
             text = _knob_text(row, c.knobs)
             if text and np.isfinite(xi) and np.isfinite(yi):
+                edge = xi >= right and xi >= clip[1]  # at recall 1: label to the left
                 ax.annotate(
                     text,
                     (xi, yi),
-                    xytext=(3, 3),
+                    xytext=(-3, 3) if edge else (3, 3),
+                    ha="right" if edge else "left",
                     textcoords="offset points",
                     fontsize=6,
                     color=color,
                 )
     set_logit_x(ax, pd.concat(allx), clip)
-    ax.set_yscale("log")
+    set_log_y(ax)
     ax.set_xlabel("recall@k (tie-aware, logit scale)")
     ax.set_ylabel("queries per second")
     ax.grid(True, which="major", alpha=0.3)
@@ -399,7 +428,7 @@ def _build_vs_recall(ax: Axes, cs: list[Curve], styles: dict, clip) -> None:
         ax.text(0.5, 0.5, "no build times", ha="center", va="center", transform=ax.transAxes)
         return
     set_logit_x(ax, pd.concat(allx), clip)
-    ax.set_yscale("log")
+    set_log_y(ax)
     ax.set_xlabel("best recall@k over the search sweep (logit)")
     ax.set_ylabel("build seconds")
     ax.grid(True, which="major", alpha=0.3)
@@ -429,6 +458,18 @@ def _styles(labels: list[str]) -> dict[str, tuple]:
     }
 
 
+def drawable(df: pd.DataFrame, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds with something to draw: a metric panel whose column no row filled (a table
+    older than the metric, or kNN accuracy without labels) is left out."""
+    metric_panels = {f"{mt.name}_vs_recall": mt.name for mt in schema.plot_metrics("job")}
+    keep = []
+    for k in kinds:
+        col = metric_panels.get(k)
+        if col is None or (col in df and pd.to_numeric(df[col], errors="coerce").notna().any()):
+            keep.append(k)
+    return tuple(keep) or kinds[:1]
+
+
 def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
     """A figure with one row of panels per dataset and one column per plot kind; each row has
     its legend at its right. Uses matplotlib's object API (no pyplot, no global backend)."""
@@ -439,6 +480,7 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
     unknown = [k for k in kinds if k not in _DRAW]
     if unknown:
         raise BadInput(f"unknown plot kind {unknown[0]}; valid: {', '.join(_DRAW)}")
+    kinds = drawable(df, kinds)
     panels = list(frontier.iter_groups(df, panel_columns(df)))
     vary = frontier.varying(df, panel_columns(df))
     fig = Figure(
@@ -454,7 +496,7 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
         for c, kind in enumerate(kinds):
             ax = axes[r, c]
             _DRAW[kind](ax, cs, styles, clip)
-            ax.set_title(f"{name}: {_TITLE[kind]}", fontsize=9)
+            ax.set_title(f"{name}\n{_TITLE[kind]}", fontsize=9)
             ax.tick_params(labelsize=7)
         handles = [
             axes[r, 0].get_legend_handles_labels(),
@@ -469,32 +511,44 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
                 bbox_to_anchor=(1.02, 1.0),
                 fontsize=7,
                 frameon=False,
-                title=f"{name}: encoder / index [knob] params",
+                title=(
+                    f"{name}\nencoder / index [knob] params\n"
+                    "numbers: knob values; hollow: not on the curve's\nQPS-recall front "
+                    "(another knob is faster and better)"
+                ),
                 title_fontsize=7,
             )
     return fig
 
 
 def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
-    """Write overview.png and one PNG per kind for the (filtered) tables into ``out``, and
-    runbook.png when the tables hold runbook rows (:mod:`bench.plot_runbook`)."""
+    """Write overview.png and one PNG per kind for the (filtered) tables into ``out`` (checked
+    first; each file atomic, through symlinks: :func:`lookup.io.atomic_path`), and runbook.png
+    when the tables hold runbook rows (:mod:`bench.plot_runbook`)."""
+    folder = check_output_dir("--out", out)
     table = frontier.apply_where(read_tables(tables), where)
     runbooks, _ = frontier.rows_of_kind(table, "runbook")
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     if not runbooks.empty:
         from bench.plot_runbook import draw_runbooks
 
         paths.append(folder / "runbook.png")
-        draw_runbooks(runbooks).savefig(paths[-1], dpi=110)
+        with atomic_path(paths[-1], suffix=".png", key="--out") as tmp:
+            draw_runbooks(runbooks).savefig(tmp, dpi=110)
         if not (frontier.kinds_of(table) == "job").any():
             return paths  # a table of runbooks only
     df = job_rows(table, "bench.plot")
-    for name, kinds in [("overview", KINDS), *((k, (k,)) for k in KINDS)]:
+    for name, kinds in [("overview", KINDS), *((k, (k,)) for k in drawable(df, KINDS))]:
         path = folder / f"{name}.png"
-        draw(df, kinds).savefig(path, dpi=110)
+        with atomic_path(path, suffix=".png", key="--out") as tmp:
+            draw(df, kinds).savefig(tmp, dpi=110)
         paths.append(path)
+    from bench.plot_codes import draw_memory_front, has_codes
+
+    if has_codes(df):
+        with atomic_path(folder / "memory_front.png", suffix=".png", key="--out") as tmp:
+            draw_memory_front(df).savefig(tmp, dpi=110)
+        paths.append(folder / "memory_front.png")
     return paths
 
 
@@ -502,7 +556,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.plot", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
+    parser.add_argument(
+        "tables",
+        nargs="*",
+        default=[default_table()],
+        help="result CSVs (default: the results table)",
+    )
     parser.add_argument("--out", default="outputs/figures", help="folder for the PNGs")
     add_where_argument(parser)
     args = parser.parse_args(argv)

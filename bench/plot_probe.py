@@ -1,12 +1,14 @@
 """`python -m bench.plot_probe [TABLE ...] [--out FILE]`: the query-length curve figure.
 
 Reads the ``probe_query_kind=length`` rows of result tables written by ``python -m bench.probe``
-(default ``results/probe_length.csv``) and draws one panel row per dataset and two columns:
-the word share at k and same-image hit@k over query length (1, 2, 3, 5, 8 words, full
-caption), one curve per encoder, with the chance level of each as a grey dotted line and the
-word share's ceiling (``probe_share_ceiling``: rare words occur in fewer than k captions). Every
-plotted value is a column of the table; when a (dataset, encoder, length) was measured more
-than once, the latest row is drawn.
+(default: the results table the probe wrote to, ``$LOOKUP_RESULTS_TABLE`` or
+``results/runs.csv``; the README's figure comes from ``results/probe_length.csv``) and draws
+one panel row per dataset and two columns: the word share at k and same-image hit@k over query
+length (1, 2, 3, 5, 8 words, full caption; a tick says how many words the queries averaged
+when captions had fewer content words), one curve per encoder, with the chance level of each
+as a grey dotted line and the word share's ceiling (``probe_share_ceiling``: rare words occur
+in fewer than k captions). Every plotted value is a column of the table; when a (dataset,
+encoder, length) was measured more than once, the latest row is drawn.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import bad_input_code
+from bench.table import default_table
 from lookup.errors import BadInput
+from lookup.io import atomic_path, check_input_file, check_output_file
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TABLE = "results/probe_length.csv"
 DEFAULT_OUT = "outputs/probe_length.png"
 FULL = "full"
 
@@ -33,7 +36,12 @@ def _order(value: str) -> float:
 
 def curve_rows(tables: list[str | Path]) -> pd.DataFrame:
     """The length rows of the tables, the latest per (dataset, encoder, length)."""
-    frames = [pd.read_csv(t, dtype={"probe_query_words": str}) for t in tables]
+    frames = [
+        pd.read_csv(
+            check_input_file(None, t, valid="a probe CSV table"), dtype={"probe_query_words": str}
+        )
+        for t in tables
+    ]
     df = pd.concat(frames, ignore_index=True)
     df = df[df["probe_query_kind"] == "length"].copy()
     if df.empty:
@@ -43,6 +51,16 @@ def curve_rows(tables: list[str | Path]) -> pd.DataFrame:
     )
     df["_x"] = df["probe_query_words"].map(_order)
     return df.sort_values(["dataset", "encoder", "_x"])
+
+
+def _tick(rows: pd.DataFrame, n: str) -> str:
+    """'8' or, when the queries averaged fewer words (short captions), '8\n(avg 5.1)'."""
+    if n == FULL or "probe_words_per_query" not in rows:
+        return str(n)
+    mean = pd.to_numeric(
+        rows.loc[rows["probe_query_words"] == n, "probe_words_per_query"], errors="coerce"
+    ).mean()
+    return str(n) if not mean == mean or mean >= float(n) - 0.05 else f"{n}\n(avg {mean:.1f})"
 
 
 def plot_curves(df: pd.DataFrame, out: str | Path, *, k: int = 10) -> Path:
@@ -110,14 +128,15 @@ def plot_curves(df: pd.DataFrame, out: str | Path, *, k: int = 10) -> Path:
             ax.set_ylabel(label)
             ax.set_ylim(0, 1.02)
             ax.grid(alpha=0.3)
-            ax.set_xticks(range(len(lengths)), [str(n) for n in lengths])
+            ax.set_xticks(range(len(lengths)), [_tick(df, n) for n in lengths])  # shared x
             if r == len(datasets) - 1:
                 ax.set_xlabel("query length (most informative words of a held-out caption)")
     axes[0][0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    check_output_file("--out", out)
+    with atomic_path(out, suffix=".png", key="--out") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return out
 
@@ -127,11 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m bench.plot_probe", description=__doc__.split("\n")[0]
     )
-    p.add_argument("tables", nargs="*", default=[DEFAULT_TABLE])
+    p.add_argument("tables", nargs="*", default=[default_table()])
     p.add_argument("--out", default=DEFAULT_OUT, help=f"PNG to write (default {DEFAULT_OUT})")
     p.add_argument("--k", type=int, default=10, help="the k of the word-share column")
     args = p.parse_args(argv)
     try:
+        check_output_file("--out", args.out)  # before the tables are read
         out = plot_curves(curve_rows(args.tables), args.out, k=args.k)
     except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
         raise SystemExit(bad_input_code(exc)) from None

@@ -24,6 +24,7 @@ from bench.errors import bad_input_code
 from bench.plot import add_where_argument, read_tables
 from lookup import frontier
 from lookup.errors import BadInput
+from lookup.io import atomic_path, check_output_dir
 
 if TYPE_CHECKING:  # matplotlib is imported lazily, when a figure is drawn
     from matplotlib.figure import Figure
@@ -190,14 +191,14 @@ def plot_scaling(
     tables: list[str], out: str, target: float = 0.95, where: list[str] | None = None
 ) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
     """Read, filter, tabulate and draw; returns (png path, scaling table, crossover table)."""
+    folder = check_output_dir("--out", out)
     df = frontier.apply_where(read_tables(tables), where)
     table = scaling_table(df, target)
     baselines = [b for b in BRUTE_FORCE if b in set(table["index"])] or [EXACT]
     cross = pd.concat([crossovers(table, b) for b in baselines], ignore_index=True)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "scaling.png"
-    draw(table, cross, target).savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png", key="--out") as tmp:
+        draw(table, cross, target).savefig(tmp, dpi=110)
     return path, table, cross
 
 

@@ -70,12 +70,23 @@ def probe_options(cfg: DictConfig) -> dict[str, Any]:
 
 def encoder_name(cfg: DictConfig, row: dict) -> str:
     """The encoder column: the Hydra choice, with the base for an encoder that has one
-    (``shared:minilm``)."""
+    (``shared:minilm``: the base's Hydra choice, else its registry name, since a preset such
+    as minilm shares its class with sentence_transformers)."""
     name = row.get("choice_encoder") or registry.short_name(cfg.encoder._target_, "encoder")
     base = cfg.encoder.get("base")
     if base is not None and base.get("_target_"):
-        name = f"{name}:{registry.short_name(base._target_, 'encoder')}"
+        name = f"{name}:{_base_choice() or registry.short_name(base._target_, 'encoder')}"
     return name
+
+
+def _base_choice() -> str:
+    """The ``encoder@encoder.base`` choice of the running Hydra job ('' outside one)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices.get("encoder@encoder.base") or "")
+    except (ImportError, ValueError):
+        return ""
 
 
 def run_probe(cfg: DictConfig) -> list[dict]:

@@ -7,7 +7,9 @@ latency (encode + search), then each neighbour with its label and the harness's 
 ISO country codes (the ``names`` dataset's labels) are shown as country names.
 
 With no NAME on the command line it reads one name per line from standard input (prompt ``> ``
-on a terminal) until end of input, so a session pays for loading and building once.
+on a terminal) until end of input, so a session pays for loading and building once. Lines are
+read as bytes and decoded one by one: a line that is not UTF-8 is one error line naming it,
+and the session goes on.
 """
 
 from __future__ import annotations
@@ -75,13 +77,16 @@ line and the session goes on.
 
 
 class BadName(BadInput):
-    """An empty or whitespace-only name."""
+    """An empty or whitespace-only name, or a line of standard input that is not UTF-8."""
 
 
 def check_name(text: str) -> str:
-    """The name itself, or BadName with the one-line message."""
+    """The name itself, or BadName with the one-line message (an empty name, or one that is
+    not UTF-8: a command line decodes such bytes to lone surrogates)."""
     if not text.strip():
         raise BadName(f"name {text!r} is invalid; valid: a non-empty name")
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        raise BadName(f"name {text!r} is not UTF-8 text; valid: a name in UTF-8")
     return text
 
 
@@ -162,16 +167,46 @@ class Searcher:
         return "\n".join(lines)
 
 
-def _lines(stream: TextIO, prompt: bool) -> Iterator[str]:
+def _decode(line: bytes | str, number: int) -> str:
+    """A line of standard input as text, or BadName naming the line when it is not UTF-8 (a
+    text stream that decoded with ``surrogateescape`` shows it by lone surrogates)."""
+    if isinstance(line, str):
+        bad = next((i for i, ch in enumerate(line) if "\udc80" <= ch <= "\udcff"), None)
+        if bad is None:
+            return line
+        raw, start = line.encode("utf-8", "surrogateescape"), None
+    else:
+        raw = line
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            start = exc.start
+    if start is None:
+        start = len(line[:bad].encode("utf-8", "surrogateescape"))
+    raise BadName(
+        f"line {number} of standard input is not UTF-8 text (byte 0x{raw[start]:02x} at "
+        f"position {start}); valid: a name in UTF-8"
+    )
+
+
+def _lines(stream: TextIO, prompt: bool) -> Iterator[str | BadName]:
+    """Each line of ``stream`` without its line end; a line that is not UTF-8 comes as its
+    BadName (read from the byte stream under ``stream`` when there is one)."""
+    raw = getattr(stream, "buffer", None)
+    number = 0
     while True:
         if prompt:
             print("> ", end="", file=sys.stderr, flush=True)
-        line = stream.readline()
+        line = (raw or stream).readline()
         if not line:
             if prompt:
                 print(file=sys.stderr, flush=True)
             return
-        yield line.rstrip("\r\n")
+        number += 1
+        try:
+            yield _decode(line, number).rstrip("\r\n")
+        except BadName as exc:
+            yield exc
 
 
 def interactive(searcher: Searcher, stream: TextIO, out: TextIO) -> int:
@@ -190,6 +225,8 @@ def interactive(searcher: Searcher, stream: TextIO, out: TextIO) -> int:
     first = True
     for line in _lines(stream, tty):
         try:
+            if isinstance(line, BadName):
+                raise line
             block = searcher.format(searcher.query(check_name(line).strip()))
         except Exception as exc:  # noqa: BLE001 - bad input: its line, and the session goes on
             if not is_user_error(exc):

@@ -1,8 +1,10 @@
 """`python -m bench.report [TABLE ...] [--where KEY=VALUE ...] [--target-recall 0.9,0.95,0.99]
 [--target-knn 0.99] [--target-robustness 0.99@0.9] [--out DIR]`: from result tables to a decision.
 
-Prints the operating points as a table on stdout and writes into DIR (default outputs/report):
-- operating_points.csv / which_encoder.csv / frontier.csv (/ tail_points.csv): full precision;
+Prints the operating points as a table on stdout and writes into DIR (default outputs/report;
+checked before any table is read: a file, FIFO or device there is one line, exit 2; every file
+is written atomically, through symlinks, and a full disk leaves no partial file):
+- operating_points.csv / which_encoder.csv / frontier.csv (/ tail_points.csv, memory_front.csv);
 - report.md: the tables in Markdown, with the figures as PNG files beside it (figures/);
 - report.html: one self-contained page (figures inlined as base64 PNG, sortable tables by a few
   lines of inline JavaScript, no external URL), to open in any browser offline.
@@ -38,8 +40,10 @@ from bench import report_runbook
 from bench.errors import bad_input_code
 from bench.plot import KINDS, add_where_argument, draw, job_rows, panel_columns, read_tables
 from bench.plot_runbook import draw_runbooks
+from bench.table import default_table
 from lookup import frontier, schema
 from lookup.errors import BadInput
+from lookup.io import atomic_path, atomic_write_bytes, check_output_dir
 
 DEFAULT_OUT = "outputs/report"
 
@@ -321,6 +325,8 @@ def _sections(df: pd.DataFrame, built: dict[str, pd.DataFrame]):
                 r,
             )
         )
+    if "memory_front" in built:
+        out.append(_memory_section(df, built["memory_front"]))
     if "tail_points" in built:
         tails = built["tail_points"]
         h, r = display_table(tails, _label_columns(df, tails), _TAIL_COLUMNS)
@@ -332,6 +338,46 @@ def _sections(df: pd.DataFrame, built: dict[str, pd.DataFrame]):
         )
         out.append(("Tail operating points", note, h, r))
     return out
+
+
+_MEMORY_COLUMNS = (
+    ("encoder_output", "code", "{}"),
+    ("encoder_truncate_dim", "dims kept", "{:.0f}"),
+    ("bytes_per_vector", "bytes/vector", "{:g}"),
+    ("index", "index", "{}"),
+    ("config", "build + search knobs", "{}"),
+    ("knn_acc", "kNN acc", "{:.4f}"),
+    ("knn_acc_ci_low", "kNN CI low", "{:.4f}"),
+    ("knn_acc_ci_high", "kNN CI high", "{:.4f}"),
+    ("ref_knn_exact", "kNN float32 exact", "{:.4f}"),
+    ("ref_recall", "recall vs float32", "{:.4f}"),
+    ("within_tolerance", "within 1 point", "{}"),
+)
+
+
+def _memory_section(df: pd.DataFrame, front: pd.DataFrame):
+    """The memory front and, per dataset x encoder, the smallest code within one point."""
+    labels = [c for c in _label_columns(df, front) if c not in ("index", *frontier.CODE_COLUMNS)]
+    h, r = display_table(front, labels, _MEMORY_COLUMNS)
+    best = frontier.smallest_codes(front)
+    named = [
+        f"{row['dataset']} / {row['encoder']}: {row['encoder_output']}"
+        + (
+            f" of {int(row['encoder_truncate_dim'])} dims"
+            if _present(row.get("encoder_truncate_dim"))
+            else ""
+        )
+        + f" ({row['bytes_per_vector']:g} bytes/vector)"
+        for _, row in best.iterrows()
+    ]
+    note = (
+        "Each code (encoder.output x truncate_dim) at its most accurate configuration. A code is "
+        "within one point when the upper end of its kNN-accuracy interval reaches float32 exact "
+        "search's kNN accuracy minus 0.01. Smallest code within one point: "
+        + ("; ".join(named) if named else "none")
+        + "."
+    )
+    return ("Memory front: bytes per vector", note, h, r)
 
 
 def build(df: pd.DataFrame, targets: Targets) -> dict[str, pd.DataFrame]:
@@ -346,6 +392,10 @@ def build(df: pd.DataFrame, targets: Targets) -> dict[str, pd.DataFrame]:
         enc = enc.sort_values(["dataset", "target"], kind="stable")
     tables["which_encoder"] = enc
     tables["frontier"] = frontier.pareto_frontier(df, within=frontier.curve_columns(df))
+    from bench.plot_codes import has_codes
+
+    if has_codes(df):
+        tables["memory_front"] = frontier.memory_front(df)
     if targets.robustness:
         tables["tail_points"] = pd.concat(
             [frontier.tail_points(df, share, r) for share, r in targets.robustness],
@@ -395,6 +445,8 @@ def write_report(
     """Read, filter, select and write every output file; returns their paths and the
     operating points as text for the terminal. Runbook and refresh rows get sections of
     their own (:mod:`bench.report_runbook`); a table may hold only those."""
+    folder = check_output_dir("--out", out)
+    check_output_dir("--out", folder / "figures")
     every = frontier.apply_where(read_tables(tables), where)
     life = report_runbook.build(every, targets.recall)
     if life and not (frontier.kinds_of(every) == "job").any():
@@ -402,19 +454,22 @@ def write_report(
     else:
         df = job_rows(every, "bench.report")
         built = build(df, targets)
-    folder = Path(out)
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
     paths = []
+
+    def write(path: Path, data: bytes) -> None:
+        atomic_write_bytes(path, data, key="--out")
+        paths.append(path)
+
     for name, table in {**built, **life}.items():
-        table.to_csv(folder / f"{name}.csv", index=False)
+        with atomic_path(folder / f"{name}.csv", suffix=".csv", key="--out") as tmp:
+            table.to_csv(tmp, index=False)
         paths.append(folder / f"{name}.csv")
     figures = _figures(df) if built else []
     runbooks = frontier.rows_of_kind(every, "runbook")[0]
     if not runbooks.empty:
         figures.append(("runbook", _png(draw_runbooks(runbooks))))
     for name, png in figures:
-        (folder / "figures" / f"{name}.png").write_bytes(png)
-        paths.append(folder / "figures" / f"{name}.png")
+        write(folder / "figures" / f"{name}.png", png)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     source = ", ".join(str(t) for t in tables)
     filt = " ".join(where or []) or "none"
@@ -423,9 +478,8 @@ def write_report(
     meta = f"{len(every)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
     found = (_sections(df, built) if built else []) + report_runbook.sections(life)
     md, page = _page(meta, found, figures)
-    (folder / "report.md").write_text(md, encoding="utf-8")
-    (folder / "report.html").write_text(page, encoding="utf-8")
-    paths += [folder / "report.md", folder / "report.html"]
+    write(folder / "report.md", md.encode("utf-8"))
+    write(folder / "report.html", page.encode("utf-8"))
     text = [terminal_summary(df, built)] if built else []
     return paths, "\n".join([*text, report_runbook.terminal(life)]).strip()
 
@@ -461,7 +515,12 @@ def text_table(headers: list[str], rows: list[list]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m bench.report", description=__doc__.split("\n")[0])
-    parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
+    parser.add_argument(
+        "tables",
+        nargs="*",
+        default=[default_table()],
+        help="result CSVs (default: the results table)",
+    )
     add_where_argument(parser)
     parser.add_argument("--target-recall", default="0.9,0.95,0.99", help="recall targets")
     parser.add_argument(

@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench.errors import bad_input_code
 from bench.plot import add_where_argument
-from bench.table import append_rows, check_table, read_rows
+from bench.table import append_rows, check_table, default_table, read_rows
 from lookup import frontier, perquery, schema
 from lookup.errors import BadInput, MissingFile
 
@@ -69,7 +69,7 @@ def _num(v) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rescore", description=__doc__)
-    parser.add_argument("table", nargs="?", default="results/runs.csv", help="a results table")
+    parser.add_argument("table", nargs="?", default=default_table(), help="a results table")
     add_where_argument(parser)
     parser.add_argument("--out", default=None, help="write the rescored rows to this new table")
     args = parser.parse_args(argv)

@@ -48,6 +48,13 @@ def headline(row: dict) -> str:
     enc = " ".join(
         f"{c.removeprefix('encoder_')}={row[c]}" for c in _HEADLINE if not _missing(row.get(c))
     )
+    if not _missing(row.get("encoder_output")) and (
+        row.get("encoder_output") != "float32" or not _missing(row.get("encoder_truncate_dim"))
+    ):
+        width = row.get("encoder_truncate_dim")
+        code = f"{row['encoder_output']}" + ("" if _missing(width) else f"[:{_knob(width)}]")
+        enc += f" code={code} ({_knob(row.get('bytes_per_vector'))} bytes/vector)"
+    dataset = row.get("dataset_source") if not _missing(row.get("dataset_source")) else None
     build = " ".join(
         f"{c.removeprefix('build_')}={_knob(row[c])}"
         for c in row
@@ -58,9 +65,10 @@ def headline(row: dict) -> str:
     spread = f" ± {_fmt(row.get('build_s_std'), '{:.2f}')}" if _knob(reps) != "1" else ""
     mb = _fmt(float(row.get("index_bytes") or 0) / 1e6, "{:.1f}")
     return (
-        f"{row['dataset']} | {row['encoder']} {enc} | {row['index']} {build}\n"
+        f"{dataset or row['dataset']} | {row['encoder']} {enc} | {row['index']} {build}\n"
         f"  n_db={row['n_db']} n_queries={row['n_queries']} dim={row['dim']} k={row['k']} "
         f"metric={row['metric']} mode={row['mode']} threads={row.get('threads')} "
+        f"seed={_knob(row.get('seed', ''))} "
         f"repeats={_knob(reps)}  build {build_s}{spread} s, {mb} MB"
     )
 

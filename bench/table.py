@@ -1,13 +1,21 @@
 """The results table on disk: checked before any compute, claimed per configuration, appended
 atomically, never rewritten when it is not ours.
 
-- ``check_table(path)``: before any work, one-line ValueError when rows could not be stored
-  (parent is a file, folder not writable, table unreadable, read-only, not UTF-8 CSV, or a
-  foreign CSV). An empty or missing file is fine.
+- ``check_table(path)``: before any work, one-line BadInput/BadPath when rows could not be
+  stored (not a regular file: a FIFO, device or folder is refused before it is read; parent is
+  a file, folder not writable, table unreadable, read-only, not UTF-8 CSV, a foreign CSV, or
+  rows of another ``schema_version`` than :data:`lookup.schema.SCHEMA_VERSION`). An empty or
+  missing file is fine.
 - ``claim(path, config_id)``: a per-configuration lock held for a whole job; yields the rows
   already stored for that configuration, so identical jobs launched at once measure it once.
 - ``append_rows(path, rows)``: under the table lock, re-checks, widens the header, writes a
   temp file, fsyncs and renames it over the table, keeping the table's permission bits.
+
+The table is written through the path the user gave: a symlink is followed to its target,
+which gets the rows (the link stays a link), and the locks live beside the target, so every
+path to one table shares them. A row cut mid-line (the file ends inside it: fewer fields, an
+unterminated quote, no line end) is ignored with a warning naming the line: it never counts as
+a measured configuration. A full disk leaves the table as it was (one line, exit 2).
 
 A table is ours when its header has both ``schema_version`` and ``config_id``.
 """
@@ -20,73 +28,111 @@ import io
 import logging
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from lookup.errors import BadInput
-from lookup.io import atomic_path
+from lookup import schema
+from lookup.errors import BadInput, BadPath
+from lookup.io import atomic_path, check_output_file, hold_lock, read_bounded, resolve_output
 
 log = logging.getLogger(__name__)
 
+KEY = "results.table"
 SCHEMA_MARK = "schema_version"
 ID_COLUMN = "config_id"
 _OURS = (SCHEMA_MARK, ID_COLUMN)
+
+
+def default_table() -> str:
+    """The table every command reads or writes when none is given: ``results.table`` of
+    conf/config.yaml, i.e. ``$LOOKUP_RESULTS_TABLE`` or ``results/runs.csv``."""
+    return os.environ.get("LOOKUP_RESULTS_TABLE") or "results/runs.csv"
 
 
 def _fail(path: Path, problem: str) -> BadInput:
     return BadInput(f"results table {path} {problem}; choose another results.table")
 
 
-def _existing_ancestor(path: Path) -> Path:
-    """The nearest ancestor of ``path`` (or ``path`` itself) that exists, lexically."""
-    p = path.absolute()
-    while not os.path.lexists(p) and p != p.parent:
-        p = p.parent
-    return p
-
-
-def _writable(path: Path) -> bool:
-    """Whether ``path`` can be written: os.access, and (for root) some write bit set."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    return os.access(path, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+def current_schema() -> int:
+    """The schema version this code writes (:data:`lookup.schema.SCHEMA_VERSION`)."""
+    return int(schema.SCHEMA_VERSION)
 
 
 def _parse(path: Path) -> tuple[list[str], list[dict]]:
-    """(header, rows) of a CSV file; ValueError naming the path when it is not UTF-8 CSV."""
+    """(header, complete rows) of a CSV file; BadInput naming the path when it is not UTF-8
+    CSV. A row the file ends inside (cut mid-line) or with fewer fields than the header is
+    left out with a warning naming its line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_bounded(KEY, path).decode("utf-8")
         if "\x00" in text:
             raise BadInput("is not a CSV table (it holds NUL bytes: binary data)")
         with io.StringIO(text, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None) or []
-            rows = []
-            for line_no, values in enumerate(reader, start=2):
-                if not values:
-                    continue
-                if len(values) > len(header):
-                    raise BadInput(
-                        f"is not a valid CSV table: line {line_no} has {len(values)} fields, "
-                        f"the header {len(header)}"
-                    )
-                rows.append(
-                    dict(zip(header, values + [""] * (len(header) - len(values)), strict=True))
+            reader = csv.reader(f, strict=True)
+            records: list[tuple[int, list[str]]] = []  # (first line, fields)
+            start, cut = 1, None
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    if "unexpected end of data" not in str(exc):
+                        raise
+                    cut = start  # an unterminated quote: the file ends inside this row
+                    break
+                records.append((start, values))
+                start = reader.line_num + 1
+        if cut is None and text and not text.endswith(("\n", "\r")) and len(records) > 1:
+            cut = records.pop()[0]  # no line end: the last row may be cut inside a field
+        header = records[0][1] if records else []
+        rows = []
+        for line_no, values in records[1:]:
+            if not values:
+                continue
+            if len(values) > len(header):
+                raise ValueError(
+                    f"is not a valid CSV table: line {line_no} has {len(values)} fields, "
+                    f"the header {len(header)}"
                 )
+            if len(values) < len(header):
+                _skip(path, line_no, f"{len(values)} of {len(header)} fields")
+                continue
+            rows.append(dict(zip(header, values, strict=True)))
+        if cut is not None:
+            _skip(path, cut, "the file ends inside it")
     except UnicodeDecodeError as exc:
         raise _fail(path, f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except csv.Error as exc:
         raise _fail(path, f"is not a valid CSV table ({exc})") from None
+    except BadPath:
+        raise
     except ValueError as exc:
         raise _fail(path, str(exc)) from None
-    except IsADirectoryError:
-        raise _fail(path, "is a folder, not a file") from None
     except PermissionError:
         raise _fail(path, "cannot be read (permission denied)") from None
     return header, rows
+
+
+_WARNED: set[tuple] = set()  # (table, size, mtime, line): one warning per damaged row and process
+
+
+def _skip(path: Path, line_no: int, why: str) -> None:
+    try:
+        st = os.stat(path)
+        stamp = (str(path), st.st_size, st.st_mtime_ns, line_no)
+    except OSError:
+        stamp = (str(path), line_no)
+    if stamp in _WARNED:
+        return
+    _WARNED.add(stamp)
+    log.warning(
+        "results table %s: line %d is an incomplete row (%s, e.g. a write cut short); ignored: "
+        "it does not count as a measured configuration and the next append drops it",
+        path,
+        line_no,
+        why,
+    )
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -99,42 +145,54 @@ def _check_header(path: Path, header: list[str]) -> None:
         )
 
 
-def check_table(path: str | os.PathLike) -> None:
-    """Raise a one-line ValueError naming ``path`` when rows could not be appended to it.
+def _check_schema(path: str | os.PathLike, rows: list[dict], version: int) -> None:
+    """BadInput unless every row of the table has schema ``version`` (the table is refused,
+    never appended to, so one table never mixes row layouts)."""
+    found = sorted({r.get(SCHEMA_MARK, "") for r in rows} - {"", str(version)})
+    if not found:
+        return
+    p = Path(path)
+    new = p.with_name(f"{p.stem}.v{version}{p.suffix}")
+    raise BadInput(
+        f"results table {p} holds rows of schema_version {', '.join(found)} and this code "
+        f"writes schema_version {version}; it is left untouched: write to a new table "
+        f"(results.table={new}), or migrate it (python -m bench.migrate {p} --out {new}), or "
+        "move it aside (bench.report and bench.plot read both versions)"
+    )
 
-    Call it before any compute. Checks: the nearest existing ancestor is a writable folder
-    (so the folder can be created), the table is not a folder, is readable, writable, UTF-8
-    CSV, and either empty or ours (``schema_version`` and ``config_id`` columns).
+
+def check_table(path: str | os.PathLike, schema_version: int | None = None) -> None:
+    """Raise a one-line BadInput (BadPath) naming ``path`` when rows could not be appended.
+
+    Call it before any compute. Checks, before anything is read: the path (followed through
+    symlinks) is absent or a regular file (not a folder, FIFO or device), readable and
+    writable, in a folder that is writable or can be created; then that the table is UTF-8
+    CSV, either empty or ours (``schema_version`` and ``config_id`` columns), and that all
+    its rows have ``schema_version`` (default: :func:`current_schema`).
     """
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise BadInput(f"results.table={path!r} is invalid; valid: a path to a .csv file")
-    p = Path(path)
-    anchor = _existing_ancestor(p.parent)
-    if not anchor.is_dir():
-        raise _fail(p, f"cannot be created: {anchor} is a file, not a folder")
-    if not os.access(anchor, os.W_OK | os.X_OK):
-        raise _fail(p, f"cannot be created: folder {anchor} is not writable")
-    if not os.path.lexists(p):
+    target = check_output_file(KEY, path)
+    if not target.exists():
         return
-    if p.is_dir():
-        raise _fail(p, "is a folder, not a file")
-    if not os.access(p, os.R_OK):
-        raise _fail(p, "cannot be read (permission denied)")
-    if not _writable(p):
-        raise _fail(p, "is read-only (no write permission); it is left untouched")
-    header, _ = _parse(p)
-    _check_header(p, header)
+    if not os.access(target, os.R_OK):
+        raise _fail(Path(path), "cannot be read (permission denied)")
+    header, rows = _parse(target)
+    _check_header(Path(path), header)
+    _check_schema(path, rows, current_schema() if schema_version is None else schema_version)
 
 
 def read_rows(path: str | os.PathLike) -> list[dict]:
-    """All rows of a table as dicts of strings ([] when there is no table).
+    """All complete rows of a table as dicts of strings ([] when there is no table).
 
-    Raises a one-line ValueError naming the path when the file is not UTF-8 CSV.
+    Raises a one-line BadInput naming the path when the file is not a regular UTF-8 CSV file.
     """
-    p = Path(path)
-    if not p.exists():
+    target = resolve_output(path)
+    if not os.path.lexists(target):
         return []
-    return _parse(p)[1]
+    if not target.is_file():
+        check_output_file(KEY, path)  # raises: names the kind (FIFO, device, folder)
+    return _parse(target)[1]
 
 
 def _lock_name(config_id: str) -> str:
@@ -144,8 +202,8 @@ def _lock_name(config_id: str) -> str:
     return hashlib.sha256(config_id.encode()).hexdigest()[:16] + ".lock"
 
 
-def _table_lock(p: Path) -> FileLock:
-    return FileLock(str(p) + ".lock")
+def _table_lock(target: Path):
+    return hold_lock(str(target) + ".lock", f"the results table {target}")
 
 
 @contextmanager
@@ -154,34 +212,30 @@ def claim(path: str | os.PathLike, config_id: str) -> Iterator[list[dict]]:
 
     Yields the rows the table already holds for it (read under the table lock). A second job
     with the same id blocks here until the first leaves, then sees the first job's rows, so
-    a configuration launched several times at once is measured once. Locks live in
-    ``<table>.locks/<config_id>.lock``.
+    a configuration launched several times at once is measured once; while it waits, it logs
+    what it waits for every few seconds. Locks live in ``<table>.locks/<config_id>.lock``
+    beside the table's real file (symlinks followed).
     """
-    p = Path(path)
-    folder = p.with_name(p.name + ".locks")
+    target = resolve_output(path)
+    folder = target.with_name(target.name + ".locks")
     folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / _lock_name(config_id)))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.info("configuration %s is being measured by another job; waiting for it", config_id)
-        lock.acquire()
-    try:
-        with _table_lock(p):
-            rows = [r for r in read_rows(p) if r.get(ID_COLUMN) == config_id]
+    what = f"configuration {config_id}, being measured by another job"
+    with hold_lock(folder / _lock_name(config_id), what):
+        with _table_lock(target):
+            rows = [r for r in read_rows(target) if r.get(ID_COLUMN) == config_id]
         yield rows
-    finally:
-        lock.release()
 
 
 def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     """Append rows to table ``path`` atomically, under the table lock.
 
-    Re-checks the table (ours or empty, writable) under the lock, widens the header when
-    rows bring new columns, writes a temp file, fsyncs and renames it over the table. The
-    table keeps its permission bits; a new one gets ``0o666 & ~umask``. Rows must carry
-    ``schema_version`` and ``config_id`` so the table stays recognisably ours. Raises a
-    one-line ValueError (and changes nothing) for a foreign, read-only or damaged table.
+    Re-checks the table (ours or empty, writable, rows of the appended rows' schema version)
+    under the lock, widens the header when rows bring new columns, writes a temp file beside
+    the table's real file (a symlink is followed and kept), fsyncs and renames it over that
+    file. The table keeps its permission bits; a new one gets ``0o666 & ~umask``. Rows must
+    carry ``schema_version`` and ``config_id`` so the table stays recognisably ours. Raises a
+    one-line BadInput (and changes nothing) for a foreign, read-only or damaged table, a table
+    of another schema version, or a disk that fills while the table is written.
     """
     rows = list(rows)
     if not rows:
@@ -190,16 +244,21 @@ def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     for row in rows:
         missing = [col for col in _OURS if col not in row]
         if missing:
-            raise ValueError(f"a row for {p} lacks the column {missing[0]}; not appended")
-    check_table(p)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with _table_lock(p):
-        check_table(p)
-        header, old = _parse(p) if p.exists() else ([], [])
+            raise BadInput(f"a row for {p} lacks the column {missing[0]}; not appended")
+    versions = {str(row[SCHEMA_MARK]) for row in rows}
+    if len(versions) > 1:
+        raise BadInput(f"rows for {p} mix schema versions {', '.join(sorted(versions))}")
+    version = int(next(iter(versions)))
+    check_table(p, version)
+    target = resolve_output(p)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _table_lock(target):
+        check_table(p, version)
+        header, old = _parse(target) if target.exists() else ([], [])
         header = list(header)
         for row in rows:
             header += [key for key in row if key not in header]
-        with atomic_path(p, suffix=".csv") as tmp:
+        with atomic_path(target, suffix=".csv", key=KEY) as tmp:
             with tmp.open("w", newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fieldnames=header, restval="")
                 writer.writeheader()

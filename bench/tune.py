@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from bench.cli import log_like_the_app
 from bench.errors import is_user_error, one_line, root_cause
 from lookup import frontier
 from lookup.errors import BadInput
@@ -304,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return 0
-    logging.basicConfig(
-        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
-    )
+    log_like_the_app()
     try:
         study, settings = tune(list(argv))
     except Exception as exc:  # noqa: BLE001 - filtered just below

@@ -1,8 +1,13 @@
 """A content-keyed on-disk cache of numpy arrays, safe against crashes and concurrent jobs.
 
 Entries heal: one that fails to load (empty, truncated or garbage ``.npz``, a missing array,
-unreadable meta) is moved aside to ``<name>.corrupt`` with one warning and recomputed, so a
-damaged file never stops later runs. ``quarantine`` does the same move for other caches.
+unreadable meta, or not a regular file at all, e.g. a FIFO, which is never opened) is moved
+aside to ``<name>.corrupt`` with one warning and recomputed, so a damaged file never stops
+later runs. ``quarantine`` does the same move for other caches.
+
+An entry is written by :func:`lookup.io.atomic_path`: complete or not at all; a full disk
+leaves no partial file and is one line naming the entry (:class:`lookup.errors.BadPath`). A job
+waiting for another job's entry says so every few seconds (:func:`lookup.io.hold_lock`).
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
-from lookup.io import atomic_path
+from lookup.errors import BadPath
+from lookup.io import atomic_path, check_output_dir, hold_lock, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +90,9 @@ def quarantine(
 
 
 def _load(path: Path, expect: Iterable[str]) -> tuple[dict[str, np.ndarray], dict]:
-    """Read an entry fully (every array, so truncation shows); raises on any damage."""
-    with np.load(path, allow_pickle=False) as z:
+    """Read an entry fully (every array, so truncation shows); raises on any damage (a FIFO
+    or device in its place included, found before it is read)."""
+    with open_regular(None, path) as f, np.load(f, allow_pickle=False) as z:
         files = set(z.files)
         if _META not in files:
             raise ValueError("no __meta__ entry")
@@ -117,12 +123,15 @@ def cached_arrays(
     complete: written to a temp file, fsynced and renamed, under a lock so parallel jobs
     compute it once. An entry that fails to load is quarantined (one warning) and recomputed.
     """
-    folder = Path(cache_dir) / kind
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_output_dir("cache_dir", cache_dir) / kind
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BadPath(f"cache_dir={cache_dir}: {folder} is not a folder") from None
     path = folder / f"{key}.npz"
     expect = tuple(expect)
-    with FileLock(str(path) + ".lock"):
-        if path.exists():
+    with hold_lock(str(path) + ".lock", f"the cache entry {kind}/{key}, computed by another job"):
+        if os.path.lexists(path):
             try:
                 arrays, meta = _load(path, expect)
             except Exception as exc:  # noqa: BLE001 - any damage: heal by recomputing

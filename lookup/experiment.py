@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lookup import schema
+from lookup import codes, schema
 from lookup.cache import array_digest, cached_arrays, key_of
 from lookup.data.base import Dataset
 from lookup.distances import (
@@ -35,7 +35,8 @@ from lookup.distances import (
 )
 from lookup.errors import BadInput
 from lookup.index.exact import exact_knn
-from lookup.job import Checked, Job, base_row, check, make_index
+from lookup.index.faiss_binary_backend import exact_knn_hamming
+from lookup.job import Checked, Job, backend_knobs, base_row, check, make_index, rescore_factor
 from lookup.protocols import EncoderData
 from lookup.provenance import load_average
 from lookup.registry import name_of
@@ -44,7 +45,8 @@ from lookup.timing import measure_build, pin_threads, run_queries
 log = logging.getLogger(__name__)
 
 # Bump when what the vector or ground-truth caches hold changes meaning (invalidates them).
-CACHE_FORMAT = 2
+# 3: exact distances in float64 (large or tiny vectors kept exact).
+CACHE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,9 @@ def make_encoder(job: Job, ds: Dataset, checked: Checked | None = None):
 
 
 def encode_queries(encoder, texts) -> np.ndarray:
-    """Queries through the encoder's query side when it has one (prompted models)."""
-    encode = getattr(encoder, "encode_queries", None) or encoder.encode
-    return encode(texts)
+    """Queries as queries (``role="query"``): prompted models (e5, bge) put their query prompt
+    on this side (:class:`lookup.protocols.Encoder`)."""
+    return encoder.encode(texts, role="query")
 
 
 def vectors_of(cache_dir: str, ds: Dataset, encoder) -> Vectors:
@@ -210,7 +212,10 @@ def ground_truth(cache_dir: str, xb: np.ndarray, xq: np.ndarray, metric: str, k:
 
     def compute() -> tuple[dict[str, np.ndarray], dict]:
         t0 = time.perf_counter()
-        D, I = exact_knn(xb, xq, k, metric, progress=True)  # noqa: E741
+        if metric == "hamming":
+            D, I = exact_knn_hamming(xb, xq, k)  # noqa: E741
+        else:
+            D, I = exact_knn(xb, xq, k, metric, progress=True)  # noqa: E741
         return {"D": D, "I": I}, {"exact_s": time.perf_counter() - t0}
 
     key = key_of(xb=array_digest(xb), xq=array_digest(xq), metric=metric, k=k, format=CACHE_FORMAT)
@@ -218,9 +223,9 @@ def ground_truth(cache_dir: str, xb: np.ndarray, xq: np.ndarray, metric: str, k:
     return arrays["D"], arrays["I"]
 
 
-def truth_of(job: Job, prep: Prepared) -> schema.Truth:
+def truth_of(job: Job, prep: Prepared, ref: schema.Truth | None = None) -> schema.Truth:
     """Exact neighbours and the tie floor of a prepared job; warns when ann-benchmarks' eps
-    is too coarse for these distances."""
+    is too coarse for these distances. ``ref``: the float32 truth when ``prep`` holds codes."""
     s, vec, ds = job.settings, prep.vectors, prep.dataset
     D, I = ground_truth(job.cache_dir, vec.xb, vec.xq, prep.metric, s.k)  # noqa: E741
     median_kth = float(np.median(np.abs(D[:, s.k - 1])))
@@ -241,7 +246,21 @@ def truth_of(job: Job, prep: Prepared) -> schema.Truth:
         eps=s.eps,
         db_labels=ds.db_labels if labelled else None,
         query_labels=ds.query_labels if labelled else None,
+        ref=ref,
     )
+
+
+def coded(job: Job, prep: Prepared) -> tuple[Prepared, schema.Truth | None]:
+    """The prepared job in its code (``job.codes``) and the float32 reference truth; the job
+    itself and None when the code is float32 at full width."""
+    if job.codes.is_identity:
+        return prep, None
+    ref = truth_of(job, prep)
+    vec = prep.vectors
+    cv = codes.apply(
+        job.codes, vec.xb, vec.xq, prep.metric, seed=job.settings.seed, cache_dir=job.cache_dir
+    )
+    return replace(prep, vectors=replace(vec, xb=cv.xb, xq=cv.xq), metric=cv.metric), ref
 
 
 @dataclass(frozen=True)
@@ -251,9 +270,15 @@ class _Sweep:
     index: Any  # the last built index (build parameters, threads)
 
 
-def sweep(job: Job, prep: Prepared) -> _Sweep:
-    """Build the index ``repeats`` times and measure every knob point on each build."""
+def sweep(job: Job, prep: Prepared, floats: Prepared | None = None) -> _Sweep:
+    """Build the index ``repeats`` times and measure every knob point on each build.
+
+    ``floats``: the float32 vectors when ``prep`` holds codes; a point's ``rescore`` factor
+    re-ranks with them (:class:`lookup.codes.Rescored`), and every answer carries its ids'
+    float32-space distances for the reference metrics."""
     s, vec = job.settings, prep.vectors
+    fv = (floats or prep).vectors
+    float_metric = (floats or prep).metric
     answers: list[list[schema.Answer]] = [[] for _ in job.grid]
     ran: list[dict[str, Any]] = [dict(p) for p in job.grid]
     threads = [1] * len(job.grid)
@@ -271,12 +296,22 @@ def sweep(job: Job, prep: Prepared) -> _Sweep:
             build.index_bytes,
         )
         for i, point in enumerate(job.grid):
-            index.set_search_params(**point)
-            q = run_queries(index, vec.xq, s.k, mode=s.mode, warmup=s.warmup, passes=s.passes)
+            index.set_search_params(**backend_knobs(point))
+            r_factor = rescore_factor(point)
+            target = index
+            if r_factor > 1:
+                target = codes.Rescored(index, fv.xb, fv.xq, r_factor, float_metric)
+            q = run_queries(target, vec.xq, s.k, mode=s.mode, warmup=s.warmup, passes=s.passes)
             check_ids(q.I, len(vec.xb), f"index {type(index).__name__}")
             run_D = recompute_distances(vec.xb, vec.xq, q.I, prep.metric)
-            answers[i].append(schema.Answer(q.I, run_D, q.latencies_s, q.total_s))
-            ran[i] = dict(index.search_params())
+            d_ref = None
+            if floats is not None:
+                d_ref = recompute_distances(fv.xb, fv.xq, q.I, float_metric)
+            answers[i].append(schema.Answer(q.I, run_D, q.latencies_s, q.total_s, d_ref))
+            ran[i] = {
+                **target.search_params(),
+                **({"rescore": r_factor} if "rescore" in point else {}),
+            }
             threads[i] = index.threads_used(s.mode)["search"]
     points = [Point(p, a, t) for p, a, t in zip(ran, answers, threads, strict=True)]
     return _Sweep(points, builds, index)
@@ -304,8 +339,11 @@ def job_columns(job: Job, prep: Prepared, cid: str | None) -> dict[str, Any]:
     row = base_row(job, cid)
     row.update(prep.threads)
     cosine = prep.metric == "cosine"
+    if ds.name != job.dataset.name:  # e.g. dataset=vectors: the file it read
+        row["dataset_source"] = ds.name
+    row.update(job.codes.columns(dim))
     row.update(
-        dataset=ds.name,
+        dataset=job.dataset.name,
         encoder=job.encoder.name if job.encoder is not None else "none",
         encoder_fingerprint=vec.encoder_fingerprint,
         metric=prep.metric,
@@ -365,11 +403,13 @@ def group_rows(
 def measure(job: Job, cid: str | None = None, checked: Checked | None = None) -> Result:
     """Run ``job`` (kind "job"): prepare, exact truth, build and sweep, rows from the table."""
     checked = checked or check(job)
-    prep = prepare(job, checked)
-    truth = truth_of(job, prep)
+    floats = prepare(job, checked)
+    prep, ref = coded(job, floats)
+    truth = truth_of(job, prep, ref)
     load = load_average()
-    sw = sweep(job, prep)
-    base = job_columns(job, prep, cid)
+    sw = sweep(job, prep, floats if ref is not None else None)
+    base = job_columns(job, floats, cid)
+    base["code_metric"] = prep.metric
     base.update(_build_columns(job, sw))
     base["load_avg_1m"] = load
     groups = getattr(prep.dataset, "query_groups", None)

@@ -505,6 +505,81 @@ def tail_points(df: pd.DataFrame, share: float, delta: float) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+# ------------------------------------------------------------------------------ codes
+CODE_COLUMNS = ("encoder_output", "encoder_truncate_dim")
+KNN_TOLERANCE = 0.01  # "within one point" of float32 exact search's kNN accuracy
+
+
+def _code_view(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with their code made explicit: rows without a code column are float32 at full
+    width; the float32 reference of a float32 row is its own truth."""
+    df = df.copy()
+    if "encoder_output" not in df:
+        df["encoder_output"] = np.nan
+    df["encoder_output"] = df["encoder_output"].fillna("float32")
+    if "encoder_truncate_dim" not in df:
+        df["encoder_truncate_dim"] = np.nan
+    if "bytes_per_vector" not in df:
+        df["bytes_per_vector"] = np.nan
+    dim = pd.to_numeric(df.get("dim", _nan(df)), errors="coerce")
+    df["bytes_per_vector"] = pd.to_numeric(df["bytes_per_vector"], errors="coerce").fillna(4 * dim)
+    ref = pd.to_numeric(df.get("recall_at_k_float32", _nan(df)), errors="coerce")
+    df["ref_recall"] = ref.fillna(pd.to_numeric(df["recall_at_k"], errors="coerce"))
+    f32 = pd.to_numeric(df.get("knn_acc_exact_float32", _nan(df)), errors="coerce")
+    df["ref_knn_exact"] = f32.fillna(
+        pd.to_numeric(df.get("knn_acc_exact", _nan(df)), errors="coerce")
+    )
+    return df
+
+
+def memory_front(df: pd.DataFrame, tolerance: float = KNN_TOLERANCE) -> pd.DataFrame:
+    """Per dataset x encoder (and settings) x code: the code's most accurate point (highest
+    kNN accuracy over its indexes, knobs and rescoring; by float32 recall without labels), its
+    bytes per vector, kNN accuracy with its interval, recall against float32 exact search, and
+    whether its interval reaches within ``tolerance`` of float32 exact search's kNN accuracy
+    (``knn_acc_ci_high >= knn exact float32 - tolerance``: the code is not shown to lose more
+    than one point; a lower-bound rule would fail float32 itself, whose interval straddles its
+    own exact value). Sorted by bytes per vector."""
+    check_table(df)
+    df = _code_view(df.reset_index(drop=True))
+    gcols = [c for c in group_columns(df) if c not in ("index", *CODE_COLUMNS)]
+    by = "knn_acc" if "knn_acc" in df and df["knn_acc"].notna().any() else "ref_recall"
+    build = [c for c in build_param_columns(df) if c not in _HIDDEN_BUILD]
+    out = []
+    for key, rows in iter_groups(df, [*gcols, *CODE_COLUMNS]):
+        score = pd.to_numeric(rows[by], errors="coerce")
+        if score.notna().sum() == 0:
+            continue
+        row = rows.loc[score.idxmax()]
+        rec = {**key, "bytes_per_vector": row["bytes_per_vector"], "index": row["index"]}
+        rec["config"] = _config_of(row, [*build, *search_columns(df)])
+        for c in ("knn_acc", "knn_acc_ci_low", "knn_acc_ci_high", "ref_recall", "ref_knn_exact"):
+            rec[c] = _num(row.get(c))
+        high = rec["knn_acc_ci_high"]
+        high = rec["knn_acc"] if math.isnan(high) else high
+        rec["within_tolerance"] = bool(high >= rec["ref_knn_exact"] - tolerance)
+        out.append(rec)
+    front = pd.DataFrame(out)
+    return front.sort_values([*gcols, "bytes_per_vector"], kind="stable") if out else front
+
+
+def smallest_codes(front: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x encoder, the smallest code of :func:`memory_front` within tolerance."""
+    if front.empty:
+        return front
+    gcols = [
+        c for c in front.columns if c in group_columns(front) and c not in ("index", *CODE_COLUMNS)
+    ]
+    ok = front[front["within_tolerance"]]
+    if ok.empty:
+        return ok
+    return (
+        ok.sort_values("bytes_per_vector", kind="stable")
+        .groupby(gcols, dropna=False, sort=True)
+        .head(1)
+    )
+
+
 # Encoder-side columns of the "which encoder" table (beside the operating point's).
 _ENCODER_COLUMNS = (
     "label_precision_at_k",

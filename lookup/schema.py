@@ -61,6 +61,7 @@ class Truth:
     eps: float = m.ANNB_EPS
     db_labels: np.ndarray | None = None
     query_labels: np.ndarray | None = None
+    ref: Truth | None = None  # float32 exact search when the index searched a compressed code
 
     @property
     def has_labels(self) -> bool:
@@ -69,7 +70,10 @@ class Truth:
     def subset(self, rows: np.ndarray) -> Truth:
         """The truth of a subset of the queries (a query group)."""
         ql = None if self.query_labels is None else np.asarray(self.query_labels)[rows]
-        return Truth(self.D[rows], self.I[rows], self.k, self.atol, self.eps, self.db_labels, ql)
+        ref = None if self.ref is None else self.ref.subset(rows)
+        return Truth(
+            self.D[rows], self.I[rows], self.k, self.atol, self.eps, self.db_labels, ql, ref
+        )
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,14 @@ class Answer:
     D: np.ndarray
     latencies_s: np.ndarray | None
     total_s: float
+    D_ref: np.ndarray | None = None  # the returned ids' float32-space distances (codes only)
 
     def subset(self, rows: np.ndarray) -> Answer:
         """The answer for a subset of the queries; batch time is shared out by query count."""
         lat = None if self.latencies_s is None else self.latencies_s[rows]
         total = float(lat.sum()) if lat is not None else self.total_s * len(rows) / len(self.I)
-        return Answer(self.I[rows], self.D[rows], lat, total)
+        ref = None if self.D_ref is None else self.D_ref[rows]
+        return Answer(self.I[rows], self.D[rows], lat, total, ref)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ class Metric:
     fmt: str = "{:.4f}"
     higher_is_better: bool = True
     needs_labels: bool = False
+    needs_ref: bool = False  # needs the float32 reference truth (rows of a compressed code)
     ci: bool = False  # per_query: 95% bootstrap interval columns
     stat: str | float = "mean"  # per_query: "mean" or a quantile in [0, 1]
     spread: tuple[str, ...] = ()  # timing: "std", "min", "max" columns over repeats
@@ -142,6 +149,15 @@ def _robustness(delta: float) -> Callable[[Truth, Answer], np.ndarray]:
     return fn
 
 
+def _reciprocal_rank(t: Truth, a: Answer) -> np.ndarray:
+    """(nq,) 1/rank of the first returned item at the true nearest distance (ties counted by
+    recall_at_k's rule), 0 when none of the k is."""
+    nearest = np.asarray(t.D, dtype=np.float64)[:, :1]
+    hit = np.asarray(a.D, dtype=np.float64) <= nearest + m.TIE_RTOL * np.abs(nearest) + t.atol
+    rank = np.argmax(hit, axis=1) + 1
+    return np.where(hit.any(axis=1), 1.0 / rank, 0.0)
+
+
 def _latency(col: str) -> Callable[[Answer], float | None]:
     def fn(a: Answer) -> float | None:
         return m.latency_stats(a.latencies_s, n=len(a.I), total_s=a.total_s)[col]
@@ -162,6 +178,27 @@ METRICS: tuple[Metric, ...] = (
         short="recall",
         ci=True,
         label="recall",
+    ),
+    Metric(
+        "recall_at_k_float32",
+        "per_query",
+        lambda t, a: m.recall_per_query(t.ref.D, a.D_ref, t.k, atol=t.ref.atol),
+        "recall@k against float32 exact search of the uncompressed vectors (what the user "
+        "wanted), the returned ids scored in float32 space; tie rule as recall_at_k",
+        short="recall_f32",
+        ci=True,
+        needs_ref=True,
+        label="recall vs float32",
+    ),
+    Metric(
+        "mrr_at_k",
+        "per_query",
+        _reciprocal_rank,
+        "mean reciprocal rank of the true nearest neighbour (or an item tied with it) among "
+        "the k returned: 1 when it comes first, 1/r at rank r, 0 when missed",
+        ci=True,
+        plot=True,
+        label="MRR@k",
     ),
     Metric(
         "recall_at_k_ids",
@@ -239,6 +276,16 @@ METRICS: tuple[Metric, ...] = (
         short="knn_exact",
         needs_labels=True,
         label="kNN exact",
+    ),
+    Metric(
+        "knn_acc_exact_float32",
+        "exact",
+        lambda t: m.knn_accuracy(t.ref.I, t.db_labels, t.query_labels),
+        "k-NN accuracy with float32 exact neighbours of the uncompressed vectors",
+        short="knn_exact_f32",
+        needs_labels=True,
+        needs_ref=True,
+        label="kNN exact float32",
     ),
     Metric(
         "hit_at_k",
@@ -440,7 +487,9 @@ def evaluate(
     if not answers:
         raise ValueError("evaluate needs at least one answer")
     entries = [
-        mt for mt in ROW_KINDS[kind].metric_entries() if truth.has_labels or not mt.needs_labels
+        mt
+        for mt in ROW_KINDS[kind].metric_entries()
+        if (truth.has_labels or not mt.needs_labels) and (truth.ref is not None or not mt.needs_ref)
     ]
     row: dict[str, Any] = {}
     per_query = {}

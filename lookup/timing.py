@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lookup.distances import as_matrix
+from lookup.errors import BadPath
 from lookup.metrics import latency_stats
 from lookup.protocols import QueryPlan, check_mode
 
@@ -101,13 +102,29 @@ class _RssSampler(threading.Thread):
         return self.peak
 
 
+def _inputs(index: Any, x: np.ndarray, name: str) -> np.ndarray:
+    """Rows as the index takes them: float32, or packed uint8 codes for a Hamming index."""
+    if getattr(index, "metric", None) == "hamming":
+        return np.ascontiguousarray(x)
+    return as_matrix(x, name)
+
+
+def _no_room(folder: str) -> bool:
+    """Whether the file system of ``folder`` has no free block left (a write there failed or
+    was cut short)."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
 def measure_build(index: Any, xb: np.ndarray) -> BuildStats:
     """Build ``index`` on ``xb`` and report seconds, serialized bytes and peak RSS.
 
     The input is converted to float32/contiguous before the timer starts; only
     ``index.build`` is timed. Bytes come from ``index.save`` into a temporary file.
     """
-    xb = as_matrix(xb, "xb")
+    xb = _inputs(index, xb, "xb")
     maxrss_before = _maxrss_bytes()
     sampler = _RssSampler()
     sampler.start()
@@ -121,7 +138,18 @@ def measure_build(index: Any, xb: np.ndarray) -> BuildStats:
     if maxrss_after > maxrss_before:
         peak = max(peak, maxrss_after)
     with tempfile.TemporaryDirectory() as tmp:
-        index_bytes = int(index.save(os.path.join(tmp, "index.bin")))
+        try:
+            index_bytes = int(index.save(os.path.join(tmp, "index.bin")))
+            error = None
+        except Exception as exc:  # noqa: BLE001 - libraries report a full disk in many ways
+            error = exc
+        if _no_room(tmp):  # hnswlib even writes 0 bytes and reports no error
+            raise BadPath(
+                "the index could not be saved to measure its size (index_bytes): no space left "
+                f"in the temporary folder {tempfile.gettempdir()}; set TMPDIR to one with room"
+            ) from None
+        if error is not None:
+            raise error
     stats = BuildStats(build_s=build_s, index_bytes=index_bytes, build_peak_rss=int(peak))
     log.debug("built %s in %.3fs, %d bytes", type(index).__name__, build_s, index_bytes)
     return stats
@@ -167,7 +195,7 @@ def run_queries(
     check_mode(mode)
     if passes <= 0:
         raise ValueError(f"passes={passes} must be positive")
-    xq = as_matrix(xq, "xq")
+    xq = _inputs(index, xq, "xq")
     nq = len(xq)
     if nq == 0:
         raise ValueError("xq holds no queries; valid: at least one row")

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from bench.table import SCHEMA_MARK, append_rows, read_rows
+from lookup.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,6 +81,7 @@ CASES = [
     C("index", "zero-index-threads", "index.threads=0", "index.threads=0"),
     C("index", "zero-trees", "index=annoy index.trees=0", "index.trees=0"),
     C("index", "string-trees", "index=annoy index.trees=abc", "index.trees", "abc"),
+    C("index", "seed-beyond-c-int", "index=annoy index.seed=2147483648", "index.seed=2147483648"),
     C("index", "zero-block-size", "index=exact index.block_size=0", "index.block_size=0"),
     C("index", "zero-train-size", "index=faiss_ivf index.train_size=0", "index.train_size=0"),
     C("index", "unknown-build-key", "index.bogus=1", "index.bogus"),
@@ -121,6 +123,14 @@ CASES = [
         "nprobe=0",
     ),
     C("knob", "zero-efsearch", "index=faiss_hnsw index.search.efSearch=[0]", "efSearch=0"),
+    C("knob", "ef-beyond-c-int", "index.search.ef=[99999999999999999999]", "ef=9999999999"),
+    C(
+        "knob",
+        "search-k-beyond-c-int",
+        "index=annoy index.search.search_k=[4294967296]",
+        "search_k=4294967296",
+        "<= 2147483647",
+    ),
     C("knob", "unknown-knob-without-plus", "index.search.foo=[1]", "foo", "valid: ef"),
     C("knob", "knob-on-exact", "index=exact index.search.ef=[10]", "ef"),
     C(
@@ -230,6 +240,8 @@ CASES = [
         base="text",
     ),
     C("text", "unknown-device", "encoder.device=tpu", "encoder.device", "tpu", base="text"),
+    C("text", "device-cuda-x", "encoder.device=cuda:x", "encoder.device='cuda:x'", base="text"),
+    C("text", "device-cuda-99", "encoder.device=cuda:99", "encoder.device='cuda:99'", base="text"),
     C(
         "text",
         "missing-weights",
@@ -380,8 +392,8 @@ def table(tmp_path: Path) -> Path:
     append_rows(
         path,
         [
-            {SCHEMA_MARK: 1, "config_id": "earlier", "index": "hnswlib", "qps": 100},
-            {SCHEMA_MARK: 1, "config_id": "earlier", "index": "hnswlib", "qps": 200},
+            {SCHEMA_MARK: SCHEMA_VERSION, "config_id": "earlier", "index": "hnswlib", "qps": 100},
+            {SCHEMA_MARK: SCHEMA_VERSION, "config_id": "earlier", "index": "hnswlib", "qps": 200},
         ],
     )
     return path

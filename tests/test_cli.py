@@ -260,3 +260,16 @@ def test_real_ctrl_c_of_python_m_bench(tmp_path: Path) -> None:
     assert proc.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == f"interrupted; finished configurations are in {table}"
     assert "Traceback" not in err and not table.exists()
+
+
+def test_a_key_of_another_option_names_that_option(capsys) -> None:
+    """The README's faiss tip on the default index: not '+index.factory' (which fails again)
+    but the options that have the key, the closest first."""
+    from bench.cli import BadInput, precheck
+
+    with pytest.raises(BadInput) as exc:
+        precheck(["index.factory='IVF1024,Flat'"])
+    line = str(exc.value)
+    assert "e.g. index=faiss_ivf index.factory='IVF1024,Flat'" in line and "+index" not in line
+    with pytest.raises(BadInput, match=r"index options that have it: hnswlib \(e.g. index=hnswlib"):
+        precheck(["index=annoy", "index.M=8"])

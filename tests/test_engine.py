@@ -217,3 +217,13 @@ def test_query_groups_give_one_row_per_group_and_an_allowed_target_runs(
     assert groups == ["all", "long", "short"]
     assert [r["n_queries"] for r in result.rows] == [30, 15, 15]
     assert all(r["recall_at_k"] == 1.0 for r in result.rows)  # exact search
+
+
+def test_mrr_is_the_reciprocal_rank_of_the_true_nearest() -> None:
+    t = _truth()
+    # query 0: nearest first (1); 1: nearest second (1/2); 2: nearest first (1); 3: missed (0)
+    I = np.array([[0, 1], [3, 2], [4, 104], [106, 107]])  # noqa: E741
+    D = np.array([[0.1, 0.2], [0.2, 0.1], [0.1, 9], [9, 9]], np.float32)
+    row = schema.evaluate(t, [schema.Answer(I, D, None, 1.0)], n_boot=50)
+    assert row["mrr_at_k"] == pytest.approx((1 + 0.5 + 1 + 0) / 4)
+    assert row["mrr_at_k_ci_low"] <= row["mrr_at_k"] <= row["mrr_at_k_ci_high"]

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from lookup import registry
-from lookup.distances import recompute_distances
+from lookup.distances import recompute_distances, tie_floor
 from lookup.index.annoy_backend import AnnoyIndex
 from lookup.index.exact import ExactIndex, exact_knn
 from lookup.index.faiss_backend import FaissIndex
 from lookup.index.hnswlib_backend import HnswlibIndex
-from lookup.metrics import recall_ids, recall_tie_aware
+from lookup.metrics import recall_at_k, recall_ids, recall_tie_aware
 from lookup.protocols import METRICS, Index
 from lookup.timing import run_queries
 
@@ -232,9 +232,10 @@ def test_bad_k(case: str, small) -> None:
 
 @pytest.mark.parametrize("name", list(registry.INDEXES))
 def test_unknown_metric(name: str) -> None:
+    cls = registry.resolve(name)
     with pytest.raises(ValueError) as exc:
-        registry.resolve(name)(metric="hamming")
-    assert_one_line(exc, "'hamming'", "cosine, euclidean, ip")
+        cls(metric="l1")
+    assert_one_line(exc, "'l1'", ", ".join(getattr(cls, "METRICS", METRICS)))
 
 
 def test_unknown_metric_in_metrics(small) -> None:
@@ -306,3 +307,91 @@ def test_same_seed_same_neighbours(case: str, small) -> None:
     np.testing.assert_array_equal(runs[0][0], runs[0][1])
     if case in ("annoy", "faiss-IVF"):  # the seed reaches the library
         assert not np.array_equal(runs[0][0], runs[1][0])
+
+
+# ---- magnitude: finite float32 vectors far from 1 (issue 25) ------------------------------
+
+
+def _scaled(x: np.ndarray, scale: float) -> np.ndarray:
+    return (x.astype(np.float64) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-40])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("case", list(DIFFERENTIAL))
+def test_scaled_vectors_give_the_unscaled_recall(
+    case: str, metric: str, scale: float, latent6, caplog
+) -> None:
+    """Vectors scaled by 1e30 or 1e-40 are finite float32; a float32 normalisation or distance
+    overflowed or underflowed on them (hnswlib recall 0.005 instead of 1.0). The tolerance is
+    for 1e-40: subnormal float32 keep fewer bits, so those rows are not exactly proportional."""
+    xb, xq = latent6
+    xb, xq = xb[:1000], xq[:50]
+    k = 10
+    name, build, high = DIFFERENTIAL[case]
+    recalls = []
+    for b, q in ((xb, xq), (_scaled(xb, scale), _scaled(xq, scale))):
+        assert np.isfinite(b).all() and np.any(b, axis=1).all()
+        true_D, _ = exact_knn(b, q, k, metric)
+        index = registry.resolve(name)(metric=metric, **build)
+        index.set_search_params(**high)
+        index.build(b)
+        D, I = index.search(q, k)  # noqa: E741
+        run_D = recompute_distances(b, q, I, metric)
+        recalls.append(recall_at_k(true_D, run_D, k, atol=tie_floor(b, q, metric)))
+        assert not any(index.altered.values()), index.altered
+        f32 = np.finfo(np.float32)
+        inside = (np.abs(run_D) < f32.max) & ((np.abs(run_D) > f32.tiny) | (run_D == 0))
+        # D is float32: clipped beyond its range, zero below it
+        if case != "annoy" or metric != "cosine":  # reported distances on the vectors' scale
+            atol = 1e-3 * np.abs(run_D[inside]).max(initial=0.0)
+            np.testing.assert_allclose(D[inside], run_D[inside], rtol=1e-3, atol=atol)
+    assert recalls[0] >= 0.95
+    assert recalls[1] == pytest.approx(recalls[0], abs=0.01)
+    assert "differ from those the harness scores" not in caplog.text
+
+
+def test_vectors_the_library_gets_differently_are_counted_and_warned(caplog) -> None:
+    """A database of 1e-40 vectors is rescaled by ~2^130 for the library; queries of size 1
+    then leave the float32 range: clipped, counted, warned. A float64 input beyond float32
+    is clipped too."""
+    xb, xq = structured(300, 10, 8, 3, seed=2)
+    index = HnswlibIndex(metric="euclidean", M=8, ef_construction=32)
+    index.build(_scaled(xb, 1e-40))
+    assert index.altered == {"db_rows_zeroed": 0, "db_values_clipped": 0, "db_values_not_finite": 0}
+    with caplog.at_level("WARNING", logger="lookup.index.base"):
+        index.search(xq, 5)
+    beyond = np.abs(xq.astype(np.float64)) * index._scale > np.finfo(np.float32).max
+    assert index.altered["query_values_clipped"] == int(beyond.sum()) > 0
+    assert "hnswlib gets query vectors that differ" in caplog.text
+    assert f"{int(beyond.sum())} values were clipped" in caplog.text
+
+    caplog.clear()
+    big = xb.astype(np.float64)
+    big[0, 0] = 1e300
+    with caplog.at_level("WARNING", logger="lookup.index.base"):
+        HnswlibIndex(metric="cosine", M=8, ef_construction=32).build(big)
+    assert "1 values were clipped" in caplog.text
+
+
+def test_tie_floor_does_not_overflow() -> None:
+    xb, xq = structured(50, 5, 8, 3, seed=3)
+    for metric in METRICS:
+        assert np.isfinite(tie_floor(_scaled(xb, 1e30), _scaled(xq, 1e30), metric))
+    assert tie_floor(_scaled(xb, 1e30), _scaled(xq, 1e30), "ip") > 0
+
+
+def test_hnswlib_ip_on_small_vectors(latent6) -> None:
+    """hnswlib ranks inner products by 1 - <q, x> in float32: at |x| ~ 1e-5 every score was
+    1.0 and recall fell to 0.015; rows below 1/16 are rescaled (exactly) first."""
+    xb, xq = latent6
+    xb, xq = xb[:1000], xq[:50]
+    recalls = []
+    for b, q in ((xb, xq), (_scaled(xb, 1e-6), _scaled(xq, 1e-6))):
+        index = HnswlibIndex(metric="ip", M=16, ef_construction=200)
+        index.set_search_params(ef=200)
+        index.build(b)
+        true_D, _ = exact_knn(b, q, 10, "ip")
+        run_D = recompute_distances(b, q, index.search(q, 10)[1], "ip")
+        recalls.append(recall_at_k(true_D, run_D, 10, atol=tie_floor(b, q, "ip")))
+    assert recalls[0] >= 0.95 and recalls[1] == pytest.approx(recalls[0], abs=0.01)

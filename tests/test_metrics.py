@@ -40,7 +40,7 @@ def test_exact_knn_agrees_with_scipy(metric: str, block_size: int) -> None:
     xq[0] = 0.0  # zero query: every cosine distance is 1 (a full tie), never NaN
     D, I = exact_knn(xb, xq, 7, metric, block_size=block_size)  # noqa: E741
     ref_D, ref_I = scipy_knn(xb, xq, 7, metric)
-    assert D.dtype == np.float32 and I.dtype == np.int64 and D.shape == (17, 7)
+    assert D.dtype == np.float64 and I.dtype == np.int64 and D.shape == (17, 7)
     assert np.isfinite(D).all()
     np.testing.assert_allclose(D, ref_D, atol=1e-5)
     assert (np.diff(D, axis=1) >= 0).all()
@@ -67,7 +67,7 @@ def test_recompute_distances_conventions() -> None:
     ip = recompute_distances(xb, xq, ids, "ip")
     np.testing.assert_allclose(ip[0, :3], [-3, 0, -1])
     for d in (eu, cos, ip):
-        assert d.dtype == np.float32 and np.isinf(d[0, 3])
+        assert d.dtype == np.float64 and np.isinf(d[0, 3])
 
 
 def test_recall_tie_aware_counts_equidistant_points() -> None:

@@ -160,7 +160,9 @@ def test_n_queries_fixes_the_queries_and_nests_the_databases(fake_pkl2):
 def test_fingerprint_follows_content(fake_pkl2):
     a = _load_names(labels="country", limit=100, cache_dir=fake_pkl2)
     b = _load_names(labels="region", limit=100, cache_dir=fake_pkl2)
-    assert a.fingerprint == _load_names(labels="country", limit=100, cache_dir=fake_pkl2).fingerprint
+    assert (
+        a.fingerprint == _load_names(labels="country", limit=100, cache_dir=fake_pkl2).fingerprint
+    )
     assert a.fingerprint != b.fingerprint
 
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
+import numpy as np
 import pytest
 
-from lookup.params import check_call, check_range, check_value
+from lookup.params import check_call, check_range, check_value, unique_knob_values
 
 
 class Backend:
@@ -160,3 +161,39 @@ def test_check_range_accepts_and_returns() -> None:
     assert check_range("", "eps", 0.5, minimum=0.0, maximum=1.0) == 0.5
     assert check_range("", "metric", "ip", choices=("cosine", "ip")) == "ip"
     assert check_range("", "x", "anything") == "anything"
+
+
+# ---- unique_knob_values: a repeated knob value is one operating point (issue 25) ------------
+
+
+@pytest.mark.parametrize(
+    "values, kept, dropped",
+    [
+        ([10, 10, 20], [10, 20], [10]),
+        ([20, 10, 20, 10, 10], [20, 10], [20, 10, 10]),
+        ([10, 20, 40], [10, 20, 40], []),
+        ([], [], []),
+        ([10, np.int64(10)], [10], [np.int64(10)]),
+        ([1, True], [1, True], []),  # a bool is not 1: the knob check rejects it on its own
+        ([10, 10.0], [10, 10.0], []),  # nor is 10.0 10
+        ([[1, 2], [1, 2], 3], [[1, 2], 3], [[1, 2]]),  # unhashable values are compared too
+        (["a", "a"], ["a"], ["a"]),
+    ],
+)
+def test_unique_knob_values(values, kept, dropped) -> None:
+    got_kept, got_dropped = unique_knob_values(values)
+    assert got_kept == kept and [type(v) for v in got_kept] == [type(v) for v in kept]
+    assert got_dropped == dropped
+
+
+def test_unique_knob_values_says_what_it_dropped(caplog) -> None:
+    with caplog.at_level("WARNING", logger="lookup.params"):
+        assert unique_knob_values([10, 10, 20, 20], name="ef") == ([10, 20], [10, 20])
+    assert caplog.messages == [
+        "index.search.ef: repeated values 10, 20 dropped (each operating point is measured once)"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lookup.params"):
+        unique_knob_values([10, 20], name="ef")
+        unique_knob_values([10, 10])  # no name: the caller logs
+    assert caplog.messages == []

@@ -129,3 +129,38 @@ def test_names_on_the_command_line(data_dir, tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     head = proc.stdout.splitlines()[0]
     assert head.startswith("'Nakamoto'  -> predicted: ") and "[exact, " in head
+
+
+def test_a_line_that_is_not_utf8_is_one_error_and_the_session_goes_on(
+    data_dir, monkeypatch, capsys
+) -> None:
+    """Bytes that are not UTF-8 on stdin ended the whole session (a strict decoder) or gave a
+    codec error naming 'utf-32-le' (surrogateescape); now: one line naming the line."""
+    raw = io.BytesIO(b"Nakamoto\n\xff\xfeabc\nSmith\n")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw, encoding="utf-8", errors="strict"))
+    compose_and_run(lambda cfg: Q.interactive(Q.Searcher(cfg), sys.stdin, sys.stdout), TINY)
+    out, err = capsys.readouterr()
+    heads = [line for line in out.splitlines() if line.startswith("'")]
+    assert [HEAD.match(h)["name"] for h in heads] == ["Nakamoto", "Smith"]
+    want = "error: line 2 of standard input is not UTF-8 text (byte 0xff at position 0)"
+    assert [ln for ln in err.splitlines() if ln.startswith("error")] == [
+        want + "; valid: a name in UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    "line, number, byte",
+    [(b"ab\xe9\n", 3, "0xe9 at position 2"), ("ab\udce9\n", 4, "0xe9 at position 2")],
+)
+def test_decode_names_the_line_and_the_byte(line, number, byte) -> None:
+    with pytest.raises(Q.BadName, match=f"line {number} of standard input .*{byte}"):
+        Q._decode(line, number)
+    assert Q._decode("Müller\n", 1) == "Müller\n" and Q._decode("Müller".encode(), 1) == "Müller"
+
+
+def test_a_name_argument_that_is_not_utf8(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        Q.main(["Smith\udcff"])
+    assert exc.value.code == 2
+    want = "error: name 'Smith\\udcff' is not UTF-8 text; valid: a name in UTF-8\n"
+    assert capsys.readouterr().err == want

@@ -62,6 +62,12 @@ RULES = [
     Rule("python -m bench -m experiment=scaling", "compose", why="up to 724k names"),
     Rule("python -m bench dataset.max_rank=null", "compose", why="all 724k names: minutes"),
     Rule(
+        "python -m bench dataset=texts",
+        "compose",
+        why="encodes 20k surnames with MiniLM: a minute; tests/test_hf_encoders.py runs both "
+        "encoders end to end on a CSV with tiny models",
+    ),
+    Rule(
         "python -m bench.first_impression",
         "help",
         why="trains three encoders; tests/test_first_impression.py runs two tiny ones",

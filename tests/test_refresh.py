@@ -24,7 +24,7 @@ class ToyEncoder:
         self.fingerprint = f"toy-{dim}-{seed}-{scale}"
         self.training = {"fit_s": 0.0}
 
-    def encode(self, texts, *, batch_size: int = 256) -> np.ndarray:
+    def encode(self, texts, *, batch_size: int = 256, role: str = "document") -> np.ndarray:
         counts = np.array([[t.count(c) for c in _ALPHABET] for t in texts], dtype=np.float64)
         return (counts @ self._map).astype(np.float32)
 

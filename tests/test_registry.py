@@ -71,9 +71,37 @@ def _glove_mean(tmp: Path) -> tuple[dict, EncoderData]:
     return dict(word_vectors=_word_vectors(tmp)), EncoderData(CAPTIONS)
 
 
-def _minilm(tmp: Path) -> tuple[dict, EncoderData]:
+def _sentence_transformers(tmp: Path) -> tuple[dict, EncoderData]:
     pytest.importorskip("sentence_transformers")
-    return {}, EncoderData(CAPTIONS[:4])
+    from test_hf_encoders import WORDS as HF_WORDS
+    from test_hf_encoders import _save_word_model
+
+    from lookup.encoders.word_vectors import load_word_vectors
+
+    wv = load_word_vectors(None, max_words=10000, vocab=set(HF_WORDS))
+    glove = {w: wv.vectors[wv.index[w]] for w in HF_WORDS}
+    model = _save_word_model(tmp / "st", glove)
+    return dict(model=str(model)), EncoderData(["the dog on the beach", "a cat", "a river"])
+
+
+def _transformers(tmp: Path) -> tuple[dict, EncoderData]:
+    pytest.importorskip("transformers")
+    import test_hf_encoders
+
+    model = test_hf_encoders.bert_model.__wrapped__(_Factory(tmp))
+    return dict(model=str(model)), EncoderData(["the dog on the beach", "a cat", "a river"])
+
+
+class _Factory:
+    """Stands in for pytest's tmp_path_factory for the model builders of test_hf_encoders."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+
+    def mktemp(self, name: str) -> Path:
+        path = self.tmp / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 def _shared(tmp: Path) -> tuple[dict, EncoderData]:
@@ -86,8 +114,9 @@ TINY_ENCODERS: dict[str, Callable[[Path], tuple[dict, EncoderData]]] = {
     "char_rnn": _char_rnn,
     "infersent": _infersent,
     "glove_mean": _glove_mean,
-    "minilm": _minilm,
     "shared": _shared,
+    "sentence_transformers": _sentence_transformers,
+    "transformers": _transformers,
 }
 
 
@@ -138,12 +167,20 @@ def _vectors(tmp: Path, data_dir: Path | None) -> dict:
     return dict(db=str(tmp / "db.npy"), queries=str(tmp / "q.npy"))
 
 
+def _texts(tmp: Path, data_dir: Path | None) -> dict:
+    (tmp / "corpus.csv").write_text(
+        "text,label\n" + "\n".join(f"{n},{lab}" for n, lab in zip(NAMES, LABELS, strict=True))
+    )
+    return dict(path=str(tmp / "corpus.csv"), label="label", n_queries=2)
+
+
 TINY_DATASETS: dict[str, Callable[[Path, Path | None], dict]] = {
     "names": _names,
     "surnames": _surnames,
     "coco_captions": _coco,
     "flickr8k": _flickr,
     "vectors": _vectors,
+    "texts": _texts,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -273,3 +274,31 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys, case: str) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
     assert not (tmp_path / "out" / "report.html").exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "under a file"])
+def test_out_that_is_not_a_folder_is_one_line(tmp_path: Path, capsys, kind: str) -> None:
+    """--out naming a file was a NotADirectoryError traceback (after reading the tables)."""
+    good = _write(_sweep(), tmp_path / "runs.csv")
+    thing = tmp_path / "thing"
+    if kind == "fifo":
+        os.mkfifo(thing)
+    else:
+        thing.write_text("keep me\n")
+    out = thing / "sub" if kind == "under a file" else thing
+    code = report_main([str(good), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: --out="), err
+    assert str(thing) in err[0] and ("FIFO" in err[0] if kind == "fifo" else "file" in err[0])
+    if kind != "fifo":
+        assert thing.read_text() == "keep me\n"
+
+
+def test_report_files_are_written_through_symlinks(tmp_path: Path) -> None:
+    table = _write(_sweep(), tmp_path / "runs.csv")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "kept.md").write_text("old\n")
+    (tmp_path / "out" / "report.md").symlink_to(tmp_path / "kept.md")
+    write_report([str(table)], tmp_path / "out", None, Targets((0.95,)))
+    assert (tmp_path / "out" / "report.md").is_symlink()
+    assert (tmp_path / "kept.md").read_text().startswith("# Benchmark report")

@@ -500,3 +500,22 @@ def test_every_refresh_option_composes_and_checks(option: str) -> None:
         cfg = _compose(["workload=refresh", f"refresh={option}", f"encoder={encoder}"])
         new_job, _ = refresh.check_refresh(workload.refresh_job(cfg))
         assert new_job.encoder.params != workload.refresh_job(cfg).encoder.params
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "ip"])
+@pytest.mark.parametrize("case", ["hnswlib", "usearch", "faiss-IVF"])
+def test_added_rows_keep_the_database_rescale(case: str, metric: str) -> None:
+    """Vectors too large for float32 arithmetic are rescaled by one power of two for the
+    whole database at the build; rows added later must get the same factor, even when their
+    own magnitude would pick another."""
+    x = structured(360, 16, seed=4).astype(np.float64) * 1e30
+    x[300:330] *= 1e-6  # an added batch of smaller (still unsafe) magnitude
+    xb, xq = x[:330], x[330:]
+    name, build, knobs = MUTABLE[case]
+    index = registry.resolve(name)(metric=metric, **build)
+    index.set_search_params(**knobs)
+    index.build_with_ids(xb[:300], np.arange(300))
+    index.add(xb[300:], np.arange(300, 330))
+    _, true = exact_knn(xb, xq, 10, metric)
+    _, got = index.search(xq, 10)
+    assert recall_ids(true, got, 10) >= 0.97

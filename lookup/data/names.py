@@ -198,8 +198,11 @@ _TABLE_KEYS = (
 
 
 def _read_table(path: str) -> dict[str, np.ndarray]:
-    """The cached table, read fully; raises on any damage (empty, truncated, missing arrays)."""
-    with np.load(path, allow_pickle=False) as z:
+    """The cached table, read fully; raises on any damage (empty, truncated, missing arrays, not
+    a regular file: a FIFO there is never opened)."""
+    from lookup.io import open_regular
+
+    with open_regular(None, path) as f, np.load(f, allow_pickle=False) as z:
         table = {k: z[k] for k in z.files}
     missing = [k for k in _TABLE_KEYS if k not in table]
     if missing:
@@ -218,20 +221,19 @@ def _load_table(cache_dir: str) -> dict[str, np.ndarray]:
 
     A cached table that fails to load is moved aside (one warning) and converted again.
     """
-    from filelock import FileLock
-
     from lookup.cache import quarantine
-    from lookup.io import atomic_path
+    from lookup.io import atomic_path, check_output_dir, hold_lock
 
     path = os.path.join(cache_dir, TABLE_NAME)
-    if os.path.exists(path):
+    if os.path.lexists(path):
         try:
             return _read_table(path)
         except Exception:  # noqa: BLE001 - re-checked under the lock below
             pass
+    check_output_dir("dataset.cache_dir", cache_dir)
     os.makedirs(cache_dir, exist_ok=True)
-    with FileLock(path + ".lock"):
-        if os.path.exists(path):  # another job may have healed it meanwhile
+    with hold_lock(path + ".lock", f"the names table {path}, converted by another job"):
+        if os.path.lexists(path):  # another job may have healed it meanwhile
             try:
                 return _read_table(path)
             except Exception as exc:  # noqa: BLE001 - any damage: heal by converting again
@@ -274,7 +276,7 @@ def _is_number(x) -> bool:
 
 
 def _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir) -> None:
-    """One-line ValueError naming the first bad key=value and what is valid."""
+    """One-line BadInput naming the first bad key=value and what is valid."""
     if labels not in LABELS:
         raise BadInput(f"dataset.labels={labels!r} is invalid; valid: {', '.join(LABELS)}")
     if not (_is_number(min_share) and 0.0 <= min_share <= 1.0):
@@ -394,7 +396,7 @@ def load_names(
         cache_dir: where the compact table is cached.
 
     Raises:
-        ValueError: one line naming the bad key=value and what is valid.
+        BadInput: one line naming the bad key=value and what is valid.
     """
     _check_arguments(labels, min_share, limit, n_queries, test_fraction, seed, cache_dir)
     if max_rank is not None and not (_is_int(max_rank) and max_rank >= 1):

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lookup.errors import BadInput, MissingFile
+from lookup.errors import BadInput
+from lookup.io import check_input_file, read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +48,29 @@ class NLIPairs:
 def load_nli(path: str | Path) -> NLIPairs:
     """Load SNLI pairs from ``.jsonl``, ``.txt`` (official) or ``.tsv`` (HF export).
 
-    FileNotFoundError for a missing file; ValueError (one line) for another format.
+    MissingFile for a missing file, BadPath for one that is not a regular file (never read);
+    BadInput (one line) for another format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFile(f"NLI file {str(path)!r} does not exist")
-    raw = path.read_bytes()
+    path = check_input_file(None, Path(path), valid="an SNLI .jsonl, .txt or .tsv file")
+    raw = read_bounded(None, path)
     premises: list[str] = []
     hypotheses: list[str] = []
     labels: list[int] = []
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"NLI file {str(path)!r} is not UTF-8 text ({exc.reason})") from None
     if path.suffix == ".jsonl":
-        for line in text.splitlines():
+        for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
-            obj = json.loads(line)
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadInput(
+                    f"NLI file {str(path)!r} line {number} is not JSON ({exc.msg}); valid: one "
+                    "SNLI JSON object per line"
+                ) from None
             if obj.get("gold_label") in _LABEL_ID:
                 premises.append(obj["sentence1"])
                 hypotheses.append(obj["sentence2"])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from lookup.data.base import Dataset, fingerprint_texts
 from lookup.errors import BadInput, MissingFile
+from lookup.io import atomic_path, check_input_file, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -37,39 +38,36 @@ def default_path() -> str | None:
 
 
 def fetch(dest: str, *, url: str = URL, sha256: str = SHA256, timeout: float = 60.0) -> str:
-    """Fetch ``url`` to ``dest``, verify its sha256, and move it into place atomically.
+    """Fetch ``url`` to ``dest``, verify its sha256, and move it into place atomically
+    (:func:`lookup.io.atomic_path`: through a symlink, never over a FIFO or device).
 
     On a checksum mismatch or any error nothing is left at ``dest``.
     """
-    d = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".csv")
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(1 << 16):
-                h.update(chunk)
-                out.write(chunk)
-        if h.hexdigest() != sha256:
-            raise BadInput(
-                f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; not saved"
-            )
-        os.replace(tmp, dest)
+        with atomic_path(dest, suffix=".csv", key="dataset.path") as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                while chunk := resp.read(1 << 16):
+                    h.update(chunk)
+                    out.write(chunk)
+            if h.hexdigest() != sha256:
+                raise BadInput(
+                    f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; not saved"
+                )
     except urllib.error.URLError as exc:  # no network, DNS, HTTP 404, ...
         raise BadInput(
             f"could not download {url} ({exc.reason}); put the CSV at {dest} or set path=..."
         ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("downloaded %s -> %s (sha256 ok)", url, dest)
     return dest
 
 
 def read_surnames_csv(path: str) -> tuple[list[str], list[str], list[str]]:
     """(splits, surnames, nationalities); one-line ValueError on any malformed content."""
+    check_input_file("dataset.path", path, valid="a surnames CSV file")
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        raw = open_regular("dataset.path", path)
+        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -119,7 +117,7 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
                 "no surnames CSV: pass path=... or set LOOKUP_DATA_DIR to the directory "
                 f"holding {FILENAME}"
             )
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         if not download:
             raise MissingFile(
                 f"surnames CSV not found at {path}; pass a valid path, set LOOKUP_DATA_DIR, "

@@ -1,4 +1,9 @@
-"""Precomputed vectors: .npy database/query files or an ann-benchmarks HDF5 file."""
+"""Precomputed vectors: .npy database/query files or an ann-benchmarks HDF5 file.
+
+Every path is checked for its kind before it is opened (:func:`lookup.io.check_input_file`:
+a FIFO or a device such as /dev/zero is one line, never read) and .npy files are read from the
+descriptor that check opened.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,23 @@ import numpy as np
 
 from lookup.data.base import Dataset, fingerprint
 from lookup.distances import METRICS, check_finite
-from lookup.errors import BadInput, MissingFile
+from lookup.errors import BadInput
+from lookup.io import check_input_file, open_regular
 
 _ANN_METRICS = {"angular": "cosine", "euclidean": "euclidean"}
 
 
-def _existing(path: str, what: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise MissingFile(f"{what} file not found: {path}")
-    return p
+_NPY = "a .npy file written by numpy.save"
 
 
 def _load_npy(path: str, key: str) -> np.ndarray:
     """``np.load`` of a plain numeric or string array; one line naming the key and path else."""
+    p = check_input_file(key, Path(path).expanduser(), valid=_NPY)
     try:
-        return np.load(_existing(path, key), allow_pickle=False)
+        with open_regular(key, p) as f:
+            return np.load(f, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
+        if isinstance(exc, BadInput):
             raise
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise BadInput(
@@ -76,7 +80,9 @@ def load_vectors(
     if path is not None:
         import h5py
 
-        p = _existing(path, "ann-benchmarks HDF5")
+        p = check_input_file(
+            "dataset.path", Path(path).expanduser(), valid="an ann-benchmarks HDF5 file"
+        )
         try:
             f = h5py.File(p, "r")
         except OSError as exc:

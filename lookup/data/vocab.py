@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lookup.errors import BadInput, MissingFile
-from lookup.io import atomic_write_bytes
+from lookup.errors import BadInput
+from lookup.io import atomic_write_bytes, check_input_file, read_bounded
 
 _VOCAB_KEYS = (
     "_mapping",
@@ -129,7 +129,7 @@ class Vocabulary:
 
     def _special(self, used: bool, token: str, what: str) -> int:
         if not used or token not in self._mapping:
-            raise ValueError(f"vocabulary has no {what} token")
+            raise BadInput(f"vocabulary has no {what} token")
         return self._mapping[token]
 
     def lookup_token(self, token: str) -> int:
@@ -138,7 +138,7 @@ class Vocabulary:
             return idx
         if self.use_unks:
             return self.unk_index
-        raise ValueError(f"token {token!r} is not in the vocabulary and it has no UNK token")
+        raise BadInput(f"token {token!r} is not in the vocabulary and it has no UNK token")
 
     def lookup_index(self, index: int) -> str:
         return self._flip[index]
@@ -317,11 +317,9 @@ class CharVectorizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharVectorizer:
-        if not os.path.exists(path):
-            raise MissingFile(f"vocab file not found: {path}")
+        check_input_file(None, path, valid="a vocab JSON file")
         try:
-            with open(path, encoding="utf-8") as f:
-                contents = json.load(f)
+            contents = json.loads(read_bounded(None, path).decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BadInput(f"vocab file {path} is not valid JSON: {exc}") from None
         return cls.from_serializable(contents)

@@ -15,7 +15,7 @@ import numpy as np
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
 from lookup.params import check_range
 from lookup.progress import progress
-from lookup.protocols import EncoderData
+from lookup.protocols import EncoderData, check_role
 from lookup.text import tokenize
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,11 @@ class GloveMeanEncoder:
             f"glove_mean:{word_vectors.fingerprint()}:lower={lowercase}".encode()
         ).hexdigest()[:16]
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 1024) -> np.ndarray:
-        """(n, dim) float32 in input order."""
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 1024, role: str = "document"
+    ) -> np.ndarray:
+        """(n, dim) float32 in input order; both roles (query, document) get the same vectors."""
+        check_role(role)
         out = np.zeros((len(texts), self.dim), np.float32)
         index = self.wv.index
         empty = 0

@@ -37,7 +37,7 @@ from lookup.encoders.word_vectors import WordVectors, load_word_vectors
 from lookup.errors import BadInput
 from lookup.params import check_range
 from lookup.progress import progress
-from lookup.protocols import EncoderData
+from lookup.protocols import EncoderData, check_role
 from lookup.text import tokenize
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,12 @@ class InferSentEncoder:
             f"lower={lowercase}".encode()
         ).hexdigest()[:16]
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 128) -> np.ndarray:
-        """(n, 2H) float32 in input order. Batches hold sentences of similar length."""
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 128, role: str = "document"
+    ) -> np.ndarray:
+        """(n, 2H) float32 in input order. Batches hold sentences of similar length. Both
+        roles (query, document) get the same vectors."""
+        check_role(role)
         seqs = [self.vocab.ids(t) for t in texts]
         markers = {self.vocab.wv.index.get(m) for m in (self.vocab.bos, self.vocab.eos)}
         empty = sum(all(i in markers or i == self.vocab.pad for i in s) for s in seqs)

@@ -52,7 +52,7 @@ from lookup.data.base import fingerprint_texts
 from lookup.encoders.word_vectors import WordVectors, load_word_vectors
 from lookup.errors import BadInput
 from lookup.params import check_range
-from lookup.protocols import Encoder, EncoderData
+from lookup.protocols import Encoder, EncoderData, check_role
 from lookup.text import content_words, tokenize
 
 log = logging.getLogger(__name__)
@@ -276,8 +276,13 @@ class SharedEncoder:
             mapped[idx[~ok]] = False
         return mapped
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 128) -> np.ndarray:
-        """(n, dim) float32 in input order."""
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 128, role: str = "document"
+    ) -> np.ndarray:
+        """(n, dim) float32 in input order. ``role`` is passed to the base encoder (whose
+        query and document vectors may differ, e.g. a prompted model); the stored base vectors
+        of the database texts stand in for the base encoder on the document side only."""
+        check_role(role)
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), np.float32)
         mapped = self.routes(texts)
@@ -286,17 +291,19 @@ class SharedEncoder:
             short = [texts[i] for i in idx]
             out[idx] = self.map.encode(short, self.wv)
             if self.mix < 1.0:  # blend with the base encoder's own view, at the base's scale
-                xb = self.base.encode(short, batch_size=batch_size)
+                xb = self.base.encode(short, batch_size=batch_size, role=role)
                 blend = self.mix * unit_rows(out[idx]) + (1.0 - self.mix) * unit_rows(xb)
                 out[idx] = unit_rows(blend) * np.linalg.norm(xb, axis=1, keepdims=True)
         known = np.array([t in self._db_rows for t in texts], bool) & ~mapped
+        if role != "document":
+            known[:] = False
         if known.any():
             idx = np.flatnonzero(known)
             out[idx] = self._db_vectors[[self._db_rows[texts[i]] for i in idx]]
         rest = ~mapped & ~known
         if rest.any():
             idx = np.flatnonzero(rest)
-            out[idx] = self.base.encode([texts[i] for i in idx], batch_size=batch_size)
+            out[idx] = self.base.encode([texts[i] for i in idx], batch_size=batch_size, role=role)
         return out
 
 

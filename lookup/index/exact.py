@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from lookup.distances import as_matrix, check_k, check_metric, pair_distances
+from lookup.distances import as_matrix, check_k, check_metric, normalize_rows, pair_distances
 from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int
 
@@ -67,18 +67,6 @@ def _gamma(n: int, u: float) -> float:
     return n * u / (1.0 - n * u)
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """float32 unit rows, normalised in float64 then rounded once; zero rows stay zero."""
-    out = np.empty_like(x, dtype=np.float32)
-    step = max(1, _MAX_GATHER // max(1, x.shape[1]))
-    for s in range(0, x.shape[0], step):
-        b = x[s : s + step].astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", b, b))
-        b /= np.where(norms > 0, norms, 1.0)[:, None]
-        out[s : s + step] = b
-    return out
-
-
 def _row_norms(x: np.ndarray) -> np.ndarray:
     """float64 Euclidean norms of float32 rows."""
     out = np.empty(x.shape[0], dtype=np.float64)
@@ -96,7 +84,8 @@ class ExactSearcher:
     The module docstring gives the method: faiss proposes ``k + 8`` candidates per query in
     float32, a float64 re-rank orders them, a rigorous float32 error bound certifies that no
     other item can enter the top k, and uncertified rows are redone over the whole database.
-    Distances are the harness's float64 ones (returned as float32); ties go to the smaller id.
+    Distances are the harness's float64 ones (kept in float64: an inner product of finite
+    float32 vectors can leave the float32 range); ties go to the smaller id.
     """
 
     def __init__(self, xb: np.ndarray, metric: str) -> None:
@@ -108,7 +97,7 @@ class ExactSearcher:
         self._center: np.ndarray | None = None
         self._sq: np.ndarray | None = None  # float32 squared norms of the centred rows (L2)
         if metric == "cosine":
-            self._xs = _unit_rows(self.xb)
+            self._xs = normalize_rows(self.xb)
         elif metric == "euclidean":
             self._center = self.xb.mean(axis=0, dtype=np.float64).astype(np.float32)
             self._xs = np.ascontiguousarray(self.xb - self._center)
@@ -132,7 +121,7 @@ class ExactSearcher:
     def _scale(self, xq: np.ndarray) -> np.ndarray:
         """Queries in the scaled space of ``self._xs``."""
         if self.metric == "cosine":
-            return _unit_rows(xq)
+            return normalize_rows(xq)
         if self.metric == "euclidean":
             return np.ascontiguousarray(xq - self._center)
         return xq
@@ -153,14 +142,19 @@ class ExactSearcher:
         return (reach * reach + g32 * span * span) * _SLACK + _TINY
 
     def _keys(self, xq_s: np.ndarray) -> np.ndarray:
-        """float32 keys of ``xq_s`` against the whole database, (b, n_db); smaller is nearer."""
-        ip = xq_s @ self._xs.T  # (b, n_db)
-        if self.metric != "euclidean":
-            return np.negative(ip, out=ip)
-        qsq = np.einsum("ij,ij->i", xq_s, xq_s)
-        ip *= -2.0
-        ip += qsq[:, None]
-        ip += self._sq[None, :]
+        """float32 keys of ``xq_s`` against the whole database, (b, n_db); smaller is nearer.
+
+        Vectors near the float32 limits (scaled by 1e30) overflow here; a row with a key that
+        is not finite is re-ranked over the whole database in float64 (``_fallback``), so the
+        overflow is expected and not warned about."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            ip = xq_s @ self._xs.T  # (b, n_db)
+            if self.metric != "euclidean":
+                return np.negative(ip, out=ip)
+            qsq = np.einsum("ij,ij->i", xq_s, xq_s)
+            ip *= -2.0
+            ip += qsq[:, None]
+            ip += self._sq[None, :]
         return ip
 
     def _propose(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +223,7 @@ class ExactSearcher:
     def search(
         self, xq: np.ndarray, k: int, *, block_size: int = 65536, progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(D, I)``: float32 harness distances and int64 ids, (nq, k), ascending by
+        """Return ``(D, I)``: float64 harness distances and int64 ids, (nq, k), ascending by
         float64 distance, ties broken by the smaller id."""
         xq = as_matrix(xq, "xq", self.xb.shape[1])
         n_db = self.xb.shape[0]
@@ -237,7 +231,7 @@ class ExactSearcher:
         if block_size <= 0:
             raise BadInput(f"block_size={block_size} must be positive")
         c = min(n_db, k + _PROPOSE_EXTRA)
-        out_d = np.empty((xq.shape[0], k), dtype=np.float32)
+        out_d = np.empty((xq.shape[0], k), dtype=np.float64)
         out_i = np.empty((xq.shape[0], k), dtype=np.int64)
         self.fallback_rows = 0
         starts = range(0, xq.shape[0], block_size)
@@ -281,7 +275,7 @@ def exact_knn(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours (ground truth): faiss proposes, float64 decides.
 
-    See :class:`ExactSearcher` for the method. Returns ``(D, I)``: float32 harness distances
+    See :class:`ExactSearcher` for the method. Returns ``(D, I)``: float64 harness distances
     and int64 ids, shape (nq, k), sorted ascending, ties broken by the smaller id.
     """
     return ExactSearcher(xb, metric).search(xq, k, block_size=block_size, progress=progress)

@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from lookup.distances import as_matrix, scale_rows
 from lookup.errors import BadInput
 
 
@@ -45,6 +46,7 @@ class Mutable:
     CHANGES: ClassVar[frozenset[str]] = frozenset({"insert", "delete"})
     NAME: ClassVar[str]
     _build_ids: np.ndarray | None = None
+    _scale: float  # BaseIndex: the database's power-of-two factor (euclidean, ip)
 
     def changes(self) -> frozenset[str]:
         """What this index does in place (``insert``, ``delete``)."""
@@ -80,7 +82,7 @@ class Mutable:
         """The insert with inputs converted now; the returned call does the library's work."""
         self._refuse("insert")
         self.ready()
-        rows = self._prepare(xb, "xb", self._dim)
+        rows = self._added_rows(xb)
         ids = as_ids(ids, len(rows), type(self).__name__)
 
         def call() -> None:
@@ -100,6 +102,18 @@ class Mutable:
             self._n -= len(ids)
 
         return call
+
+    def _added_rows(self, xb: np.ndarray) -> np.ndarray:
+        """Rows added after the build, prepared as the build prepared its rows. The base's
+        ``_prepare`` of database rows sets the database's power-of-two factor (euclidean, ip)
+        from the rows it is given; rows added later must keep the build's factor, or their
+        distances would not compare with the others'."""
+        built = self._scale
+        rows, _ = self._prepare(xb, "xb", self._dim)
+        if self._scale != built:
+            self._scale = built
+            rows, _ = scale_rows(as_matrix(xb, "xb", self._dim), built)
+        return rows
 
     def add(self, xb: np.ndarray, ids: np.ndarray) -> None:
         """Add rows ``xb`` under new ``ids``."""

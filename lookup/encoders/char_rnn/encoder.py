@@ -52,6 +52,7 @@ from lookup.encoders.char_rnn.model import (
 )
 from lookup.errors import BadInput
 from lookup.progress import progress
+from lookup.protocols import check_role
 
 log = logging.getLogger(__name__)
 
@@ -229,11 +230,15 @@ class CharRNNEncoder:
         out[torch.from_numpy(order).to(dev)] = final
         return out[:n_in]  # (n, H), input order
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 4096) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 4096, role: str = "document"
+    ) -> np.ndarray:
         """(n, hidden) float32 in input order; a progress bar when there are many batches.
+        Both roles (query, document) get the same vectors.
 
         Characters missing from a vocabulary without UNK raise `ValueError` naming them.
         """
+        check_role(role)
         texts = texts if isinstance(texts, list) else list(texts)
         if len(texts) <= _SMALL_NAMES and self.pooling == "gather" and self._np is not None:
             return self._encode_small(texts)

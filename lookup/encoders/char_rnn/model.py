@@ -49,7 +49,7 @@ from torch import nn
 from lookup.data.vocab import CharVectorizer
 from lookup.encoders.device import resolve_device  # noqa: F401 - re-exported
 from lookup.errors import BadInput, MissingFile
-from lookup.io import atomic_write_bytes
+from lookup.io import atomic_write_bytes, check_input_file, open_regular
 
 TASKS = ("classify", "predict")
 POOLINGS = ("last", "gather")
@@ -204,10 +204,12 @@ def check_state(
 
 def load_state(path: str) -> dict:
     """A torch state dict from ``path``; one-line errors for a missing or foreign file."""
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise MissingFile(f"weights file not found: {path}")
+    check_input_file(None, path, valid="a torch state dict file")  # a FIFO would block
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(None, path) as f:
+            state = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"weights file {path} is not a torch state dict ({first})") from None

@@ -36,7 +36,7 @@ from lookup.encoders.char_rnn.model import (
     pad,
     save_checkpoint,
 )
-from lookup.io import atomic_write_bytes
+from lookup.io import atomic_write_bytes, hold_lock, read_bounded
 from lookup.progress import progress
 
 log = logging.getLogger(__name__)
@@ -219,8 +219,6 @@ def train_cached(
     """Load ``<cache_dir>/char_rnn/<key>/`` if present, else train and write it atomically.
 
     Returns the model, its vectorizer and the training's metrics (held-out accuracy, ...)."""
-    from filelock import FileLock
-
     if train_texts is None:
         raise ValueError("no weights and no train_texts: pass weights+vocab, or data to train on")
     texts = [str(t) for t in train_texts]
@@ -229,8 +227,8 @@ def train_cached(
     d = os.path.join(cache_dir, "char_rnn", key)
     wpath, vpath, mpath = (os.path.join(d, f) for f in ("model.state", "vocab.json", "meta.json"))
     os.makedirs(d, exist_ok=True)
-    with FileLock(os.path.join(d, ".lock")):
-        if os.path.exists(wpath) or os.path.exists(vpath):
+    with hold_lock(os.path.join(d, ".lock"), f"the char rnn checkpoint {d}, trained elsewhere"):
+        if os.path.lexists(wpath) or os.path.lexists(vpath):
             try:
                 return _load_cached(cfg, wpath, vpath, mpath, device)
             except (ValueError, OSError, KeyError, RuntimeError, TypeError) as exc:
@@ -255,8 +253,7 @@ def _load_cached(cfg: TrainConfig, wpath: str, vpath: str, mpath: str, device):
     n_out = len(vec.nationality_vocab) if cfg.task == "classify" else V
     model = CharRNN(CharRNNConfig(V, n_out, cfg.embedding_size, cfg.hidden_size))
     model.load_state_dict(state)
-    with open(mpath, encoding="utf-8") as f:
-        meta = json.load(f)
+    meta = json.loads(read_bounded(None, mpath).decode("utf-8"))
     metrics = meta["metrics"]
     if not isinstance(metrics, dict):
         raise ValueError(f"{mpath} has no metrics mapping")
