@@ -35,8 +35,9 @@ from lookup import registry, schema
 from lookup.distances import check_ids, recompute_distances
 from lookup.errors import BadInput
 from lookup.experiment import Prepared, job_columns, prepare, truth_of
-from lookup.job import Checked, Job, Option, check, flatten, make_index
+from lookup.job import Checked, Job, Option, backend_knobs, check, flatten, make_index
 from lookup.provenance import load_average
+from lookup.runbook import float_vectors_only
 from lookup.timing import BuildStats, measure_build, run_queries
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def check_refresh(job: Job) -> tuple[Job, Checked]:
     values); repeats must be 1."""
     if job.settings.repeats != 1:
         raise BadInput(f"repeats={job.settings.repeats} is invalid; valid: 1 with workload=refresh")
+    float_vectors_only(job, "refresh")
     new_job = replace(job, encoder=new_encoder(job, job.options.get("refresh", {}).get("encoder")))
     registry.make_encoder_spec(new_job.encoder.params, prefix="refresh.encoder")  # its key names
     return new_job, check(new_job)
@@ -94,7 +96,7 @@ def _rows(
     """One row per knob point: ``index`` searched with ``xq``, scored in the new space."""
     s, rows = job.settings, []
     for i, point in enumerate(job.grid):
-        index.set_search_params(**point)
+        index.set_search_params(**backend_knobs(point))
         q = run_queries(index, xq, s.k, mode=s.mode, warmup=s.warmup, passes=s.passes)
         check_ids(q.I, len(new.vectors.xb), f"index {type(index).__name__}")
         D = recompute_distances(new.vectors.xb, new.vectors.xq, q.I, new.metric)

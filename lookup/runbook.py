@@ -41,7 +41,7 @@ from lookup.distances import check_ids, recompute_distances, tie_floor
 from lookup.errors import BadInput, MissingFile
 from lookup.experiment import Prepared, job_columns, load_dataset, prepare
 from lookup.index.exact import exact_knn
-from lookup.job import Checked, Job, check, flatten, make_index
+from lookup.job import Checked, Job, backend_knobs, check, flatten, make_index
 from lookup.params import check_call, invalid
 from lookup.protocols import MutableIndex
 from lookup.provenance import load_average
@@ -232,6 +232,27 @@ def generate(rb: Runbook, n_db: int, *, seed: int, k: int = 1) -> list[Step]:
 
 
 # ----------------------------------------------------------------------------------- check
+def float_vectors_only(job: Job, workload: str) -> None:
+    """One-line BadInput when the job stores its vectors in a code (``encoder.output``,
+    ``encoder.truncate_dim``): runbooks and refreshes measure float32 vectors only, and the
+    harness's ``rescore`` knob only applies to codes."""
+    c = job.codes
+    if not c.is_identity:
+        key, value = (
+            ("output", c.output) if c.output != "float32" else ("truncate_dim", c.truncate_dim)
+        )
+        raise BadInput(
+            f"encoder.{key}={value!r} is not supported with workload={workload}; valid: the "
+            "float32 vectors at full width (encoder.output=float32 encoder.truncate_dim=null)"
+        )
+    for point in job.grid:
+        if point.get("rescore", 1) != 1:
+            raise BadInput(
+                f"index.search.rescore={point['rescore']!r} is only for codes; valid: 1 with "
+                f"workload={workload}"
+            )
+
+
 def options_of(job: Job) -> tuple[Runbook, bool]:
     """The runbook and the rebuild flag of a runbook job (``job.options``)."""
     opts = job.options
@@ -242,6 +263,7 @@ def check_runbook(job: Job) -> tuple[Runbook, bool]:
     """Validate a runbook job before any work: repeats, and that the index can make the
     runbook's changes in place (unless rebuilt); one-line BadInput otherwise."""
     rb, rebuild = options_of(job)
+    float_vectors_only(job, "runbook")
     if job.settings.repeats != 1:
         raise invalid("", "repeats", job.settings.repeats, "1 with workload=runbook")
     if rebuild or not rb.needs():
@@ -378,7 +400,7 @@ def _checkpoint(job: Job, prep: Prepared, state: _Live, step: Step, base: dict) 
     row.update({f"build_{k}": v for k, v in index.build_params().items()})
     rows = []
     for i, point in enumerate(job.grid):
-        index.set_search_params(**point)
+        index.set_search_params(**backend_knobs(point))
         answer, dead = _answer(job, prep, state)
         r = dict(row, point_index=i, dead_ids=dead, load_avg_1m=load_average())
         r.update({f"search_{k}": v for k, v in index.search_params().items()})

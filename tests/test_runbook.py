@@ -519,3 +519,25 @@ def test_added_rows_keep_the_database_rescale(case: str, metric: str) -> None:
     _, true = exact_knn(xb, xq, 10, metric)
     _, got = index.search(xq, 10)
     assert recall_ids(true, got, 10) >= 0.97
+
+
+def test_codes_and_rescore_are_refused(vec_files, tmp_path) -> None:
+    from dataclasses import replace
+
+    from lookup.codes import Codes
+
+    job = _job(vec_files, HNSW, churn(), False, tmp_path)
+    with pytest.raises(BadInput, match="encoder.output='int8' is not supported with workload"):
+        runbook.check_runbook(replace(job, codes=Codes(output="int8")))
+    with pytest.raises(BadInput, match="encoder.truncate_dim=4 is not supported"):
+        runbook.check_runbook(replace(job, codes=Codes(truncate_dim=4)))
+    with pytest.raises(BadInput, match=r"index.search.rescore=4 is only for codes"):
+        runbook.check_runbook(replace(job, grid=({"ef": 10, "rescore": 4},)))
+    rows = runbook.measure(
+        replace(
+            job,
+            grid=({"ef": 10, "rescore": 1},),
+            options={**job.options, "runbook": churn(generations=0).as_dict()},
+        )
+    )
+    assert len(rows) == 1 and rows[0]["search_ef"] == 10
