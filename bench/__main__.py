@@ -11,7 +11,12 @@ log = logging.getLogger("bench")
 
 
 def job(cfg: DictConfig) -> None:
-    """One job: run it and print its summary."""
+    """One job: run it and print its summary (workload=runbook or refresh: bench.workload)."""
+    from bench import workload
+
+    if workload.workload_of(cfg).kind != "search":
+        workload.job(cfg)
+        return
     from bench.run import run  # here, so bad overrides are reported before torch loads
     from bench.summary import operating_point_line, summary_table
 

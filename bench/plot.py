@@ -16,6 +16,8 @@ Error bars (recall CI on x, qps_std on y) appear when rows were measured more th
 Writes overview.png (every kind) and one file per kind (recall_vs_qps.png,
 knn_acc_vs_recall.png, build_vs_recall.png). Rows of other kinds (probe rows: see
 bench.plot_probe) and rows without recall or QPS are left out, and the command says how many.
+Runbook rows (``workload=runbook``) get a figure of their own, runbook.png: recall, QPS,
+upkeep seconds and index size over generations (:mod:`bench.plot_runbook`).
 """
 
 from __future__ import annotations
@@ -521,10 +523,21 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
 
 def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
     """Write overview.png and one PNG per kind for the (filtered) tables into ``out`` (checked
-    first; each file atomic, through symlinks: :func:`lookup.io.atomic_path`)."""
+    first; each file atomic, through symlinks: :func:`lookup.io.atomic_path`), and runbook.png
+    when the tables hold runbook rows (:mod:`bench.plot_runbook`)."""
     folder = check_output_dir("--out", out)
-    df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.plot")
+    table = frontier.apply_where(read_tables(tables), where)
+    runbooks, _ = frontier.rows_of_kind(table, "runbook")
     paths = []
+    if not runbooks.empty:
+        from bench.plot_runbook import draw_runbooks
+
+        paths.append(folder / "runbook.png")
+        with atomic_path(paths[-1], suffix=".png", key="--out") as tmp:
+            draw_runbooks(runbooks).savefig(tmp, dpi=110)
+        if not (frontier.kinds_of(table) == "job").any():
+            return paths  # a table of runbooks only
+    df = job_rows(table, "bench.plot")
     for name, kinds in [("overview", KINDS), *((k, (k,)) for k in drawable(df, KINDS))]:
         path = folder / f"{name}.png"
         with atomic_path(path, suffix=".png", key="--out") as tmp:

@@ -16,7 +16,10 @@ kNN accuracy. Selection rules and ties: :func:`lookup.frontier.operating_point`.
 target ``S@R`` asks for the fastest configuration where a share S of the queries reach recall R
 (robustness-R@k >= S, :func:`lookup.frontier.tail_points`), beside the mean-recall pick for R
 and what the tail costs in QPS. The columns come from the metric table (:mod:`lookup.schema`).
-Only job rows are read; the command says which rows it left out.
+Runbook rows add two sections (recall over generations; the generation at which a rebuild
+pays for itself at each recall target, rule in :mod:`lookup.lifecycle`) and the runbook
+figure; refresh rows add the encoder-refresh table (:mod:`bench.report_runbook`). Other rows
+are left out and the command says how many.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import report_runbook
 from bench.errors import bad_input_code
 from bench.plot import KINDS, add_where_argument, draw, job_rows, panel_columns, read_tables
+from bench.plot_runbook import draw_runbooks
 from bench.table import default_table
 from lookup import frontier, schema
 from lookup.errors import BadInput
@@ -438,33 +443,45 @@ def write_report(
     targets: Targets = Targets(),
 ) -> tuple[list[Path], str]:
     """Read, filter, select and write every output file; returns their paths and the
-    operating points as text for the terminal."""
+    operating points as text for the terminal. Runbook and refresh rows get sections of
+    their own (:mod:`bench.report_runbook`); a table may hold only those."""
     folder = check_output_dir("--out", out)
     check_output_dir("--out", folder / "figures")
-    df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.report")
-    built = build(df, targets)
+    every = frontier.apply_where(read_tables(tables), where)
+    life = report_runbook.build(every, targets.recall)
+    if life and not (frontier.kinds_of(every) == "job").any():
+        df, built = every.iloc[0:0], {}
+    else:
+        df = job_rows(every, "bench.report")
+        built = build(df, targets)
     paths = []
 
     def write(path: Path, data: bytes) -> None:
         atomic_write_bytes(path, data, key="--out")
         paths.append(path)
 
-    for name, table in built.items():
+    for name, table in {**built, **life}.items():
         with atomic_path(folder / f"{name}.csv", suffix=".csv", key="--out") as tmp:
             table.to_csv(tmp, index=False)
         paths.append(folder / f"{name}.csv")
-    figures = _figures(df)
+    figures = _figures(df) if built else []
+    runbooks = frontier.rows_of_kind(every, "runbook")[0]
+    if not runbooks.empty:
+        figures.append(("runbook", _png(draw_runbooks(runbooks))))
     for name, png in figures:
         write(folder / "figures" / f"{name}.png", png)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     source = ", ".join(str(t) for t in tables)
     filt = " ".join(where or []) or "none"
-    shas = ", ".join(sorted(df["git_sha"].dropna().astype(str).unique())) if "git_sha" in df else ""
-    meta = f"{len(df)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
-    md, page = _page(meta, _sections(df, built), figures)
+    sha = every["git_sha"] if "git_sha" in every else pd.Series(dtype=str)
+    shas = ", ".join(sorted(sha.dropna().astype(str).unique()))
+    meta = f"{len(every)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
+    found = (_sections(df, built) if built else []) + report_runbook.sections(life)
+    md, page = _page(meta, found, figures)
     write(folder / "report.md", md.encode("utf-8"))
     write(folder / "report.html", page.encode("utf-8"))
-    return paths, terminal_summary(df, built)
+    text = [terminal_summary(df, built)] if built else []
+    return paths, "\n".join([*text, report_runbook.terminal(life)]).strip()
 
 
 def terminal_summary(df: pd.DataFrame, built: dict[str, pd.DataFrame]) -> str:

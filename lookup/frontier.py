@@ -52,7 +52,11 @@ _POINT_COLUMNS = (
 
 
 # What reads the rows a job-row reader leaves out, by kind.
-_READERS = {"probe": "bench.plot_probe draws them"}
+_READERS = {
+    "probe": "bench.plot_probe draws them",
+    "runbook": "bench.plot draws them in runbook.png; bench.report tabulates them",
+    "refresh": "bench.report tabulates them",
+}
 
 
 def kinds_of(df: pd.DataFrame) -> pd.Series:

@@ -122,6 +122,41 @@ class Index(Protocol):
         read from the library after the build."""
 
 
+# Changes an index can make in place (MutableIndex.changes): adding rows, removing rows.
+CHANGES = ("insert", "delete")
+
+
+@runtime_checkable
+class MutableIndex(Index, Protocol):
+    """An Index that changes in place (optional; used by runbooks, :mod:`lookup.runbook`).
+
+    Ids are the caller's (a dataset's row numbers), kept through every change: ``search``
+    returns them, never positions. A backend without this role (annoy) is only measured
+    rebuilt from scratch at each checkpoint.
+    """
+
+    def changes(self) -> frozenset[str]:
+        """What this index does in place, a subset of :data:`CHANGES` (faiss HNSW: only
+        ``insert``). Known before ``build``, so a runbook is refused before any work."""
+
+    def build_with_ids(self, xb: np.ndarray, ids: np.ndarray) -> None:
+        """``build`` with row i of ``xb`` under ``ids[i]`` (distinct int64 ids >= 0)."""
+
+    def add_call(self, xb: np.ndarray, ids: np.ndarray) -> Callable[[], None]:
+        """The insert of rows ``xb`` under new ``ids``, inputs converted and checked now; the
+        returned call does only the library's work (what a runbook times)."""
+
+    def remove_call(self, ids: np.ndarray) -> Callable[[], None]:
+        """The removal of the live ``ids``, checked now; the call does the library's work.
+        One-line BadInput when the index cannot delete (see :meth:`changes`)."""
+
+    def add(self, xb: np.ndarray, ids: np.ndarray) -> None:
+        """``add_call(xb, ids)()``."""
+
+    def remove(self, ids: np.ndarray) -> None:
+        """``remove_call(ids)()``."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Encoder
 # ---------------------------------------------------------------------------------------------

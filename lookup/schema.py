@@ -366,6 +366,19 @@ class RowKind:
 
 
 _JOB_METRICS = tuple(mt.name for mt in METRICS)
+# What a changing index (runbook) or a refreshed encoder is scored on at each point.
+_LIVE_METRICS = (
+    "recall_at_k",
+    "recall_at_k_ids",
+    "recall_at_k_p1",
+    "knn_acc",
+    "knn_acc_exact",
+    "hit_at_k",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "qps",
+)
 
 ROW_KINDS: dict[str, RowKind] = {
     "job": RowKind(
@@ -380,6 +393,46 @@ ROW_KINDS: dict[str, RowKind] = {
         x="probe_query_words",
         y="probe_word_share",
         extra=("probe_query_kind", "probe_query_words", "probe_chance_share", "probe_hit_chance"),
+    ),
+    "runbook": RowKind(
+        "runbook",
+        "a checkpoint of a runbook (lookup.runbook): an index changed in place (or rebuilt) "
+        "through inserts and deletes, scored against exact search over the live ids",
+        _LIVE_METRICS,
+        x="generation",
+        y="recall_at_k",
+        sweep=("step",),
+        extra=(
+            "step",  # position of the search step in the generated steps
+            "generation",  # 0: right after the build
+            "n_live",  # ids in the index at the checkpoint
+            "maintenance",  # in_place | rebuild (the control: rebuilt at every checkpoint)
+            "n_inserted",  # ids inserted since the previous checkpoint (and ..._total)
+            "n_deleted",
+            "insert_s",  # seconds of the library's inserts since the previous checkpoint
+            "delete_s",
+            "insert_per_s",  # insert throughput (items/s) since the previous checkpoint
+            "delete_per_s",
+            "insert_s_total",
+            "delete_s_total",
+            "build_s",  # the build this checkpoint's index came from
+            "builds_s_total",
+            "upkeep_s_total",  # build + insert + delete seconds since the start
+            "index_bytes",
+            "dead_ids",  # returned ids that were deleted (counted as misses; 0 when correct)
+        ),
+    ),
+    "refresh": RowKind(
+        "refresh",
+        "an encoder refresh (lookup.refresh): an index of one encoder checkpoint searched "
+        "with another's queries, or rebuilt, scored against exact search in the new space",
+        _LIVE_METRICS,
+        extra=(
+            "refresh_setup",  # stale | kept | rebuilt (lookup.refresh.SETUPS)
+            "refresh_encode_db_s",  # re-encoding the database with the new checkpoint
+            "refresh_build_s",  # building the index on the new vectors
+            "refresh_cost_s",  # the two together: the price of the rebuilt setup
+        ),
     ),
 }
 

@@ -77,6 +77,8 @@ RULES = [
     Rule("python -m bench -m hydra/launcher=submitit_slurm_latency", "skip", why="Slurm"),
     Rule("ray start", "skip", why="starts a Ray cluster node ([cluster] extra)"),
     Rule("python benchmarks/render.py", "skip", why="renders the benchmark JSON"),
+    Rule("python -m bench workload=runbook", "compose", why="minutes; test_runbook: tiny ones"),
+    Rule("python -m bench workload=refresh", "compose", why="trains twice; test_refresh: a toy"),
 ]
 DATASET_QUICK = {"names": ("dataset.limit=600",), "surnames": ()}  # for "run" commands
 NEEDS_DATA = {"surnames"}  # datasets read from $LOOKUP_DATA_DIR

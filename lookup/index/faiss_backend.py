@@ -18,6 +18,11 @@ The seed drives the training sample and the k-means / PQ clustering; faiss's HNS
 generator keeps its own fixed seed. For ``IVFx,PQy`` faiss also runs polysemous training by
 default, which can dominate build time and only matters for the ``ht`` knob; append ``np``
 (``IVF256,PQ16np``) to skip it.
+
+In place (runbooks): IVF indexes store ids themselves (``add_with_ids``, ``remove_ids``); other
+factories are wrapped in an ``IndexIDMap2`` when built under given ids. faiss's graph indexes
+(HNSW, NSG) cannot remove (``remove_ids`` is not implemented for them), so they add only and a
+runbook that deletes is refused before any work.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 
 from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int
+from lookup.index.mutable import Mutable
 from lookup.protocols import Knob
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,7 @@ _FAISS_METRIC = {
 _FACTORY_EXAMPLES = "Flat, IVF{nlist},Flat, IVF1024,PQ16, HNSW32, IVF1024_HNSW32,Flat"
 _MIN_POINTS_PER_CENTROID = 39  # below this faiss's k-means prints a warning
 _PQ_CENTROIDS = 256  # 8-bit product quantizer codes
+_GRAPH = re.compile(r"(^|,)(HNSW|NSG)")  # a graph stage: no remove_ids
 
 
 def _faiss_reason(exc: BaseException) -> str:
@@ -60,7 +67,7 @@ def default_nlist(n_train: int) -> int:
     return int(max(1, min(target, 2 ** int(math.log2(cap)))))
 
 
-class FaissIndex(BaseIndex):
+class FaissIndex(Mutable, BaseIndex):
     """faiss index built from a factory string. Query knobs go through ``ParameterSpace``."""
 
     NAME = "faiss"
@@ -185,13 +192,41 @@ class FaissIndex(BaseIndex):
                 rng = np.random.default_rng(self.seed)
                 rows = np.sort(rng.choice(n, n_train, replace=False)) if n > n_train else None
                 index.train(xb if rows is None else xb[rows])
-            index.add(xb)
+            if self._build_ids is None:
+                index.add(xb)
+            else:
+                index = self._with_ids(index)
+                index.add_with_ids(xb, self._build_ids)
         except RuntimeError as exc:
             raise BadInput(
                 f"faiss could not build {self._resolved!r} on {n} x {dim} vectors: "
                 f"{_faiss_reason(exc)}"
             ) from None
         self._index = index
+
+    def changes(self) -> frozenset[str]:
+        """Inserts always; removals unless the factory has a graph stage (HNSW, NSG)."""
+        if _GRAPH.search(self.factory):
+            return frozenset({"insert"})
+        return frozenset({"insert", "delete"})
+
+    def _describe(self) -> str:
+        return self._resolved or self.factory
+
+    @staticmethod
+    def _with_ids(index: faiss.Index) -> faiss.Index:
+        """``index`` able to store given ids: IVF does; others go inside an IndexIDMap2."""
+        return index if faiss.try_extract_index_ivf(index) is not None else faiss.IndexIDMap2(index)
+
+    def _add(self, xb: np.ndarray, ids: np.ndarray) -> None:
+        faiss.omp_set_num_threads(self.threads)
+        self._index.add_with_ids(xb, ids)
+
+    def _remove(self, ids: np.ndarray) -> None:
+        faiss.omp_set_num_threads(self.threads)
+        removed = self._index.remove_ids(ids)
+        if removed != len(ids):
+            raise RuntimeError(f"faiss removed {removed} of {len(ids)} ids")
 
     def _apply_knobs(self) -> None:
         space = faiss.ParameterSpace()

@@ -6,6 +6,13 @@ fewer than k results; ``ef`` below k is raised to k (hnswlib needs ef >= k to re
 Cosine is served as inner product on rows we normalise ourselves (zero rows stay zero).
 With ``threads > 1`` the graph depends on thread scheduling, so only ``threads=1`` builds are
 reproducible from ``seed``. A query parallelises over queries only: single mode runs one thread.
+
+In place (runbooks): ``mark_deleted`` removes; an insert reuses deleted slots
+(``add_items(replace_deleted=True)``, enabled by ``allow_replace_deleted`` at init) and grows
+the capacity when none is left. An id whose deleted slot still holds it is revived with
+``unmark_deleted`` and re-linked (``add_items`` updates it): letting a replacement take
+another slot for it would leave its old slot under the same label, and hnswlib would later
+drop the live mapping when it reuses that old slot.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import hnswlib
 import numpy as np
 
 from lookup.index.base import BaseIndex, check_int
+from lookup.index.mutable import Mutable
 from lookup.protocols import Knob
 
 log = logging.getLogger(__name__)
@@ -24,7 +32,7 @@ log = logging.getLogger(__name__)
 _SPACE = {"cosine": "ip", "ip": "ip", "euclidean": "l2"}
 
 
-class HnswlibIndex(BaseIndex):
+class HnswlibIndex(Mutable, BaseIndex):
     """HNSW via hnswlib. Build: ``M``, ``ef_construction``, ``seed``, ``threads``; query: ``ef``."""
 
     NAME = "hnswlib"
@@ -46,6 +54,7 @@ class HnswlibIndex(BaseIndex):
         self._knobs = {"ef": 10}
         self._ef_used: int | None = None  # ef of the last search (max(ef, k))
         self._index: hnswlib.Index | None = None
+        self._dead = 0  # deleted slots hnswlib can reuse
 
     def _build(self, xb: np.ndarray) -> None:
         n, dim = xb.shape
@@ -55,10 +64,37 @@ class HnswlibIndex(BaseIndex):
             M=self.M,
             ef_construction=self.ef_construction,
             random_seed=self.seed,
+            allow_replace_deleted=True,
         )
         index.set_num_threads(self.threads)
-        index.add_items(xb, np.arange(n, dtype=np.int64), num_threads=self.threads)
+        index.add_items(xb, self.ids_of(n), num_threads=self.threads)
         self._index = index
+        self._dead = 0
+
+    def _add(self, xb: np.ndarray, ids: np.ndarray) -> None:
+        index, revived = self._index, []
+        for i, label in enumerate(ids.tolist()):
+            try:  # still in a deleted slot: take that slot back
+                index.unmark_deleted(label)
+                revived.append(i)
+            except RuntimeError:  # never added, or its slot was given to another id
+                pass
+        self._dead -= len(revived)
+        fresh = np.setdiff1d(np.arange(len(ids)), revived)
+        reuse = min(self._dead, len(fresh))
+        need = index.element_count + len(fresh) - reuse
+        if need > index.max_elements:
+            index.resize_index(max(need, index.max_elements + index.max_elements // 4))
+        if revived:
+            index.add_items(xb[revived], ids[revived], num_threads=self.threads)
+        if len(fresh):
+            index.add_items(xb[fresh], ids[fresh], num_threads=self.threads, replace_deleted=True)
+        self._dead -= reuse
+
+    def _remove(self, ids: np.ndarray) -> None:
+        for label in ids.tolist():
+            self._index.mark_deleted(label)
+        self._dead += len(ids)
 
     def _apply_knobs(self) -> None:
         self._ef_used = None

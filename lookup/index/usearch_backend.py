@@ -5,6 +5,7 @@ rather than by -1; it reports ``1 - cos`` for ``cos``, squared L2 for ``l2sq`` a
 ``1 - <q, x>`` for ``ip``; ``threads=0`` means all cores, so the thread count is always passed
 explicitly; the query knob is the ``expansion_search`` attribute of the index. The graph's level
 generator has a fixed seed of its own (no seed parameter), so builds with ``threads=1`` repeat.
+In place (runbooks): ``remove(keys)`` and ``add(keys, vectors)``; a removed key can be added again.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import numpy as np
 
 from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int
+from lookup.index.mutable import Mutable
 from lookup.protocols import Knob
 
 _METRIC = {"cosine": "cos", "ip": "ip", "euclidean": "l2sq"}
 
 
-class UsearchIndex(BaseIndex):
+class UsearchIndex(Mutable, BaseIndex):
     """HNSW via usearch. Build: ``connectivity``, ``expansion_add``, ``dtype``, ``threads``;
     query: ``expansion_search``."""
 
@@ -57,8 +59,16 @@ class UsearchIndex(BaseIndex):
             expansion_add=self.expansion_add,
             expansion_search=self._knobs["expansion_search"],
         )
-        index.add(np.arange(len(xb), dtype=np.uint64), xb, threads=self.threads)
+        index.add(self.ids_of(len(xb)).astype(np.uint64), xb, threads=self.threads)
         self._index = index
+
+    def _add(self, xb: np.ndarray, ids: np.ndarray) -> None:
+        self._index.add(ids.astype(np.uint64), xb, threads=self.threads)
+
+    def _remove(self, ids: np.ndarray) -> None:
+        removed = self._index.remove(ids.astype(np.uint64))
+        if removed != len(ids):
+            raise RuntimeError(f"usearch removed {removed} of {len(ids)} keys")
 
     def _apply_knobs(self) -> None:
         self._index.expansion_search = self._knobs["expansion_search"]
