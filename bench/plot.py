@@ -16,6 +16,8 @@ Error bars (recall CI on x, qps_std on y) appear when rows were measured more th
 Writes overview.png (every kind) and one file per kind (recall_vs_qps.png,
 knn_acc_vs_recall.png, build_vs_recall.png). Rows of other kinds (probe rows: see
 bench.plot_probe) and rows without recall or QPS are left out, and the command says how many.
+Filter rows (``python -m bench filter=...``) get a figure of their own, filters.png: recall
+and QPS at ``--target-recall`` against selectivity on a log axis (bench.plot_filters).
 """
 
 from __future__ import annotations
@@ -473,15 +475,28 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
     return fig
 
 
-def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
-    """Write overview.png and one PNG per kind for the (filtered) tables into ``out``."""
-    df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.plot")
+def plot_all(
+    tables: list[str], out: str, where: list[str] | None = None, target: float = 0.95
+) -> list[Path]:
+    """Write overview.png and one PNG per kind for the (filtered) tables' job rows into
+    ``out``, and filters.png for their filter rows (``target``: its recall target)."""
+    df = frontier.apply_where(read_tables(tables), where)
+    kinds = frontier.kinds_of(df)
+    has_filter = bool((kinds == "filter").any())
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, kinds in [("overview", KINDS), *((k, (k,)) for k in KINDS)]:
-        path = folder / f"{name}.png"
-        draw(df, kinds).savefig(path, dpi=110)
+    if (kinds == "job").any() or not has_filter:
+        jobs = job_rows(df, "bench.plot")
+        for name, panels in [("overview", KINDS), *((k, (k,)) for k in KINDS)]:
+            path = folder / f"{name}.png"
+            draw(jobs, panels).savefig(path, dpi=110)
+            paths.append(path)
+    if has_filter:
+        from bench.plot_filters import draw_filters
+
+        path = folder / "filters.png"
+        draw_filters(df, target).savefig(path, dpi=110)
         paths.append(path)
     return paths
 
@@ -493,9 +508,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tables", nargs="*", default=["results/runs.csv"], help="result CSVs")
     parser.add_argument("--out", default="outputs/figures", help="folder for the PNGs")
     add_where_argument(parser)
+    parser.add_argument(
+        "--target-recall",
+        type=float,
+        default=0.95,
+        help="filters.png: the recall target of its QPS panels",
+    )
     args = parser.parse_args(argv)
     try:
-        paths = plot_all(args.tables, args.out, args.where)
+        if not 0 < args.target_recall <= 1:
+            raise BadInput(f"--target-recall {args.target_recall} is invalid; valid: (0, 1]")
+        paths = plot_all(args.tables, args.out, args.where, args.target_recall)
     except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
         return bad_input_code(exc)
     for p in paths:

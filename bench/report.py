@@ -14,7 +14,10 @@ kNN accuracy. Selection rules and ties: :func:`lookup.frontier.operating_point`.
 target ``S@R`` asks for the fastest configuration where a share S of the queries reach recall R
 (robustness-R@k >= S, :func:`lookup.frontier.tail_points`), beside the mean-recall pick for R
 and what the tail costs in QPS. The columns come from the metric table (:mod:`lookup.schema`).
-Only job rows are read; the command says which rows it left out.
+Filter rows (``python -m bench filter=...``) get their own section, crossovers.csv (per
+encoder x index x filter kind x recall target, the selectivity below which exact search over
+the filtered subset beats the index, :mod:`lookup.crossover`) and the filters figure; other
+kinds are left out and the command says which rows it left out.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import pandas as pd
 
 from bench.errors import bad_input_code
 from bench.plot import KINDS, add_where_argument, draw, job_rows, panel_columns, read_tables
-from lookup import frontier, schema
+from lookup import crossover, frontier, schema
 from lookup.errors import BadInput
 
 DEFAULT_OUT = "outputs/report"
@@ -90,6 +93,47 @@ _ENC_COLUMNS = (
     ("encode_db_items_per_s", "encode db items/s", "{:,.0f}"),
     ("qps", "QPS", "{:,.0f}"),
     ("dim", "dim", "{:.0f}"),
+)
+
+
+# The crossover of filter rows (lookup.crossover), per group x index strategy x target.
+_CROSS_COLUMNS = (
+    ("filter_kind", "filter", "{}"),
+    ("strategy", "index strategy", "{}"),
+    ("target", "recall target", "{:g}"),
+    ("status", "status", "{}"),
+    ("crossover", "crossover", "{:.3g}"),
+    ("exact_wins_below", "exact wins up to", "{:.3g}"),
+    ("index_wins_from", "index wins from", "{:.3g}"),
+    ("crossover_low", "interval low", "{:.3g}"),
+    ("crossover_high", "interval high", "{:.3g}"),
+    ("n_repeats", "repeats", "{:.0f}"),
+    ("n_flips", "flips", "{:.0f}"),
+    ("qps_ratio_lowest", "index/exact QPS, lowest", "{:.3g}"),
+    ("qps_ratio_highest", "index/exact QPS, highest", "{:.3g}"),
+    ("x_lowest", "lowest selectivity", "{:.3g}"),
+    ("x_highest", "highest selectivity", "{:.3g}"),
+)
+_CROSS_STDOUT = (
+    "filter_kind",
+    "strategy",
+    "target",
+    "status",
+    "crossover",
+    "exact_wins_below",
+    "index_wins_from",
+    "crossover_low",
+    "crossover_high",
+)
+_CROSS_NOTE = (
+    "Filtered lookups (rows of kind filter): the selectivity (share of the database that "
+    "passes the filter) below which exact search over the filtered subset is faster than the "
+    "index strategy's fastest knob point reaching the recall target (best: the faster of post "
+    "and in_search at each selectivity). 'exact wins up to' and 'index wins from' are the "
+    "measured points around it, 'crossover' their log-log interpolation of the QPS ratio; the "
+    "interval widens that bracket by the QPS spread over repeats (empty: beyond the sweep); "
+    "flips > 1 means the winner changes more than once along the sweep. Own- and other-label "
+    "points are selectivity bins of their queries (lookup.crossover)."
 )
 
 
@@ -349,6 +393,33 @@ def build(df: pd.DataFrame, targets: Targets) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _read(tables: list[str], where: list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(job rows, filter rows) of the filtered tables; says on stderr what it left out."""
+    df = frontier.apply_where(read_tables(tables), where)
+    kinds = frontier.kinds_of(df)
+    filt = df[kinds == "filter"]
+    if (kinds == "job").any() or filt.empty:
+        return job_rows(df, "bench.report"), filt
+    print("bench.report: no job rows; reporting the filter rows only", file=sys.stderr)
+    return df.iloc[0:0], filt
+
+
+def _figure_target(targets: Targets) -> float:
+    """The recall target of the filter figure: the middle one of the recall targets."""
+    ts = sorted(targets.recall) or [0.95]
+    return ts[len(ts) // 2]
+
+
+def _filter_parts(filt: pd.DataFrame, targets: Targets, built: dict) -> list:
+    """The crossover table (into ``built``) and the filter figure of the filter rows."""
+    if filt.empty:
+        return []
+    from bench.plot_filters import draw_filters
+
+    built["crossovers"] = crossover.crossovers(filt, targets.recall or (0.95,))
+    return [("filters", _png(draw_filters(filt, _figure_target(targets))))]
+
+
 def _figures(df: pd.DataFrame) -> list[tuple[str, bytes]]:
     """One figure per dataset row (so the HTML shows each near full size), named by its
     position and dataset only (never by a parameter such as a data path)."""
@@ -389,36 +460,64 @@ def write_report(
 ) -> tuple[list[Path], str]:
     """Read, filter, select and write every output file; returns their paths and the
     operating points as text for the terminal."""
-    df = job_rows(frontier.apply_where(read_tables(tables), where), "bench.report")
-    built = build(df, targets)
+    df, filt = _read(tables, where)
+    built = build(df, targets) if len(df) else {}
+    filter_figures = _filter_parts(filt, targets, built)
     folder = Path(out)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
     paths = []
     for name, table in built.items():
         table.to_csv(folder / f"{name}.csv", index=False)
         paths.append(folder / f"{name}.csv")
-    figures = _figures(df)
+    figures = (_figures(df) if len(df) else []) + filter_figures
     for name, png in figures:
         (folder / "figures" / f"{name}.png").write_bytes(png)
         paths.append(folder / "figures" / f"{name}.png")
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     source = ", ".join(str(t) for t in tables)
-    filt = " ".join(where or []) or "none"
-    shas = ", ".join(sorted(df["git_sha"].dropna().astype(str).unique())) if "git_sha" in df else ""
-    meta = f"{len(df)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
-    md, page = _page(meta, _sections(df, built), figures)
+    where_s = " ".join(where or []) or "none"
+    both = pd.concat([df, filt])
+    shas = (
+        ", ".join(sorted(both["git_sha"].dropna().astype(str).unique()))
+        if "git_sha" in both
+        else ""
+    )
+    n_rows = f"{len(df)} rows" + (f" and {len(filt)} filter rows" if len(filt) else "")
+    meta = f"{n_rows} from {source}; filters: {where_s}; git: {shas or 'unknown'}; {stamp}"
+    sections = (_sections(df, built) if len(df) else []) + _crossover_sections(filt, built)
+    md, page = _page(meta, sections, figures)
     (folder / "report.md").write_text(md, encoding="utf-8")
     (folder / "report.html").write_text(page, encoding="utf-8")
     paths += [folder / "report.md", folder / "report.html"]
-    return paths, terminal_summary(df, built)
+    return paths, terminal_summary(df, built, filt)
 
 
-def terminal_summary(df: pd.DataFrame, built: dict[str, pd.DataFrame]) -> str:
-    """The operating points (and tail points) as aligned text: the decision at a glance."""
+def _crossover_sections(filt: pd.DataFrame, built: dict) -> list:
+    cross = built.get("crossovers")
+    if cross is None or cross.empty:
+        return []
+    h, r = display_table(cross, _label_columns(filt, cross), _CROSS_COLUMNS)
+    return [("Filtered lookups: where exact search over the subset wins", _CROSS_NOTE, h, r)]
+
+
+def terminal_summary(
+    df: pd.DataFrame, built: dict[str, pd.DataFrame], filt: pd.DataFrame | None = None
+) -> str:
+    """The operating points (tail points, crossovers) as aligned text: the decision at a
+    glance."""
+    parts = []
+    cross = built.get("crossovers")
+    if cross is not None and not cross.empty:
+        spec = [c for c in _CROSS_COLUMNS if c[0] in _CROSS_STDOUT]
+        labels = _label_columns(filt if filt is not None else df, cross)
+        parts += ["crossovers (exact over the filtered subset vs the index):"]
+        parts += [text_table(*display_table(cross, labels, spec))]
+    if "operating_points" not in built:
+        return "\n".join(parts)
     ops = built["operating_points"]
     labels = _label_columns(df, ops)
     spec = [c for c in _OP_COLUMNS if c[0] in _STDOUT_COLUMNS or c[0] == "target_kind"]
-    parts = ["operating points:", text_table(*display_table(ops, labels, spec))]
+    parts = ["operating points:", text_table(*display_table(ops, labels, spec)), *parts]
     if "tail_points" in built:
         tails = built["tail_points"]
         parts += [

@@ -52,7 +52,10 @@ _POINT_COLUMNS = (
 
 
 # What reads the rows a job-row reader leaves out, by kind.
-_READERS = {"probe": "bench.plot_probe draws them"}
+_READERS = {
+    "probe": "bench.plot_probe draws them",
+    "filter": "bench.plot draws them in filters.png, bench.report names their crossovers",
+}
 
 
 def kinds_of(df: pd.DataFrame) -> pd.Series:
