@@ -97,10 +97,12 @@ def _series(
     job: Job, opts: FilterOptions, index: Any, prep: Prepared, fi: int, f: Filters, rows
 ) -> Iterator[tuple[Key, strat.Calls, dict, dict]]:
     """Each series of one filter on one built index, made just before it is timed (making a
-    plan sets the backend's knobs)."""
+    plan sets the backend's knobs); a post-filtering point that would run exactly like one
+    already measured (the same k' and effective knobs) is measured once."""
     k, xq = job.settings.k, prep.vectors.xq
     p = strat.Passing(f.sets, f.n_db)
     masks = [p.mask(j) for j in f.of_query]
+    seen: set[tuple] = set()  # post-filtering points already measured, as they ran
     if "exact" in opts.strategies:
         calls = strat.exact(rows, xq, k, [f.sets[j] for j in f.of_query])
         yield Key(fi, "exact", -1), calls, {}, {}
@@ -118,8 +120,21 @@ def _series(
             for over in opts.oversample:
                 k2 = min(f.n_db, over * k)
                 calls = strat.post(index, xq, k, k2, masks)
+                ran = _effective(index.search_params(), k2)
+                if (k2, ran) in seen:  # e.g. every ef below k' searches with ef = k'
+                    continue
+                seen.add((k2, ran))
                 cols = {"filter_oversample": over, "filter_k_searched": k2}
                 yield Key(fi, "post", pi, over), calls, index.search_params(), cols
+
+
+def _effective(params: dict, k2: int) -> tuple:
+    """The knobs a search for ``k2`` candidates really runs with: HNSW beams below k' are
+    raised to k' (hnswlib reports that itself, faiss's efSearch does not)."""
+    out = dict(params)
+    if "efSearch" in out:
+        out["efSearch"] = max(int(out["efSearch"]), k2)
+    return tuple(sorted(out.items()))
 
 
 def _rejected(I: np.ndarray, f: Filters, p: strat.Passing) -> np.ndarray:  # noqa: E741

@@ -304,3 +304,20 @@ def test_a_filter_job_through_python_m_bench_appends_filter_rows(vec_files, tmp_
     compose_and_run(bench_job, _cli(vec_files, tmp_path, *args, "filter.oversample=[4]"))
     assert "already measured" in capsys.readouterr().out
     assert len(read_rows(tmp_path / "runs.csv")) == 6
+
+
+def test_given_labels_and_post_points_that_would_run_alike_once(vec_files, tmp_path) -> None:
+    # ef=10/20 x k'=10/40: (ef 20, k' 40) searches with ef 40 like (ef 10, k' 40): measured once
+    job = _job(vec_files, "hnswlib", tmp_path, (10, 20))
+    opts = F.FilterOptions(kinds=("labels",), labels=("a", "f"), oversample=(1, 4))
+    rows = measure(job, opts)
+    post = [
+        (r["search_ef"], r["filter_k_searched"]) for r in rows if r["filter_strategy"] == "post"
+    ]
+    assert sorted(post) == [(10, 10), (20, 10), (40, 40)]
+    share = float(np.isin(np.load(vec_files["db_labels"]), ["a", "f"]).mean())
+    for r in rows:
+        assert r["filter_kind"] == "labels" and r["filter_labels"] == "a f"
+        assert r["filter_selectivity_achieved"] == pytest.approx(share)
+        assert r["filter_n_labels"] == 2 and r.get("query_group") is None
+    assert {r["recall_at_k"] for r in rows if r["filter_strategy"] == "exact"} == {1.0}
