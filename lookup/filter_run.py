@@ -94,13 +94,19 @@ def _in_search(index: Any, xq: np.ndarray, k: int, f: Filters, p: strat.Passing,
 
 
 def _series(
-    job: Job, opts: FilterOptions, index: Any, prep: Prepared, fi: int, f: Filters, rows
+    job: Job,
+    opts: FilterOptions,
+    index: Any,
+    prep: Prepared,
+    fi: int,
+    f: Filters,
+    p: strat.Passing,
+    rows: strat.ExactRows | None,
 ) -> Iterator[tuple[Key, strat.Calls, dict, dict]]:
     """Each series of one filter on one built index, made just before it is timed (making a
     plan sets the backend's knobs); a post-filtering point that would run exactly like one
     already measured (the same k' and effective knobs) is measured once."""
     k, xq = job.settings.k, prep.vectors.xq
-    p = strat.Passing(f.sets, f.n_db)
     masks = [p.mask(j) for j in f.of_query]
     seen: set[tuple] = set()  # post-filtering points already measured, as they ran
     if "exact" in opts.strategies:
@@ -148,14 +154,16 @@ def _rejected(I: np.ndarray, f: Filters, p: strat.Passing) -> np.ndarray:  # noq
     return out
 
 
-def _timed(job: Job, prep: Prepared, calls: strat.Calls, f: Filters, key: Key) -> schema.Answer:
+def _timed(
+    job: Job, prep: Prepared, calls: strat.Calls, f: Filters, p: strat.Passing, key: Key
+) -> schema.Answer:
     """Time one series (only the call inside the timer) and score its ids the harness's way:
     its own distances, rejected ids as misses."""
     s, vec = job.settings, prep.vectors
     q = run_queries(calls, vec.xq, s.k, mode="single", warmup=s.warmup, passes=s.passes)
     check_ids(q.I, len(vec.xb), f"filtered search ({key.strategy})")
     D = recompute_distances(vec.xb, vec.xq, q.I, prep.metric)
-    bad = _rejected(q.I, f, strat.Passing(f.sets, f.n_db))
+    bad = _rejected(q.I, f, p)
     if bad.any():
         log.warning(
             "%s returned %d ids its filter rejects (%s); scored as misses",
@@ -182,9 +190,10 @@ def sweep(
             strat.faiss_family(index.library_index)  # BadInput before any timing
         for fi, f in enumerate(filters):
             t0 = time.perf_counter()
-            for key, calls, params, cols in _series(job, opts, index, prep, fi, f, rows):
+            p = strat.Passing(f.sets, f.n_db)  # the filter's payload index, made once
+            for key, calls, params, cols in _series(job, opts, index, prep, fi, f, p, rows):
                 series = measured.setdefault(key, Series(dict(params), cols))
-                series.answers.append(_timed(job, prep, calls, f, key))
+                series.answers.append(_timed(job, prep, calls, f, p, key))
             log.info(
                 "build %d/%d, filter %s: %d series in %.1f s",
                 r + 1,
