@@ -4,6 +4,7 @@ The ``filter`` config group (``conf/filter/*.yaml``, keys = :class:`lookup.filte
 turns a job into a filtered-lookup job: the same dataset, encoder, index and knob grid, the
 same table, resume rule and launchers, but one row per filter x strategy x knob point
 (:mod:`lookup.filter_run`). ``bench.run.run`` hands the config here when ``filter`` is set.
+Filter rows keep no per-query arrays beside the table (``bench.rescore`` reads job rows only).
 Example: ``python -m bench filter=sweep index=faiss_ivf max_queries=500``.
 """
 
