@@ -24,6 +24,13 @@ def job(cfg: DictConfig) -> None:
     if not rows:
         return
     stored = rows[0].get("_stored", False)
+    if rows[0].get("row_kind") == "filter":
+        from bench.filters import summary
+
+        if stored:
+            print(f"already measured (config_id {rows[0]['config_id']}); stored rows:", flush=True)
+        print(summary(rows, float(cfg.get("target_recall", 0.95))), flush=True)
+        return
     if stored:
         print(
             f"already measured (config_id {rows[0]['config_id']}, {rows[0]['timestamp_utc']}); "

@@ -18,6 +18,8 @@ knn_acc_vs_recall.png, build_vs_recall.png). Rows of other kinds (probe rows: se
 bench.plot_probe) and rows without recall or QPS are left out, and the command says how many.
 Runbook rows (``workload=runbook``) get a figure of their own, runbook.png: recall, QPS,
 upkeep seconds and index size over generations (:mod:`bench.plot_runbook`).
+Filter rows (``python -m bench filter=...``) get a figure of their own, filters.png: recall
+and QPS at ``--target-recall`` against selectivity on a log axis (bench.plot_filters).
 """
 
 from __future__ import annotations
@@ -521,34 +523,41 @@ def draw(df: pd.DataFrame, kinds: tuple[str, ...] = KINDS) -> Figure:
     return fig
 
 
-def plot_all(tables: list[str], out: str, where: list[str] | None = None) -> list[Path]:
-    """Write overview.png and one PNG per kind for the (filtered) tables into ``out`` (checked
-    first; each file atomic, through symlinks: :func:`lookup.io.atomic_path`), and runbook.png
-    when the tables hold runbook rows (:mod:`bench.plot_runbook`)."""
+def plot_all(
+    tables: list[str], out: str, where: list[str] | None = None, target: float = 0.95
+) -> list[Path]:
+    """Write overview.png and one PNG per kind for the (filtered) tables' job rows into ``out``
+    (checked first; each file atomic, through symlinks: :func:`lookup.io.atomic_path`),
+    memory_front.png when they hold codes, runbook.png for runbook rows and filters.png for
+    filter rows (``target``: its recall target)."""
     folder = check_output_dir("--out", out)
     table = frontier.apply_where(read_tables(tables), where)
-    runbooks, _ = frontier.rows_of_kind(table, "runbook")
-    paths = []
+    kinds = frontier.kinds_of(table)
+    paths: list[Path] = []
+
+    def save(name: str, fig) -> None:
+        paths.append(folder / name)
+        with atomic_path(paths[-1], suffix=".png", key="--out") as tmp:
+            fig.savefig(tmp, dpi=110)
+
+    runbooks = frontier.rows_of_kind(table, "runbook")[0]
     if not runbooks.empty:
         from bench.plot_runbook import draw_runbooks
 
-        paths.append(folder / "runbook.png")
-        with atomic_path(paths[-1], suffix=".png", key="--out") as tmp:
-            draw_runbooks(runbooks).savefig(tmp, dpi=110)
-        if not (frontier.kinds_of(table) == "job").any():
-            return paths  # a table of runbooks only
+        save("runbook.png", draw_runbooks(runbooks))
+    if (kinds == "filter").any():
+        from bench.plot_filters import draw_filters
+
+        save("filters.png", draw_filters(table, target))
+    if paths and not (kinds == "job").any():
+        return paths  # a table of other kinds only
     df = job_rows(table, "bench.plot")
-    for name, kinds in [("overview", KINDS), *((k, (k,)) for k in drawable(df, KINDS))]:
-        path = folder / f"{name}.png"
-        with atomic_path(path, suffix=".png", key="--out") as tmp:
-            draw(df, kinds).savefig(tmp, dpi=110)
-        paths.append(path)
+    for name, panels in [("overview", KINDS), *((k, (k,)) for k in drawable(df, KINDS))]:
+        save(f"{name}.png", draw(df, panels))
     from bench.plot_codes import draw_memory_front, has_codes
 
     if has_codes(df):
-        with atomic_path(folder / "memory_front.png", suffix=".png", key="--out") as tmp:
-            draw_memory_front(df).savefig(tmp, dpi=110)
-        paths.append(folder / "memory_front.png")
+        save("memory_front.png", draw_memory_front(df))
     return paths
 
 
@@ -564,9 +573,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="outputs/figures", help="folder for the PNGs")
     add_where_argument(parser)
+    parser.add_argument(
+        "--target-recall",
+        type=float,
+        default=0.95,
+        help="filters.png: the recall target of its QPS panels",
+    )
     args = parser.parse_args(argv)
     try:
-        paths = plot_all(args.tables, args.out, args.where)
+        if not 0 < args.target_recall <= 1:
+            raise BadInput(f"--target-recall {args.target_recall} is invalid; valid: (0, 1]")
+        paths = plot_all(args.tables, args.out, args.where, args.target_recall)
     except Exception as exc:  # noqa: BLE001 - bad input: one line, exit 2; a bug: raised
         return bad_input_code(exc)
     for p in paths:

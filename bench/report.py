@@ -20,6 +20,10 @@ Runbook rows add two sections (recall over generations; the generation at which 
 pays for itself at each recall target, rule in :mod:`lookup.lifecycle`) and the runbook
 figure; refresh rows add the encoder-refresh table (:mod:`bench.report_runbook`). Other rows
 are left out and the command says how many.
+Filter rows (``python -m bench filter=...``) get their own section, crossovers.csv (per
+encoder x index x filter kind x recall target, the selectivity below which exact search over
+the filtered subset beats the index, :mod:`lookup.crossover`) and the filters figure; other
+kinds are left out and the command says which rows it left out.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from bench.errors import bad_input_code
 from bench.plot import KINDS, add_where_argument, draw, job_rows, panel_columns, read_tables
 from bench.plot_runbook import draw_runbooks
 from bench.table import default_table
-from lookup import frontier, schema
+from lookup import crossover, frontier, schema
 from lookup.errors import BadInput
 from lookup.io import atomic_path, atomic_write_bytes, check_output_dir
 
@@ -99,6 +103,47 @@ _ENC_COLUMNS = (
     ("encode_db_items_per_s", "encode db items/s", "{:,.0f}"),
     ("qps", "QPS", "{:,.0f}"),
     ("dim", "dim", "{:.0f}"),
+)
+
+
+# The crossover of filter rows (lookup.crossover), per group x index strategy x target.
+_CROSS_COLUMNS = (
+    ("filter_kind", "filter", "{}"),
+    ("strategy", "index strategy", "{}"),
+    ("target", "recall target", "{:g}"),
+    ("status", "status", "{}"),
+    ("crossover", "crossover", "{:.3g}"),
+    ("exact_wins_below", "exact wins up to", "{:.3g}"),
+    ("index_wins_from", "index wins from", "{:.3g}"),
+    ("crossover_low", "interval low", "{:.3g}"),
+    ("crossover_high", "interval high", "{:.3g}"),
+    ("n_repeats", "repeats", "{:.0f}"),
+    ("n_flips", "flips", "{:.0f}"),
+    ("qps_ratio_lowest", "index/exact QPS, lowest", "{:.3g}"),
+    ("qps_ratio_highest", "index/exact QPS, highest", "{:.3g}"),
+    ("x_lowest", "lowest selectivity", "{:.3g}"),
+    ("x_highest", "highest selectivity", "{:.3g}"),
+)
+_CROSS_STDOUT = (
+    "filter_kind",
+    "strategy",
+    "target",
+    "status",
+    "crossover",
+    "exact_wins_below",
+    "index_wins_from",
+    "crossover_low",
+    "crossover_high",
+)
+_CROSS_NOTE = (
+    "Filtered lookups (rows of kind filter): the selectivity (share of the database that "
+    "passes the filter) below which exact search over the filtered subset is faster than the "
+    "index strategy's fastest knob point reaching the recall target (best: the faster of post "
+    "and in_search at each selectivity). 'exact wins up to' and 'index wins from' are the "
+    "measured points around it, 'crossover' their log-log interpolation of the QPS ratio; the "
+    "interval widens that bracket by the QPS spread over repeats (empty: beyond the sweep); "
+    "flips > 1 means the winner changes more than once along the sweep. Own- and other-label "
+    "points are selectivity bins of their queries (lookup.crossover)."
 )
 
 
@@ -404,6 +449,36 @@ def build(df: pd.DataFrame, targets: Targets) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _read(tables: list[str], where: list[str] | None, targets: Targets):
+    """(job rows, their tables, runbook/refresh tables, filter rows, every row) of the
+    filtered tables; says on stderr which rows each part left out."""
+    every = frontier.apply_where(read_tables(tables), where)
+    kinds = frontier.kinds_of(every)
+    life = report_runbook.build(every, targets.recall)
+    filt = every[kinds == "filter"]
+    if (kinds == "job").any() or not (life or len(filt)):
+        df = job_rows(every, "bench.report")
+        return df, build(df, targets), life, filt, every
+    print("bench.report: no job rows; reporting the other row kinds only", file=sys.stderr)
+    return every.iloc[0:0], {}, life, filt, every
+
+
+def _figure_target(targets: Targets) -> float:
+    """The recall target of the filter figure: the middle one of the recall targets."""
+    ts = sorted(targets.recall) or [0.95]
+    return ts[len(ts) // 2]
+
+
+def _filter_parts(filt: pd.DataFrame, targets: Targets, built: dict) -> list:
+    """The crossover table (into ``built``) and the filter figure of the filter rows."""
+    if filt.empty:
+        return []
+    from bench.plot_filters import draw_filters
+
+    built["crossovers"] = crossover.crossovers(filt, targets.recall or (0.95,))
+    return [("filters", _png(draw_filters(filt, _figure_target(targets))))]
+
+
 def _figures(df: pd.DataFrame) -> list[tuple[str, bytes]]:
     """One figure per dataset row (so the HTML shows each near full size), named by its
     position and dataset only (never by a parameter such as a data path)."""
@@ -443,17 +518,12 @@ def write_report(
     targets: Targets = Targets(),
 ) -> tuple[list[Path], str]:
     """Read, filter, select and write every output file; returns their paths and the
-    operating points as text for the terminal. Runbook and refresh rows get sections of
-    their own (:mod:`bench.report_runbook`); a table may hold only those."""
+    operating points as text for the terminal. Runbook and refresh rows
+    (:mod:`bench.report_runbook`) and filter rows (crossovers) get sections of their own; a
+    table may hold only those."""
     folder = check_output_dir("--out", out)
     check_output_dir("--out", folder / "figures")
-    every = frontier.apply_where(read_tables(tables), where)
-    life = report_runbook.build(every, targets.recall)
-    if life and not (frontier.kinds_of(every) == "job").any():
-        df, built = every.iloc[0:0], {}
-    else:
-        df = job_rows(every, "bench.report")
-        built = build(df, targets)
+    df, built, life, filt, every = _read(tables, where, targets)
     paths = []
 
     def write(path: Path, data: bytes) -> None:
@@ -464,7 +534,9 @@ def write_report(
         with atomic_path(folder / f"{name}.csv", suffix=".csv", key="--out") as tmp:
             table.to_csv(tmp, index=False)
         paths.append(folder / f"{name}.csv")
-    figures = _figures(df) if built else []
+    figures = (_figures(df) if "operating_points" in built else []) + _filter_parts(
+        filt, targets, built
+    )
     runbooks = frontier.rows_of_kind(every, "runbook")[0]
     if not runbooks.empty:
         figures.append(("runbook", _png(draw_runbooks(runbooks))))
@@ -472,24 +544,48 @@ def write_report(
         write(folder / "figures" / f"{name}.png", png)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     source = ", ".join(str(t) for t in tables)
-    filt = " ".join(where or []) or "none"
-    sha = every["git_sha"] if "git_sha" in every else pd.Series(dtype=str)
+    where_s = " ".join(where or []) or "none"
+    both = pd.concat([df, filt])
+    sha = both["git_sha"] if "git_sha" in both else pd.Series(dtype=str)
     shas = ", ".join(sorted(sha.dropna().astype(str).unique()))
-    meta = f"{len(every)} rows from {source}; filters: {filt}; git: {shas or 'unknown'}; {stamp}"
-    found = (_sections(df, built) if built else []) + report_runbook.sections(life)
-    md, page = _page(meta, found, figures)
+    n_rows = f"{len(df)} job rows" + (f" and {len(filt)} filter rows" if len(filt) else "")
+    meta = f"{n_rows} from {source}; filters: {where_s}; git: {shas or 'unknown'}; {stamp}"
+    found = (_sections(df, built) if "operating_points" in built else []) + _crossover_sections(
+        filt, built
+    )
+    md, page = _page(meta, found + report_runbook.sections(life), figures)
     write(folder / "report.md", md.encode("utf-8"))
     write(folder / "report.html", page.encode("utf-8"))
-    text = [terminal_summary(df, built)] if built else []
-    return paths, "\n".join([*text, report_runbook.terminal(life)]).strip()
+    text = terminal_summary(df, built, filt)
+    return paths, "\n".join([text, report_runbook.terminal(life)]).strip()
 
 
-def terminal_summary(df: pd.DataFrame, built: dict[str, pd.DataFrame]) -> str:
-    """The operating points (and tail points) as aligned text: the decision at a glance."""
+def _crossover_sections(filt: pd.DataFrame, built: dict) -> list:
+    cross = built.get("crossovers")
+    if cross is None or cross.empty:
+        return []
+    h, r = display_table(cross, _label_columns(filt, cross), _CROSS_COLUMNS)
+    return [("Filtered lookups: where exact search over the subset wins", _CROSS_NOTE, h, r)]
+
+
+def terminal_summary(
+    df: pd.DataFrame, built: dict[str, pd.DataFrame], filt: pd.DataFrame | None = None
+) -> str:
+    """The operating points (tail points, crossovers) as aligned text: the decision at a
+    glance."""
+    parts = []
+    cross = built.get("crossovers")
+    if cross is not None and not cross.empty:
+        spec = [c for c in _CROSS_COLUMNS if c[0] in _CROSS_STDOUT]
+        labels = _label_columns(filt if filt is not None else df, cross)
+        parts += ["crossovers (exact over the filtered subset vs the index):"]
+        parts += [text_table(*display_table(cross, labels, spec))]
+    if "operating_points" not in built:
+        return "\n".join(parts)
     ops = built["operating_points"]
     labels = _label_columns(df, ops)
     spec = [c for c in _OP_COLUMNS if c[0] in _STDOUT_COLUMNS or c[0] == "target_kind"]
-    parts = ["operating points:", text_table(*display_table(ops, labels, spec))]
+    parts = ["operating points:", text_table(*display_table(ops, labels, spec)), *parts]
     if "tail_points" in built:
         tails = built["tail_points"]
         parts += [

@@ -25,6 +25,10 @@ def run(cfg: DictConfig) -> list[dict]:
     sweep point of every repeat was measured; the per-query arrays are written first
     (:mod:`lookup.perquery`), so a stored row always has them.
     """
+    if cfg.get("filter") is not None:  # a filtered-lookup job: rows of kind "filter"
+        from bench import filters
+
+        return filters.run(cfg)
     job, storing = job_of(cfg), storing_of(cfg)
     checked = check(job)  # every value, before any heavy work
     path = cfg.results.table

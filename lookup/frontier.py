@@ -56,6 +56,7 @@ _READERS = {
     "probe": "bench.plot_probe draws them",
     "runbook": "bench.plot draws them in runbook.png; bench.report tabulates them",
     "refresh": "bench.report tabulates them",
+    "filter": "bench.plot draws them in filters.png, bench.report names their crossovers",
 }
 
 

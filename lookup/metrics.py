@@ -52,6 +52,38 @@ def recall_per_query(
     return _hits_within(true_D, run_D, k, TIE_RTOL * kth + atol)
 
 
+def filtered_recall_per_query(
+    true_D: np.ndarray, run_D: np.ndarray, k: int, n_pass: np.ndarray, *, atol: float = 0.0
+) -> np.ndarray:
+    """(nq,) tie-aware recall@k against a FILTERED truth, where query i's filter lets only
+    ``n_pass[i]`` database items through: hits / ``k_i`` with ``k_i = min(k, n_pass[i])``.
+
+    ``true_D[i, :k_i]`` are the true filtered distances (the rest padding); a returned point
+    is a hit when its distance is within the tie rule of :func:`recall_per_query` of the true
+    ``k_i``-th distance. ``run_D`` must hold ``inf`` for padding and for any returned item the
+    filter rejects (the caller's job: such an item is never a hit). A query whose filter
+    passes nothing (``k_i = 0``) has nothing to find and scores 1.0. With ``n_pass >= k``
+    everywhere this is :func:`recall_per_query`.
+    """
+    true_D = np.asarray(true_D, dtype=np.float64)
+    run_D = np.asarray(run_D, dtype=np.float64)
+    _check_k(true_D, run_D, k)
+    kq = np.minimum(np.asarray(n_pass, dtype=np.int64), k)
+    if len(kq) != len(true_D) or (kq < 0).any():
+        raise ValueError(f"n_pass must hold {len(true_D)} counts >= 0, got {np.shape(n_pass)}")
+    kth = true_D[np.arange(len(kq)), np.maximum(kq - 1, 0)]
+    threshold = np.where(kq > 0, kth + TIE_RTOL * np.abs(kth) + atol, -np.inf)
+    hits = (run_D[:, :k] <= threshold[:, None]).sum(axis=1)
+    return np.where(kq > 0, np.minimum(hits, kq) / np.maximum(kq, 1), 1.0)
+
+
+def short_answers(run_D: np.ndarray, k: int, n_pass: np.ndarray) -> np.ndarray:
+    """(nq,) 1.0 where a filtered answer holds fewer than ``min(k, n_pass)`` items (finite
+    distances among the first k: padding and rejected items have ``inf``)."""
+    found = np.isfinite(np.asarray(run_D, dtype=np.float64)[:, :k]).sum(axis=1)
+    return (found < np.minimum(np.asarray(n_pass, dtype=np.int64), k)).astype(np.float64)
+
+
 def recall_at_k(true_D: np.ndarray, run_D: np.ndarray, k: int, *, atol: float = 0.0) -> float:
     """Mean of :func:`recall_per_query`: the harness's recall@k."""
     return float(np.mean(recall_per_query(true_D, run_D, k, atol=atol)))

@@ -77,6 +77,32 @@ class Truth:
 
 
 @dataclass(frozen=True)
+class FilteredTruth(Truth):
+    """The truth of filtered queries (:mod:`lookup.filters`): ``D``/``I`` hold each query's
+    nearest database items among those its filter passes, padded (``inf`` / -1) past
+    ``n_pass``; ``n_pass`` (nq,) counts the items each query's filter passes; ``label_open``
+    (nq,) is True where the filter passes the query's own label and at least one other (only
+    there is a k-NN vote inside the filtered set a question: elsewhere the filter decides it)."""
+
+    n_pass: np.ndarray | None = None
+    label_open: np.ndarray | None = None
+
+    def subset(self, rows: np.ndarray) -> FilteredTruth:
+        ql = None if self.query_labels is None else np.asarray(self.query_labels)[rows]
+        return FilteredTruth(
+            self.D[rows],
+            self.I[rows],
+            self.k,
+            self.atol,
+            self.eps,
+            self.db_labels,
+            ql,
+            n_pass=np.asarray(self.n_pass)[rows],
+            label_open=np.asarray(self.label_open)[rows],
+        )
+
+
+@dataclass(frozen=True)
 class Answer:
     """What an index returned at one operating point in one repeat.
 
@@ -139,7 +165,22 @@ class Metric:
 
 
 def _recall_q(t: Truth, a: Answer) -> np.ndarray:
+    if isinstance(t, FilteredTruth):  # against min(k, passing): the same rule when all pass
+        return m.filtered_recall_per_query(t.D, a.D, t.k, t.n_pass, atol=t.atol)
     return m.recall_per_query(t.D, a.D, t.k, atol=t.atol)
+
+
+def _filter_knn(t: FilteredTruth, ids: np.ndarray) -> float:
+    """k-NN accuracy over the queries whose filter leaves their label open (NaN if none)."""
+    rows = np.flatnonzero(np.asarray(t.label_open, dtype=bool))
+    if len(rows) == 0:
+        return float("nan")
+    return float(m.knn_correct(ids[rows], t.db_labels, np.asarray(t.query_labels)[rows]).mean())
+
+
+def _passing_ids(a: Answer) -> np.ndarray:
+    """The answer's ids with those the harness scored as misses (rejected, padding) as -1."""
+    return np.where(np.isfinite(a.D), a.I, -1)
 
 
 def _robustness(delta: float) -> Callable[[Truth, Answer], np.ndarray]:
@@ -304,6 +345,43 @@ METRICS: tuple[Metric, ...] = (
         report=False,
     ),
     Metric(
+        "n_short_answers",
+        "aggregate",
+        lambda t, a: float(m.short_answers(a.D, t.k, t.n_pass).sum()),
+        "filtered queries answered with fewer than min(k, passing) items (post-filtering out "
+        "of candidates, an IVF probe short of passing items)",
+        short="short",
+        fmt="{:.0f}",
+        higher_is_better=False,
+    ),
+    Metric(
+        "filter_n_below_k",
+        "exact",
+        lambda t: float(np.sum(np.asarray(t.n_pass) < t.k)),
+        "queries whose filter passes fewer than k database items (recall counts min(k, passing))",
+        short="below_k",
+        fmt="{:.0f}",
+        higher_is_better=False,
+    ),
+    Metric(
+        "filter_knn_acc",
+        "aggregate",
+        lambda t, a: _filter_knn(t, _passing_ids(a)),
+        "k-NN accuracy inside the filtered set, over the queries whose filter passes their own "
+        "label and another (NaN when none does: the own-label filter makes it 1, another "
+        "label's 0, by construction)",
+        needs_labels=True,
+        label="kNN acc (filtered)",
+    ),
+    Metric(
+        "filter_knn_acc_exact",
+        "exact",
+        lambda t: _filter_knn(t, np.asarray(t.I)),
+        "filter_knn_acc with the exact filtered neighbours: what an index can reach",
+        needs_labels=True,
+        label="kNN exact (filtered)",
+    ),
+    Metric(
         "latency_mean_ms",
         "timing",
         _latency("latency_mean_ms"),
@@ -365,7 +443,9 @@ class RowKind:
         return [metric(n) for n in self.metrics]
 
 
-_JOB_METRICS = tuple(mt.name for mt in METRICS)
+# Metrics that only a filtered truth (FilteredTruth) can compute: not in job rows.
+_FILTER_ONLY = ("n_short_answers", "filter_n_below_k", "filter_knn_acc", "filter_knn_acc_exact")
+_JOB_METRICS = tuple(mt.name for mt in METRICS if mt.name not in _FILTER_ONLY)
 # What a changing index (runbook) or a refreshed encoder is scored on at each point.
 _LIVE_METRICS = (
     "recall_at_k",
@@ -433,6 +513,24 @@ ROW_KINDS: dict[str, RowKind] = {
             "refresh_build_s",  # building the index on the new vectors
             "refresh_cost_s",  # the two together: the price of the rebuilt setup
         ),
+    ),
+    "filter": RowKind(
+        "filter",
+        "a filtered lookup (lookup.filters): one filter kind and selectivity x one strategy "
+        "(post, in_search, exact) x one knob point, scored against the exact filtered truth",
+        (
+            "recall_at_k",
+            "n_short_answers",
+            "filter_n_below_k",
+            "filter_knn_acc",
+            "filter_knn_acc_exact",
+            "latency_mean_ms",
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "qps",
+        ),
+        sweep=("filter_selectivity", "filter_oversample"),
+        extra=("filter_kind", "filter_strategy", "filter_selectivity_achieved"),
     ),
 }
 

@@ -49,6 +49,17 @@ RULES = [
     Rule("python -m bench", "run", QUICK_TRAIN, whole=True),
     Rule("python -m bench encoder=rnn02 index=annoy index.trees=50", "run", QUICK_TRAIN),
     Rule("python -m bench -m", "compose", why="a sweep: many jobs"),
+    Rule(
+        "python -m bench filter=sweep",
+        "run",
+        (
+            *QUICK_TRAIN,
+            "filter.selectivity=[0.01,1.0]",
+            "filter.oversample=[4]",
+            "index.search.ef=[20]",
+        ),
+    ),
+    Rule("python -m bench filter=labels", "compose", why="trains rnn02; tests/test_filters.py"),
     Rule("python -m bench dataset=coco_captions", "compose", why="COCO captions: minutes"),
     Rule("python -m bench.probe", "compose", why="COCO captions: minutes"),
     Rule("python -m bench.plot", "help", why="reads tables only"),

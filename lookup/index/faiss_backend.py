@@ -270,6 +270,12 @@ class FaissIndex(Mutable, BaseIndex):
         search = int(faiss.omp_get_max_threads()) if mode == "batch" else 1
         return {"build": self.threads, "search": search}
 
+    @property
+    def library_index(self) -> faiss.Index:
+        """The underlying ``faiss.Index`` (for filtered search with SearchParameters)."""
+        self.ready()
+        return self._index
+
     def _call(self, k: int, batch: bool):
         faiss.omp_set_num_threads(self.threads)
         search = self._index.search
