@@ -524,6 +524,12 @@ def write_report(
     folder = check_output_dir("--out", out)
     check_output_dir("--out", folder / "figures")
     df, built, life, filt, every = _read(tables, where, targets)
+    figures = (_figures(df) if "operating_points" in built else []) + _filter_parts(
+        filt, targets, built
+    )  # the filter part adds the crossover table to ``built``
+    runbooks = frontier.rows_of_kind(every, "runbook")[0]
+    if not runbooks.empty:
+        figures.append(("runbook", _png(draw_runbooks(runbooks))))
     paths = []
 
     def write(path: Path, data: bytes) -> None:
@@ -534,12 +540,6 @@ def write_report(
         with atomic_path(folder / f"{name}.csv", suffix=".csv", key="--out") as tmp:
             table.to_csv(tmp, index=False)
         paths.append(folder / f"{name}.csv")
-    figures = (_figures(df) if "operating_points" in built else []) + _filter_parts(
-        filt, targets, built
-    )
-    runbooks = frontier.rows_of_kind(every, "runbook")[0]
-    if not runbooks.empty:
-        figures.append(("runbook", _png(draw_runbooks(runbooks))))
     for name, png in figures:
         write(folder / "figures" / f"{name}.png", png)
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

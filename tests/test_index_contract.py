@@ -111,10 +111,15 @@ PACKAGES = {
 SLOW = {"pynndescent"}
 
 
-def cases(table: dict) -> list:
+# The embedded databases start an engine per build: their many scaled-vector cases (every
+# metric x two scales) run with the slow tests; their contract and differential cases do not.
+DATABASES = {"qdrant", "chroma", "lancedb", "milvus_lite"}
+
+
+def cases(table: dict, slow_too: frozenset[str] = frozenset()) -> list:
     """The keys of a case table as pytest parameters, slow backends marked slow."""
     slow = pytest.mark.slow
-    return [pytest.param(c, marks=slow) if table[c][0] in SLOW else c for c in table]
+    return [pytest.param(c, marks=slow) if table[c][0] in SLOW | slow_too else c for c in table]
 
 
 def needs(name: str) -> None:
@@ -462,7 +467,7 @@ def _scaled(x: np.ndarray, scale: float) -> np.ndarray:
 
 @pytest.mark.parametrize("scale", [1e30, 1e-40])
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("case", list(DIFFERENTIAL))
+@pytest.mark.parametrize("case", cases(DIFFERENTIAL, frozenset(DATABASES)))
 def test_scaled_vectors_give_the_unscaled_recall(
     case: str, metric: str, scale: float, latent6, caplog
 ) -> None:
