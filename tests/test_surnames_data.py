@@ -59,7 +59,7 @@ def test_no_path_no_env(monkeypatch):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="download=True"):
+    with pytest.raises(FileNotFoundError, match="dataset.download=true"):
         load_surnames(str(tmp_path / "nope.csv"))
 
 

@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 
 FLICKR_SPLITS = ("train", "dev", "test")
 
+# Where the files come from (README: Data), for the one line a missing file prints.
+COCO_HINT = (
+    "a COCO caption JSON file: captions_val2017.json from annotations_trainval2017.zip "
+    "(https://cocodataset.org/#download), saved as $LOOKUP_DATA_DIR/captions/"
+    "coco_captions_val2017.json or given as dataset.path=FILE"
+)
+FLICKR_HINT = (
+    "the Flickr8k text files (Flickr8k.token.txt, Flickr_8k.{train,dev,test}Images.txt from "
+    "Flickr8k_text.zip) in $LOOKUP_DATA_DIR/captions/flickr8k or dataset.root=FOLDER"
+)
+
 
 def _data_dir() -> Path:
     return Path(os.environ.get("LOOKUP_DATA_DIR", "data"))
@@ -75,7 +86,7 @@ def load_coco_captions(
     ``n_query_images`` is out of range.
     """
     p = Path(path) if path else _data_dir() / "captions" / "coco_captions_val2017.json"
-    p = check_input_file("dataset.path", p, valid="a COCO caption JSON file (captions_*.json)")
+    p = check_input_file("dataset.path", p, valid=COCO_HINT)
     try:
         obj = json.loads(read_bounded("dataset.path", p).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -117,7 +128,7 @@ def load_flickr8k(root: str | None = None, *, query_split: str = "test", seed: i
     token_file = r / "Flickr8k.token.txt"
     split_file = r / f"Flickr_8k.{query_split}Images.txt"
     for f in (token_file, split_file):
-        check_input_file("dataset.root", f, valid="the Flickr8k token and split files")
+        check_input_file("dataset.root", f, valid=FLICKR_HINT)
     captions: list[tuple[str, str]] = []
     token_text = _text("dataset.root", token_file)
     for lineno, line in enumerate(token_text.splitlines(), 1):

@@ -51,7 +51,12 @@ def load_nli(path: str | Path) -> NLIPairs:
     MissingFile for a missing file, BadPath for one that is not a regular file (never read);
     BadInput (one line) for another format.
     """
-    path = check_input_file(None, Path(path), valid="an SNLI .jsonl, .txt or .tsv file")
+    path = check_input_file(
+        None,
+        Path(path),
+        valid="an SNLI .jsonl, .txt or .tsv file (snli_1.0.zip from "
+        "https://nlp.stanford.edu/projects/snli/; README: Data)",
+    )
     raw = read_bounded(None, path)
     premises: list[str] = []
     hypotheses: list[str] = []

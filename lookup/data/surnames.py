@@ -120,8 +120,9 @@ def load_surnames(path: str | None = None, *, download: bool = False) -> Dataset
     if not os.path.lexists(path):
         if not download:
             raise MissingFile(
-                f"surnames CSV not found at {path}; pass a valid path, set LOOKUP_DATA_DIR, "
-                "or use download=True"
+                f"dataset.path={path} does not exist; valid: the tutorial's surnames.csv (set "
+                "LOOKUP_DATA_DIR to its folder or dataset.path=FILE), or dataset.download=true "
+                "to fetch it (README: Data)"
             )
         fetch(path)
     splits, names, nats = read_surnames_csv(path)
