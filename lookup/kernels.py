@@ -31,7 +31,8 @@ the same machine picks ``SkylakeX``. Which core an OpenBLAS picks is decided onc
 from ``OPENBLAS_CORETYPE`` or cpuid. So, before anything loads faiss:
 
 1. a subprocess loads every bundled OpenBLAS file (faiss's and numpy's; ``ctypes``, not
-   ``import faiss``) and reports what each picked (:func:`probe_openblas`);
+   ``import faiss``: :mod:`lookup._openblas_probe`) and reports what each picked
+   (:func:`probe_openblas`);
 2. :func:`plan_fix` (pure) compares each with the CPU's flags: an OpenBLAS running a kernel
    below what the flags allow gets candidate ``OPENBLAS_CORETYPE`` values, first the core
    another (newer) OpenBLAS in the process picked when it is the best for these flags, then the
@@ -297,34 +298,6 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 # ---- the probe (a subprocess) ------------------------------------------------------------------
 
-# Loads each OpenBLAS file given on the command line (its sibling libraries first: auditwheel
-# puts the RPATH on the extension module, not on the bundled libraries) and prints what
-# threadpoolctl reports for them, as JSON.
-_PROBE = r"""
-import ctypes, glob, json, os, sys
-def load(path):
-    folder = os.path.dirname(path)
-    pending = [p for p in sorted(glob.glob(os.path.join(folder, "*")))
-               if p != path and "openblas" not in os.path.basename(p).lower()
-               and (".so" in p or p.endswith(".dylib"))]
-    for _ in range(len(pending) + 1):
-        left = []
-        for p in pending:
-            try:
-                ctypes.CDLL(p, mode=ctypes.RTLD_GLOBAL)
-            except OSError:
-                left.append(p)
-        if len(left) == len(pending):
-            break
-        pending = left
-    ctypes.CDLL(path)
-for path in sys.argv[1:]:
-    load(path)
-from threadpoolctl import threadpool_info
-print(json.dumps([i for i in threadpool_info() if i.get("user_api") == "blas"]))
-"""
-
-
 def openblas_files(packages: Sequence[str] = PROBED_PACKAGES) -> list[str]:
     """The OpenBLAS files bundled with ``packages`` (found without importing them): auditwheel's
     ``<site>/<dist>.libs/`` and delocate's ``<package>/.dylibs/``."""
@@ -358,7 +331,7 @@ def probe_openblas(files: Sequence[str], coretype: str | None = None) -> list[Bl
         env[CORETYPE_ENV] = coretype
     try:
         out = subprocess.run(
-            [sys.executable, "-c", _PROBE, *files],
+            [sys.executable, str(Path(__file__).with_name("_openblas_probe.py")), *files],
             env=env,
             capture_output=True,
             text=True,
