@@ -313,10 +313,61 @@ def render_exact(bench: dict) -> str:
     return "\n".join(lines + _provenance(bench, EXACT_COMMAND))
 
 
+def render_training(bench: dict) -> str:
+    rows_in = _rows(bench, "test_perf_training.py", "test_train_one_epoch")
+    lines = ["# Char-RNN training: fused loop vs today's loop, one thread", ""]
+    if not rows_in:
+        return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
+    i0 = rows_in[0]["extra_info"]
+    lines += [
+        f"One epoch on the default names data's database side ({i0['n_train']} names, batch "
+        f"{i0['batch_size']}), torch on one thread, the whole `train` call timed (vocabulary, "
+        "tensors, the epoch). steps: today's loop (the tutorial's step-by-step Elman RNN, the "
+        "output layer at every padded position); fused: the fused recurrent kernel and, for "
+        "rnn02, the output layer at the real positions only. Same batches, order and "
+        "initialisation; 'final loss' is the epoch's mean training loss (they differ by "
+        "gradient rounding only). Speedup = steps median / fused median, checked in the same "
+        "session.",
+        "",
+    ]
+    rows = []
+    for b in rows_in:
+        i = b["extra_info"]
+        rows.append(
+            [
+                i["encoder"],
+                i["loop"],
+                _fmt(_median(b), ".2f"),
+                _fmt((b.get("stats") or {}).get("min"), ".2f"),
+                b["stats"]["rounds"],
+                _fmt(i.get("names_per_s"), "d"),
+                _fmt(i.get("final_train_loss"), ".4f"),
+                _ratio(i, "speedup"),
+                _load(i),
+            ]
+        )
+    lines += _table(
+        [
+            "encoder",
+            "loop",
+            "median s",
+            "min s",
+            "rounds",
+            "names/s",
+            "final loss",
+            "speedup",
+            "load",
+        ],
+        rows,
+    )
+    return "\n".join(lines + _provenance(bench))
+
+
 RENDERERS = {
     "perf_encoders.md": render_encoders,
     "perf_exact.md": render_exact,
     "perf_overhead.md": render_overhead,
+    "perf_training.md": render_training,
 }
 
 

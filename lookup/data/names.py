@@ -14,7 +14,18 @@ Labels (``labels=``):
 The pickle takes ~7 s to unpickle, so it is converted once into a compact cached table
 (``<cache_dir>/names_v3_last_t<version>.npz``: names as one UTF-8 blob + offsets, dominant
 country and share, each name's whole country distribution, and its region and region share)
-that loads in well under a second. The table does not depend on ``min_share``/``limit``/``seed``;
+that loads in well under a second.
+
+Converting streams (:func:`_collect_package`): unpickled whole, the package is ~1 GB of small
+dicts (``pickle.load`` alone peaked at 1.05 GB, the conversion at 1.59 GB). The unpickler's
+memo keeps every memoized object alive until the end, and the top-level dict keeps every name's
+dicts. So the stream is rewritten before the C unpickler reads it: one regular expression over
+the opcodes of each item (a name and its ``{"country": {...}, "gender": {...}, "rank": {...}}``)
+makes every ``MEMOIZE`` of a name or a dict memoize ``None`` instead (nothing refers back to
+them; the memo keeps its numbering, so references to the shared country codes stay valid), and
+the top-level dict becomes a :class:`_Collector` whose ``__setitem__`` keeps only compact
+columns. A package whose layout does not fit (a new version) falls back to ``pickle.load``, with
+one log line. The table does not depend on ``min_share``/``limit``/``seed``;
 when `lookup.data.countries` regroups countries after the table was built, region shares are
 recomputed from the stored distributions (~1 s) instead of read.
 
@@ -28,12 +39,15 @@ curves). Without it, the first ``round(limit * test_fraction)`` are the queries.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
-import itertools
+import io
 import logging
 import os
 import pickle
+import re
+from array import array
 
 import numpy as np
 
@@ -82,24 +96,130 @@ def _region_shares(
     return top.astype(np.int16), sums[np.arange(n), top]
 
 
-def _flatten(raw: dict) -> tuple[list[str], list[dict], list[dict]]:
-    """Kept names (stripped, no newline, first occurrence, with a country), their
-    ``{code: share}`` dicts and ``{code: rank}`` dicts (rank 1 = the country's most common
-    surname), in the package's order (the one Python pass over the dict)."""
-    names: list[str] = []
-    dists: list[dict] = []
-    ranks: list[dict] = []
-    seen: set[str] = set()
-    for key, info in raw.items():
+_LAYOUT = frozenset({"country", "gender", "rank"})
+
+
+class _Collector:
+    """Takes the package's ``(name, info)`` pairs one at a time and keeps compact columns only:
+    the kept names (stripped, no newline, first occurrence, with a country), in the package's
+    order, and for each its countries (as the package spells them), shares and ranks.
+
+    ``strict``: raise on anything but the package's layout (a str name and a dict with at most
+    the keys country, gender, rank, its country a dict), so that the streaming conversion falls
+    back instead of guessing.
+    """
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+        self.names: list[str] = []
+        self.seen: set[str] = set()
+        self.lens = array("q")  # countries per kept name
+        self.keys: list = []  # country codes, one per (name, country)
+        self.shares = array("d")
+        self.ranks: list = []  # the package's rank of the name in that country, or None
+        self.items = 0
+
+    def __setitem__(self, key, info) -> None:
+        self.items += 1
+        if self.strict and not (
+            type(key) is str
+            and type(info) is dict
+            and info.keys() <= _LAYOUT
+            and type(info.get("country")) is dict
+        ):
+            raise ValueError(f"unexpected entry {key!r}: {type(info).__name__}")
         name = str(key).strip()
         countries = (info or {}).get("country") or {}
-        if not name or "\n" in name or name in seen or not countries:
-            continue
-        seen.add(name)
-        names.append(name)
-        dists.append(countries)
-        ranks.append((info or {}).get("rank") or {})
-    return names, dists, ranks
+        if not name or "\n" in name or name in self.seen or not countries:
+            return
+        self.seen.add(name)
+        self.names.append(name)
+        self.lens.append(len(countries))
+        self.keys += countries
+        self.shares.extend(countries.values())
+        ranks = info.get("rank")
+        self.ranks += map(ranks.get, countries) if ranks else [None] * len(countries)
+
+
+# One item of the package's pickle (protocol 4, frames removed): the top-level batch's MARK
+# (after the previous batch's SETITEMS), the name (SHORT_BINUNICODE, MEMOIZE), its dict
+# (EMPTY_DICT, MEMOIZE, MARK) with three keys, each a reference (BINGET, LONG_BINGET, or a short
+# ASCII string seen for the first time, memoized) to "country", "gender" and "rank" and each an
+# EMPTY_DICT + MEMOIZE: country {code: BINFLOAT ...}, gender {}, rank {code: BININT* ...}.
+_NEW = rb"\x8c[\x01-\x7f][\x20-\x7e]+\x94"
+_REF = rb"(?:h.|j....|" + _NEW + rb")"
+_INT = rb"(?:K.|M..|J....)"
+_ITEM = re.compile(
+    rb"(?P<pre>(?:u?\()?)\x8c(?P<nl>.)(?P<name>.*?)\x94\}\x94\((?P<k1>" + _REF + rb")\}\x94"
+    rb"(?P<cb>\((?:" + _REF + rb"G.{8})+u|" + _REF + rb"G.{8}s)"
+    rb"(?P<k2>" + _REF + rb")\}\x94(?P<k3>" + _REF + rb")\}\x94"
+    rb"(?P<rb>(?:\((?:" + _REF + _INT + rb")+u|" + _REF + _INT + rb"s)?)u",
+    re.S,
+)
+_NONE_MEMO = b"N\x940"  # NONE, MEMOIZE, POP: the memo gets None, the stack is unchanged
+_ITEM_REWRITE = (
+    rb"\g<pre>" + b"\x8c" + rb"\g<nl>\g<name>" + _NONE_MEMO + b"}" + _NONE_MEMO + b"("
+    + rb"\g<k1>" + b"}" + _NONE_MEMO + rb"\g<cb>\g<k2>" + b"}" + _NONE_MEMO
+    + rb"\g<k3>" + b"}" + _NONE_MEMO + rb"\g<rb>" + b"u"
+)  # fmt: skip
+_SINK = ("lookup.data.names", "_Collector")  # GLOBAL that stands in for the top-level dict
+
+
+class _StreamUnpickler(pickle.Unpickler):
+    """Resolves only the collector's GLOBAL; nothing else may be imported by the stream."""
+
+    def __init__(self, file, collector: _Collector) -> None:
+        super().__init__(file)
+        self._collector = collector
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == _SINK:
+            return lambda: self._collector
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+
+
+def _collect_package(path: str) -> _Collector:
+    """The package's names as a :class:`_Collector`, streaming (module docstring); raises
+    ``ValueError`` or ``pickle.UnpicklingError`` when the layout does not fit."""
+    with open(path, "rb") as f:
+        f.seek(-4, os.SEEK_END)
+        size = int.from_bytes(f.read(4), "little")  # gzip trailer: uncompressed size mod 2^32
+    # PROTO 4, GLOBAL _Collector, EMPTY_TUPLE, REDUCE, MEMOIZE: replaces EMPTY_DICT, MEMOIZE
+    head = b"\x80\x04c" + "\n".join(_SINK).encode() + b"\n)R\x94"
+    data = bytearray(len(head) - 2 + size)  # the frames' opcodes go after head[:-2]
+    view = memoryview(data)
+    pos = start = len(head) - 2
+    with gzip.open(path, "rb") as f:
+        if f.read(2) != b"\x80\x04":
+            raise ValueError("not a protocol 4 pickle")
+        while frame := f.read(9):  # FRAME + 8-byte length, then the frame's opcodes
+            n = int.from_bytes(frame[1:], "little")
+            if frame[0] != 0x95 or len(frame) != 9 or pos + n > len(data):
+                raise ValueError("an opcode outside a frame, or frames longer than the file")
+            end = pos + n
+            while pos < end:
+                got = f.readinto(view[pos:end])
+                if not got:
+                    raise ValueError("a truncated frame")
+                pos += got
+    del view
+    if data[start : start + 2] != b"}\x94" or data[pos - 2 : pos] != b"u.":
+        raise ValueError("the top level is not one dict of batched items")
+    data[: len(head)] = head
+    del data[pos:]
+    stream, rewritten = _ITEM.subn(_ITEM_REWRITE, data)
+    del data
+    collector = _Collector(strict=True)
+    enabled = gc.isenabled()
+    gc.disable()  # ~1M short-lived dicts: the cyclic GC would rescan the growing columns
+    try:
+        if _StreamUnpickler(io.BytesIO(stream), collector).load() is not collector:
+            raise ValueError("the stream did not end with the collector")
+    finally:
+        if enabled:
+            gc.enable()
+    log.debug("names package: %d of %d items streamed", rewritten, collector.items)
+    return collector
 
 
 NO_RANK = np.iinfo(np.int32).max  # a country that gives the name no rank
@@ -124,7 +244,15 @@ def _blob_and_offsets(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_table(raw: dict) -> dict[str, np.ndarray]:
-    """Compact arrays from the package dict.
+    """Compact arrays from the package dict (see :func:`_table`)."""
+    collector = _Collector()
+    for key, info in raw.items():
+        collector[key] = info
+    return _table(collector)
+
+
+def _table(c: _Collector) -> dict[str, np.ndarray]:
+    """Compact arrays from the collected names.
 
     ``blob``/``offsets`` (UTF-8 names), ``country``/``share`` (dominant country index into
     ``countries`` and its share; ties go to the alphabetically first code),
@@ -134,25 +262,18 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
     into ``regions``) with the mapping they were computed with (``region_of_country``).
     Only the walk over the dict is Python; everything after it is vectorised (~1M names).
     """
-    names, dists, rank_dicts = _flatten(raw)
+    names, keys = c.names, c.keys  # keys: (m,) codes as the package spells them
     n = len(names)
-    lens = np.fromiter(map(len, dists), dtype=np.int64, count=n)
+    lens = np.frombuffer(c.lens, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
     dist_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lens, out=dist_ptr[1:])
-    keys = list(itertools.chain.from_iterable(dists))  # (m,) codes as the package spells them
-    shares = np.fromiter(
-        itertools.chain.from_iterable(d.values() for d in dists), dtype=np.float64, count=len(keys)
-    )  # (m,)
+    shares = np.frombuffer(c.shares, dtype=np.float64) if keys else np.zeros(0)  # (m,)
     as_text = {k: str(k) for k in set(keys)}
     country_list = sorted(set(as_text.values()))
     cidx = {c: i for i, c in enumerate(country_list)}
     code_of_key = {k: cidx[t] for k, t in as_text.items()}
     dist_country = np.fromiter(map(code_of_key.__getitem__, keys), dtype=np.int16, count=len(keys))
-    dist_rank = np.fromiter(
-        (_rank(r.get(k)) for d, r in zip(dists, rank_dicts, strict=True) for k in d),
-        dtype=np.int32,
-        count=len(keys),
-    )  # (m,)
+    dist_rank = np.fromiter(map(_rank, c.ranks), dtype=np.int32, count=len(keys))  # (m,)
     if n:  # the dominant country: largest share, ties to the smallest (alphabetical) code
         starts = dist_ptr[:-1]
         top_share = np.maximum.reduceat(shares, starts)  # (n,)
@@ -238,9 +359,14 @@ def _load_table(cache_dir: str) -> dict[str, np.ndarray]:
                 quarantine(path, f"{type(exc).__name__}: {exc}")
         src = _pickle_path()
         log.info("converting %s into %s (one time, ~10 s)", src, path)
-        with gzip.open(src, "rb") as f:
-            raw = pickle.load(f)
-        table = build_table(raw)
+        try:
+            table = _table(_collect_package(src))
+        except (ValueError, TypeError, pickle.UnpicklingError, EOFError, OSError) as exc:
+            log.info("names package layout not recognised (%s); converting with pickle.load", exc)
+            with gzip.open(src, "rb") as f:
+                raw = pickle.load(f)
+            table = build_table(raw)
+            del raw
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **table)
     return table

@@ -115,12 +115,13 @@ class ElmanFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xw: torch.Tensor, W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor):
         B, T, H = xw.shape
+        xw_t = xw.transpose(0, 1).contiguous()  # (T, B, H): each step reads a contiguous block
         hs = torch.empty(T + 1, B, H, dtype=xw.dtype, device=xw.device)  # (T+1, B, H), hs[0] = h0
         hs[0] = h0
         bias = b.reshape(-1)
         for t in range(T):
             out = hs[t + 1]
-            torch.addmm(xw[:, t], hs[t], W, out=out)  # x W_in2hid + h W_hid2hid
+            torch.addmm(xw_t[t], hs[t], W, out=out)  # x W_in2hid + h W_hid2hid
             out.add_(bias).tanh_()  # ... + b, tanh: the tutorial's rounding
         ctx.save_for_backward(hs, W)
         ctx.b_shape = b.shape
@@ -132,7 +133,7 @@ class ElmanFunction(torch.autograd.Function):
         T, H = hs.shape[0] - 1, hs.shape[2]
         deriv = torch.mul(hs[1:], hs[1:]).neg_().add_(1.0)  # 1 - h_t^2, (T, B, H)
         dpre = torch.empty_like(deriv)  # (T, B, H)
-        dout = dout.permute(1, 0, 2)  # (T, B, H)
+        dout = dout.transpose(0, 1).contiguous()  # (T, B, H)
         W_t = W.t()
         for t in range(T - 1, -1, -1):
             g = dout[t] if t == T - 1 else torch.addmm(dout[t], dpre[t + 1], W_t)
