@@ -48,6 +48,7 @@ import os
 import pickle
 import re
 from array import array
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -99,6 +100,14 @@ def _region_shares(
 _LAYOUT = frozenset({"country", "gender", "rank"})
 
 
+class _Ids(dict):
+    """Numbers keys in order of first appearance: ``ids[key]`` (C speed unless the key is new)."""
+
+    def __missing__(self, key) -> int:
+        self[key] = value = len(self)
+        return value
+
+
 class _Collector:
     """Takes the package's ``(name, info)`` pairs one at a time and keeps compact columns only:
     the kept names (stripped, no newline, first occurrence, with a country), in the package's
@@ -114,9 +123,10 @@ class _Collector:
         self.names: list[str] = []
         self.seen: set[str] = set()
         self.lens = array("q")  # countries per kept name
-        self.keys: list = []  # country codes, one per (name, country)
+        self.ids = _Ids()  # country code (as the package spells it) -> small int
+        self.codes = array("i")  # one per (name, country): its code's id
         self.shares = array("d")
-        self.ranks: list = []  # the package's rank of the name in that country, or None
+        self.ranks = array("i")  # the name's rank in that country (`NO_RANK`: none)
         self.items = 0
 
     def __setitem__(self, key, info) -> None:
@@ -135,10 +145,13 @@ class _Collector:
         self.seen.add(name)
         self.names.append(name)
         self.lens.append(len(countries))
-        self.keys += countries
+        self.codes.extend(map(self.ids.__getitem__, countries))
         self.shares.extend(countries.values())
         ranks = info.get("rank")
-        self.ranks += map(ranks.get, countries) if ranks else [None] * len(countries)
+        if ranks:
+            self.ranks.extend(map(_rank, map(ranks.get, countries)))
+        else:
+            self.ranks.extend(_NO_RANK_ARRAY * len(countries))
 
 
 # One item of the package's pickle (protocol 4, frames removed): the top-level batch's MARK
@@ -178,51 +191,97 @@ class _StreamUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
 
 
+_WINDOW = 1 << 23  # opcodes rewritten at a time (8 MiB): the package is never in memory whole
+
+
+def _frames(f) -> Iterator[bytes]:
+    """The opcodes of a protocol 4 pickle, frame by frame (``f``: the decompressed file)."""
+    if f.read(2) != b"\x80\x04":
+        raise ValueError("not a protocol 4 pickle")
+    while frame := f.read(9):  # FRAME + 8-byte length, then the frame's opcodes
+        if frame[0] != 0x95 or len(frame) != 9:
+            raise ValueError("an opcode outside a frame")
+        n = int.from_bytes(frame[1:], "little")
+        chunk = f.read(n)
+        if len(chunk) != n:
+            raise ValueError("a truncated frame")
+        yield chunk
+
+
+def _rewritten(path: str, head: bytes, counts: list[int]) -> Iterator[bytes]:
+    """``head``, then the package's opcodes after its top-level EMPTY_DICT MEMOIZE with each item
+    rewritten (module docstring), one window of ~8 MiB at a time.
+
+    A window may end anywhere: an item cut in two matches in neither window and passes through
+    as it is (unchanged bytes stay a valid stream; that one item is just not released early).
+    """
+    yield head
+    buf = bytearray()
+    started = False
+    with gzip.open(path, "rb") as f:
+        for chunk in _frames(f):
+            buf += chunk
+            if not started and len(buf) >= 2:
+                if buf[:2] != b"}\x94":  # EMPTY_DICT MEMOIZE: the top-level dict
+                    raise ValueError("the top level is not a dict")
+                del buf[:2]
+                started = True
+            if len(buf) >= _WINDOW:
+                out, n = _ITEM.subn(_ITEM_REWRITE, buf)
+                counts[0] += n
+                buf = bytearray()
+                yield out
+    if not buf.endswith(b"u."):  # SETITEMS of the last batch, STOP
+        raise ValueError("the top level is not one dict of batched items")
+    out, n = _ITEM.subn(_ITEM_REWRITE, buf)
+    counts[0] += n
+    yield out
+
+
+class _Chunks(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._chunk = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not len(self._chunk):
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return 0
+            self._chunk = memoryview(nxt)
+        n = min(len(b), len(self._chunk))
+        b[:n] = self._chunk[:n]
+        self._chunk = self._chunk[n:]
+        return n
+
+
 def _collect_package(path: str) -> _Collector:
     """The package's names as a :class:`_Collector`, streaming (module docstring); raises
     ``ValueError`` or ``pickle.UnpicklingError`` when the layout does not fit."""
-    with open(path, "rb") as f:
-        f.seek(-4, os.SEEK_END)
-        size = int.from_bytes(f.read(4), "little")  # gzip trailer: uncompressed size mod 2^32
     # PROTO 4, GLOBAL _Collector, EMPTY_TUPLE, REDUCE, MEMOIZE: replaces EMPTY_DICT, MEMOIZE
     head = b"\x80\x04c" + "\n".join(_SINK).encode() + b"\n)R\x94"
-    data = bytearray(len(head) - 2 + size)  # the frames' opcodes go after head[:-2]
-    view = memoryview(data)
-    pos = start = len(head) - 2
-    with gzip.open(path, "rb") as f:
-        if f.read(2) != b"\x80\x04":
-            raise ValueError("not a protocol 4 pickle")
-        while frame := f.read(9):  # FRAME + 8-byte length, then the frame's opcodes
-            n = int.from_bytes(frame[1:], "little")
-            if frame[0] != 0x95 or len(frame) != 9 or pos + n > len(data):
-                raise ValueError("an opcode outside a frame, or frames longer than the file")
-            end = pos + n
-            while pos < end:
-                got = f.readinto(view[pos:end])
-                if not got:
-                    raise ValueError("a truncated frame")
-                pos += got
-    del view
-    if data[start : start + 2] != b"}\x94" or data[pos - 2 : pos] != b"u.":
-        raise ValueError("the top level is not one dict of batched items")
-    data[: len(head)] = head
-    del data[pos:]
-    stream, rewritten = _ITEM.subn(_ITEM_REWRITE, data)
-    del data
+    counts = [0]
+    stream = io.BufferedReader(_Chunks(_rewritten(path, head, counts)), buffer_size=1 << 20)
     collector = _Collector(strict=True)
     enabled = gc.isenabled()
     gc.disable()  # ~1M short-lived dicts: the cyclic GC would rescan the growing columns
     try:
-        if _StreamUnpickler(io.BytesIO(stream), collector).load() is not collector:
+        if _StreamUnpickler(stream, collector).load() is not collector:
             raise ValueError("the stream did not end with the collector")
     finally:
         if enabled:
             gc.enable()
-    log.debug("names package: %d of %d items streamed", rewritten, collector.items)
+    log.debug("names package: %d of %d items streamed", counts[0], collector.items)
     return collector
 
 
 NO_RANK = np.iinfo(np.int32).max  # a country that gives the name no rank
+_NO_RANK_ARRAY = array("i", [NO_RANK])
 
 
 def _rank(r) -> int:
@@ -252,7 +311,7 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
 
 
 def _table(c: _Collector) -> dict[str, np.ndarray]:
-    """Compact arrays from the collected names.
+    """Compact arrays from the collected names (emptying ``c`` as it goes, to keep the peak low).
 
     ``blob``/``offsets`` (UTF-8 names), ``country``/``share`` (dominant country index into
     ``countries`` and its share; ties go to the alphabetically first code),
@@ -262,18 +321,20 @@ def _table(c: _Collector) -> dict[str, np.ndarray]:
     into ``regions``) with the mapping they were computed with (``region_of_country``).
     Only the walk over the dict is Python; everything after it is vectorised (~1M names).
     """
-    names, keys = c.names, c.keys  # keys: (m,) codes as the package spells them
-    n = len(names)
+    n, m = len(c.names), len(c.codes)
+    blob, offsets = _blob_and_offsets(c.names)
+    c.names, c.seen = [], set()
     lens = np.frombuffer(c.lens, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
     dist_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lens, out=dist_ptr[1:])
-    shares = np.frombuffer(c.shares, dtype=np.float64) if keys else np.zeros(0)  # (m,)
-    as_text = {k: str(k) for k in set(keys)}
-    country_list = sorted(set(as_text.values()))
-    cidx = {c: i for i, c in enumerate(country_list)}
-    code_of_key = {k: cidx[t] for k, t in as_text.items()}
-    dist_country = np.fromiter(map(code_of_key.__getitem__, keys), dtype=np.int16, count=len(keys))
-    dist_rank = np.fromiter(map(_rank, c.ranks), dtype=np.int32, count=len(keys))  # (m,)
+    shares = np.frombuffer(c.shares, dtype=np.float64) if m else np.zeros(0)  # (m,)
+    as_text = [str(k) for k in c.ids]  # the codes in id order, as text
+    country_list = sorted(set(as_text))
+    cidx = {code: i for i, code in enumerate(country_list)}
+    country_of_id = np.asarray([cidx[t] for t in as_text], dtype=np.int16)
+    codes = np.frombuffer(c.codes, dtype=np.int32) if m else np.zeros(0, dtype=np.int32)
+    dist_country = country_of_id[codes] if m else np.zeros(0, dtype=np.int16)  # (m,)
+    dist_rank = np.frombuffer(c.ranks, dtype=np.int32) if m else np.zeros(0, dtype=np.int32)
     if n:  # the dominant country: largest share, ties to the smallest (alphabetical) code
         starts = dist_ptr[:-1]
         top_share = np.maximum.reduceat(shares, starts)  # (n,)
@@ -282,8 +343,9 @@ def _table(c: _Collector) -> dict[str, np.ndarray]:
         country = np.minimum.reduceat(cand, starts).astype(np.int16)
     else:
         top_share, country = np.zeros(0), np.zeros(0, dtype=np.int16)
-    blob, offsets = _blob_and_offsets(names)
     dist_share = shares.astype(np.float32)
+    del shares
+    c.shares = array("d")
     countries_arr = np.asarray(country_list)
     regions, region_of_country = _region_index(countries_arr)
     region, region_share = _region_shares(dist_ptr, dist_country, dist_share, region_of_country)
