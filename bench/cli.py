@@ -45,6 +45,7 @@ from bench.errors import (
     one_line,
     root_cause,
 )
+from lookup.kernels import prepare_kernels
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CONFIG_NAME = "config"
@@ -420,6 +421,7 @@ def run_app(
     on stderr), 130 for Ctrl-C (one ``interrupted`` line naming the ``table_key`` value, the
     table where finished configurations are; ``table_key=None`` for apps without one).
     """
+    prepare_kernels()  # before anything loads faiss's OpenBLAS (lookup.kernels)
     import hydra
 
     args = rewrite_search_knobs(list(sys.argv[1:] if argv is None else argv))

@@ -1,9 +1,22 @@
 """pytest-benchmark suites behind the project's speed claims (not part of the installed package).
 
-Run them, then render the tables in ``results/``::
+Run them, then render the tables (into ``outputs/``; ``--out results`` to update the ones the
+README cites)::
 
-    python -m pytest benchmarks --benchmark-only --benchmark-json=results/benchmarks.json
-    python benchmarks/render.py results/benchmarks.json
+    python -m pytest benchmarks --benchmark-only --benchmark-json=outputs/benchmarks.json
+    python benchmarks/render.py outputs/benchmarks.json
+
+Which OpenBLAS core faiss's bundled copy runs is fixed when it loads, once per process, so a
+session runs under one setting, ``LOOKUP_BENCH_OPENBLAS`` (see :func:`set_openblas`):
+``installed`` (default: as the machine picks it), ``generic`` (faiss's OpenBLAS forced to its
+generic Prescott kernels, numpy's left alone: the machine of issue 24) or ``fixed`` (the
+``OPENBLAS_CORETYPE`` that ``lookup.kernels.prepare_kernels`` sets on such a machine). The exact
+search table covers all three::
+
+    for s in installed generic fixed; do LOOKUP_BENCH_OPENBLAS=$s python -m pytest \
+      benchmarks/test_perf_exact.py --benchmark-only --benchmark-json=outputs/exact_$s.json; done
+    python benchmarks/render.py outputs/exact_installed.json outputs/exact_generic.json \
+      outputs/exact_fixed.json
 
 The default ``python -m pytest`` never collects this folder (``testpaths = ["tests"]``), and
 pyproject's ``addopts`` carry ``--benchmark-disable``; asking for ``--benchmark-only`` here turns
@@ -27,10 +40,54 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+OPENBLAS_ENV = "LOOKUP_BENCH_OPENBLAS"
+OPENBLAS_SETTINGS = ("installed", "generic", "fixed")
+
+
+def set_openblas(setting: str) -> dict[str, str]:
+    """Make faiss's bundled OpenBLAS run as ``setting`` says, before anything imports faiss.
+
+    ``generic``: load it now with ``OPENBLAS_CORETYPE=Prescott`` (faiss reuses the loaded
+    library), then unset the variable, so numpy's OpenBLAS picks its own core. ``fixed``: set
+    ``OPENBLAS_CORETYPE`` to the value ``lookup.kernels`` verifies for a faiss OpenBLAS that
+    went generic on this CPU (as ``prepare_kernels`` would). Returns what was set.
+    """
+    from dataclasses import replace
+
+    from lookup import kernels
+    from lookup._openblas_probe import load_openblas
+
+    if setting not in OPENBLAS_SETTINGS:
+        valid = ", ".join(OPENBLAS_SETTINGS)
+        raise pytest.UsageError(f"{OPENBLAS_ENV}={setting!r} is invalid; valid: {valid}")
+    if setting == "installed":
+        return {}
+    faiss_files = kernels.openblas_files(("faiss",))
+    if not faiss_files:
+        raise pytest.UsageError(f"{OPENBLAS_ENV}={setting}: faiss bundles no OpenBLAS here")
+    if setting == "generic":
+        os.environ[kernels.CORETYPE_ENV] = "Prescott"
+        try:
+            for path in faiss_files:
+                load_openblas(path)
+        finally:
+            del os.environ[kernels.CORETYPE_ENV]
+        return {"faiss": "Prescott"}
+    files = kernels.openblas_files()
+    base = kernels.probe_openblas(files) or []
+    pretend = [replace(b, arch="Prescott") if b.owner == "faiss" else b for b in base]
+    _, vendor, flags = kernels.cpu_info()
+    plan = kernels.plan_fix(pretend, flags, vendor)
+    plan = plan and kernels.verify_fix(plan, files, pretend)
+    if plan is None or plan.coretype is None:
+        raise pytest.UsageError(f"{OPENBLAS_ENV}=fixed: no OPENBLAS_CORETYPE verifies here")
+    os.environ[kernels.CORETYPE_ENV] = os.environ[kernels.APPLIED_ENV] = plan.coretype
+    return {kernels.CORETYPE_ENV: plan.coretype}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """``--benchmark-only`` means measure: override pyproject's ``--benchmark-disable``.
+    Then the session's OpenBLAS setting (``LOOKUP_BENCH_OPENBLAS``) is applied.
 
     Runs before pytest-benchmark reads its options (its hook is ``trylast``); otherwise the two
     options together are a usage error.
@@ -42,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 "benchmarks measure time: add --no-cov (pyproject's addopts turn coverage on "
                 "for the tests, and coverage tracing slows the timed Python code)"
             )
+    set_openblas(os.environ.get(OPENBLAS_ENV, "installed"))
 
 
 class Perf:
@@ -52,6 +110,7 @@ class Perf:
 
     def __init__(self) -> None:
         self.medians: dict[str, float] = {}
+        self.openblas = os.environ.get(OPENBLAS_ENV, "installed")
         self.data_dir = Path(os.environ.get("LOOKUP_DATA_DIR", REPO.parent / "shared" / "data"))
         self.cache_dir = os.environ.get("LOOKUP_CACHE_DIR", str(REPO / ".cache" / "lookup"))
 
@@ -73,6 +132,13 @@ class Perf:
             yield pin_threads(n)
         finally:
             pin_threads(before)
+
+    @staticmethod
+    def kernels() -> dict[str, str]:
+        """The core each loaded OpenBLAS runs, by owner (``{"faiss": "Prescott", ...}``)."""
+        from lookup.kernels import blas_libraries
+
+        return {b.owner: b.arch for b in blas_libraries()}
 
     @staticmethod
     def measuring(benchmark) -> bool:

@@ -1,9 +1,11 @@
-"""Render the benchmark JSON into the Markdown tables under ``results/``.
+"""Render benchmark JSON into Markdown tables, in ``outputs/`` unless ``--out`` says otherwise.
 
-    python benchmarks/render.py results/benchmarks.json [--out results]
+    python benchmarks/render.py outputs/benchmarks.json [more.json ...] [--out results]
 
-reads a ``--benchmark-json`` file written by ``python -m pytest benchmarks --benchmark-only`` and
-writes ``perf_encoders.md``, ``perf_exact.md`` and ``perf_overhead.md``. Every number comes from
+reads ``--benchmark-json`` files written by ``python -m pytest benchmarks --benchmark-only`` (one
+per session: e.g. the exact-search suite under each ``LOOKUP_BENCH_OPENBLAS`` setting) and writes
+``perf_encoders.md``, ``perf_exact.md``, ``perf_overhead.md`` and ``perf_training.md`` from all of
+them together. ``--out results`` updates the tables the README cites. Every number comes from
 the JSON (the ratios were computed and checked by the benchmark session itself); nothing is
 measured here.
 """
@@ -16,9 +18,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 COMMAND = (
-    "python -m pytest benchmarks --benchmark-only --benchmark-json=results/benchmarks.json "
-    "&& python benchmarks/render.py results/benchmarks.json"
+    "python -m pytest benchmarks --benchmark-only --benchmark-json=outputs/benchmarks.json "
+    "&& python benchmarks/render.py outputs/benchmarks.json --out results"
 )
+EXACT_COMMAND = (
+    "for s in installed generic fixed; do LOOKUP_BENCH_OPENBLAS=$s python -m pytest "
+    "benchmarks/test_perf_exact.py --benchmark-only --benchmark-json=outputs/exact_$s.json; done "
+    "&& python benchmarks/render.py outputs/exact_installed.json outputs/exact_generic.json "
+    "outputs/exact_fixed.json --out results"
+)
+DEFAULT_OUT = Path("outputs")
 
 
 def _rows(bench: dict, module: str, test: str) -> list[dict]:
@@ -60,20 +69,39 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
     return out
 
 
-def _provenance(bench: dict) -> list[str]:
+def _session_line(bench: dict) -> str:
     machine, commit = bench.get("machine_info", {}), bench.get("commit_info", {})
     cpu = machine.get("cpu", {})
     sha = str(commit.get("id", "?"))[:10] + (" (dirty tree)" if commit.get("dirty") else "")
-    return [
-        "",
+    return (
         f"Measured {bench.get('datetime', '?')} on {cpu.get('brand_raw', '?')} "
         f"({cpu.get('count', '?')} logical CPUs), Python {machine.get('python_version', '?')}, "
-        f"pytest-benchmark {bench.get('version', '?')}, git `{sha}`. 'load' is the 1-minute load "
-        "average before/after each measurement (other work on the machine).",
+        f"pytest-benchmark {bench.get('version', '?')}, git `{sha}`."
+    )
+
+
+def _provenance(bench: dict, command: str = COMMAND) -> list[str]:
+    sessions = [_session_line(s) for s in bench.get("sessions", [bench])]
+    return [
         "",
-        f"Regenerate: `{COMMAND}`",
+        *(sessions if len(sessions) == 1 else [f"- {x}" for x in sessions]),
+        "",
+        "'load' is the 1-minute load average before/after each measurement (other work on the "
+        "machine).",
+        "",
+        f"Regenerate: `{command}`",
         "",
     ]
+
+
+def merge(benches: list[dict]) -> dict:
+    """Several sessions' JSON as one: their benchmarks in order, each session's provenance."""
+    if len(benches) == 1:
+        return benches[0]
+    return {
+        "benchmarks": [b for bench in benches for b in bench.get("benchmarks", [])],
+        "sessions": benches,
+    }
 
 
 def _median(b: dict) -> float | None:
@@ -268,32 +296,47 @@ def _overhead_backends(bench: dict) -> list[str]:
 
 def render_exact(bench: dict) -> str:
     rows_in = _rows(bench, "test_perf_exact.py", "test_exact_search")
-    lines = ["# Exact k-NN: ours vs faiss IndexFlat vs numpy, at equal threads", ""]
+    lines = ["# Exact k-NN at the GEMM limit: ours vs faiss IndexFlat, numpy and torch GEMM", ""]
     if not rows_in:
         return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
     i0 = rows_in[0]["extra_info"]
     lines += [
         f"{i0['n']} x {i0['dim']} standard-normal database, {i0['queries']} queries, "
         f"k={i0['k']}, {i0['metric']}; torch, BLAS and faiss pinned to the thread count. "
-        "ours: `lookup.index.exact.ExactSearcher.search` (faiss proposes k + 8 candidates in "
-        "float32, float64 re-rank, rows whose float32 margin cannot be certified redone over "
-        "the whole database); faiss: `IndexFlatL2.search`; numpy: float32 GEMM per block of "
-        "256 queries + `argpartition` + sort of the k. Index construction untimed. Speed vs "
-        "faiss = faiss median / our median, checked in the same session. 'identical rows': "
-        f"share of the first {i0['compared_queries']} queries whose ids, in order, equal a "
-        "float64 brute force sorted stably by (distance, id).",
+        "'openblas' is the session's setting for faiss's bundled OpenBLAS "
+        "(`LOOKUP_BENCH_OPENBLAS`): installed = as this machine picks it; generic = forced to "
+        "its Prescott kernels before faiss loads, numpy's left alone (the machine of issue 24, "
+        "fix off); fixed = the `OPENBLAS_CORETYPE` `lookup.kernels.prepare_kernels` sets there "
+        "(fix on). 'cores' is what each OpenBLAS ran (threadpoolctl). "
+        "ours: `ExactSearcher.search` as the harness runs it (auto: torch's GEMM over 512 x 2048 "
+        "tiles feeding faiss's heaps, k + 8 candidates, float64 re-rank, rows whose float32 "
+        "margin cannot be certified redone); ours_faiss: the same with faiss proposing through "
+        "its BLAS; faiss: `IndexFlatL2.search`; numpy: float32 GEMM per block of 256 queries + "
+        "`argpartition` + sort of the k; torch_gemm_rows / torch_gemm_tiles: the GEMM alone "
+        "(`torch.mm` into a reused output, 64 query rows x all items, or 512 x 2048 tiles). "
+        "'of GEMM limit' = torch_gemm_rows median / median (the same-shape product written to "
+        "memory, the issue's limit), 'speed vs faiss' = faiss median / median, both checked in "
+        "the same session; 'of tiled GEMM' = torch_gemm_tiles median / median (cache-resident "
+        "tiles whose scores are never read: a stricter bound, shown, not claimed). 'identical "
+        f"rows': share of the first {i0.get('compared_queries', '?')} queries whose ids, in "
+        "order, equal a float64 brute force sorted stably by (distance, id).",
         "",
     ]
     rows = []
     for b in rows_in:
         i = b["extra_info"]
+        cores = " ".join(f"{k}:{v}" for k, v in (i.get("kernels") or {}).items())
         rows.append(
             [
+                i.get("openblas", "installed"),
+                cores or "–",
                 i.get("threads_pinned", {}).get("threads_faiss", "?"),
                 i["variant"],
                 _fmt(_median(b), ".3f"),
                 _fmt((b.get("stats") or {}).get("min"), ".3f"),
                 b["stats"]["rounds"],
+                _ratio(i, "of_gemm_limit"),
+                _ratio(i, "of_tiled_gemm"),
                 _ratio(i, "speed_vs_faiss"),
                 _ratio(i, "speed_vs_numpy"),
                 _fmt(i.get("rows_identical_to_float64"), ".4f"),
@@ -304,16 +347,70 @@ def render_exact(bench: dict) -> str:
         )
     lines += _table(
         [
+            "openblas",
+            "cores",
             "threads",
             "method",
             "median s",
             "min s",
             "rounds",
+            "of GEMM limit",
+            "of tiled GEMM",
             "speed vs faiss",
             "speed vs numpy",
             "identical rows",
             "max abs D diff",
             "fallback rows",
+            "load",
+        ],
+        rows,
+    )
+    return "\n".join(lines + _provenance(bench, EXACT_COMMAND))
+
+
+def render_training(bench: dict) -> str:
+    rows_in = _rows(bench, "test_perf_training.py", "test_train_one_epoch")
+    lines = ["# Char-RNN training: fused loop vs today's loop, one thread", ""]
+    if not rows_in:
+        return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
+    i0 = rows_in[0]["extra_info"]
+    lines += [
+        f"One epoch on the default names data's database side ({i0['n_train']} names, batch "
+        f"{i0['batch_size']}), torch on one thread, the whole `train` call timed (vocabulary, "
+        "tensors, the epoch). steps: today's loop (the tutorial's step-by-step Elman RNN, the "
+        "output layer at every padded position); fused: the fused recurrent kernel and, for "
+        "rnn02, the output layer at the real positions only. Same batches, order and "
+        "initialisation; 'final loss' is the epoch's mean training loss (they differ by "
+        "gradient rounding only). Speedup = steps median / fused median, checked in the same "
+        "session.",
+        "",
+    ]
+    rows = []
+    for b in rows_in:
+        i = b["extra_info"]
+        rows.append(
+            [
+                i["encoder"],
+                i["loop"],
+                _fmt(_median(b), ".2f"),
+                _fmt((b.get("stats") or {}).get("min"), ".2f"),
+                b["stats"]["rounds"],
+                _fmt(i.get("names_per_s"), "d"),
+                _fmt(i.get("final_train_loss"), ".4f"),
+                _ratio(i, "speedup"),
+                _load(i),
+            ]
+        )
+    lines += _table(
+        [
+            "encoder",
+            "loop",
+            "median s",
+            "min s",
+            "rounds",
+            "names/s",
+            "final loss",
+            "speedup",
             "load",
         ],
         rows,
@@ -325,17 +422,23 @@ RENDERERS = {
     "perf_encoders.md": render_encoders,
     "perf_exact.md": render_exact,
     "perf_overhead.md": render_overhead,
+    "perf_training.md": render_training,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the three tables next to the JSON (or into ``--out``); return 0."""
+    """Write the tables into ``--out`` (default ``outputs/``); return 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("json", type=Path, help="a --benchmark-json file")
-    p.add_argument("--out", type=Path, default=None, help="folder (default: the JSON's)")
+    p.add_argument("json", type=Path, nargs="+", help="--benchmark-json files (one per session)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder (default: outputs; results: the tables the README cites)",
+    )
     args = p.parse_args(argv)
-    bench = json.loads(args.json.read_text(encoding="utf-8"))
-    out = args.out or args.json.parent
+    bench = merge([json.loads(path.read_text(encoding="utf-8")) for path in args.json])
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     for name, render in RENDERERS.items():
         (out / name).write_text(render(bench), encoding="utf-8")

@@ -110,6 +110,110 @@ def test_elman_cell_and_ones_initial_state_match_fused_rnn():
     torch.testing.assert_close(ours, fused, atol=1e-6, rtol=0)
 
 
+def _random_batch(seed: int, B: int = 11, T: int = 9, V: int = 40):
+    """Padded id batches: rows of random lengths 1..T, zero padding after."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(1, V, (B, T), generator=g)
+    lens = torch.randint(1, T + 1, (B,), generator=g)
+    x[torch.arange(T)[None, :] >= lens[:, None]] = 0
+    return x
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fused_kernel_equals_the_tutorial_loop_forward_and_backward(seed):
+    """The oracle is the step-by-step loop: the fused kernel's states are bitwise equal to it
+    (same association), its hand-written backward equals autograd through the loop, and torch's
+    nn.RNN kernel on the same parameters equals it within float tolerance."""
+    model = CharRNN(CharRNNConfig(40, 40, 8, 16), generator=torch.Generator().manual_seed(seed))
+    x = _random_batch(seed)
+    states, grads = {}, {}
+    for kernel in ("steps", "fused", "torch"):
+        model.zero_grad()
+        h = model.hidden_states(x, kernel=kernel)
+        (h.square() * torch.linspace(-1, 1, h.shape[-1])).sum().backward()
+        states[kernel] = h.detach()
+        named = model.named_parameters()
+        grads[kernel] = {n: p.grad.clone() for n, p in named if p.grad is not None}
+    torch.testing.assert_close(states["fused"], states["steps"], atol=0, rtol=0)
+    torch.testing.assert_close(states["torch"], states["steps"], atol=1e-6, rtol=0)
+    assert set(grads["fused"]) == {"emb.weight", "rnn.W_in2hid", "rnn.W_hid2hid", "rnn.b_hid"}
+    for kernel in ("fused", "torch"):
+        for name, g in grads["steps"].items():
+            torch.testing.assert_close(grads[kernel][name], g, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="kernel='cudnn' is invalid"):
+        model.hidden_states(x, kernel="cudnn")
+
+
+def test_elman_parameters_convert_to_nn_rnn_and_back():
+    """Both directions: the tutorial's parameters as nn.RNN's (rnn_state) run the same
+    recurrence as the loop, and any nn.RNN (two nonzero biases) as the tutorial's parameters
+    (elman_state) runs the same recurrence as that nn.RNN."""
+    from lookup.encoders.char_rnn.model import elman_state, rnn_state
+
+    torch.manual_seed(3)
+    cell = ElmanRNN(5, 7)
+    x = torch.randn(4, 6, 5)
+    h0 = torch.ones(4, 7)
+    rnn = torch.nn.RNN(5, 7, batch_first=True, nonlinearity="tanh")
+    with torch.no_grad():
+        for name, value in rnn_state(cell.W_in2hid, cell.W_hid2hid, cell.b_hid).items():
+            getattr(rnn, name).copy_(value)
+        torch.testing.assert_close(rnn(x, h0[None])[0], cell(x, kernel="steps"), atol=1e-6, rtol=0)
+        back = ElmanRNN(5, 7)
+        rnn.bias_hh_l0.normal_()  # an nn.RNN of its own, with both biases
+        for name, value in elman_state(rnn).items():
+            getattr(back, name).copy_(value)
+        torch.testing.assert_close(back(x, kernel="steps"), rnn(x, h0[None])[0], atol=1e-6, rtol=0)
+        assert list(back.state_dict()) == ["W_in2hid", "W_hid2hid", "b_hid"]
+    with pytest.raises(ValueError, match="one-layer"):
+        elman_state(torch.nn.RNN(5, 7, num_layers=2))
+
+
+def test_the_real_position_loss_equals_the_tutorial_loss():
+    """predict: cross-entropy of fc at the non-padding positions == the tutorial's
+    CrossEntropyLoss(ignore_index=mask) over every padded position; so do their gradients."""
+    model = CharRNN(CharRNNConfig(40, 40, 8, 16), generator=torch.Generator().manual_seed(4))
+    x = _random_batch(4)
+    y = torch.roll(x, -1, dims=1)
+    y[:, -1] = 0
+    losses, grads = [], []
+    for real_only in (False, True):
+        model.zero_grad()
+        h = model.hidden_states(x)
+        if real_only:
+            mask = y != 0
+            loss = torch.nn.functional.cross_entropy(model.fc(h[mask]), y[mask])
+        else:
+            loss = torch.nn.CrossEntropyLoss(ignore_index=0)(model.fc(h).reshape(-1, 40), y.ravel())
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-6, rtol=1e-6)
+    for a, b in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["classify", "predict"])
+def test_fused_and_reference_loops_train_alike(task):
+    """Same data, seed and batches: the fused loop and today's loop end at the same loss and
+    held-out metric (they differ only by the rounding of the gradients)."""
+    kw = dict(task=task, embedding_size=8, hidden_size=16, epochs=3, batch_size=4, seed=5)
+    cfg = char_rnn_train.TrainConfig(**kw)
+    out = {
+        loop: char_rnn_train.train(cfg, TRAIN * 3, LABELS * 3, TRAIN, LABELS, loop=loop)
+        for loop in char_rnn_train.LOOPS
+    }
+    (m_f, _, fused), (m_s, _, steps) = out["fused"], out["steps"]
+    assert list(m_f.state_dict()) == list(STATE_KEYS)
+    assert fused["final_train_loss"] == pytest.approx(steps["final_train_loss"], rel=1e-4)
+    metric = "heldout_accuracy" if task == "classify" else "heldout_char_accuracy"
+    assert fused[metric] == pytest.approx(steps[metric], abs=1e-9)
+    for a, b in zip(m_f.parameters(), m_s.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+    with pytest.raises(ValueError, match="loop='gpu' is invalid"):
+        char_rnn_train.train(cfg, TRAIN, LABELS, loop="gpu")
+
+
 def test_protocol_dim_fingerprint_and_input_order():
     enc = make()
     assert isinstance(enc, Encoder) and enc.dim == 16
@@ -317,3 +421,26 @@ def test_heldout_label_unseen_in_training_counts_as_wrong(tmp_path, caplog):
         cache_dir=str(tmp_path),
     )
     assert "heldout_accuracy = 0.0000" in caplog.text
+
+
+@pytest.mark.parametrize(("max_train", "applied"), [(5, 1), (50, 0), (None, 0)])
+def test_training_budget_is_stated_when_it_applies(tmp_path, caplog, max_train, applied):
+    from lookup.encoders.char_rnn.spec import MAX_TRAIN, CharRNNSpec
+    from lookup.protocols import EncoderData
+
+    assert CharRNNSpec().max_train == MAX_TRAIN  # a budget by default
+    spec = CharRNNSpec(
+        task="predict",
+        pooling="gather",
+        embedding_size=8,
+        hidden_size=16,
+        epochs=1,
+        max_train=max_train,
+    )
+    caplog.set_level("INFO")
+    enc = spec.load(EncoderData(TRAIN, np.asarray(LABELS), QUERIES), cache_dir=str(tmp_path))
+    assert enc.training["max_train_applied"] == applied
+    assert enc.training["n_train"] == (5 if applied else len(TRAIN))
+    assert ("training budget" in caplog.text) == bool(applied)
+    if applied:
+        assert "seeded sample of 5 of 9 names (encoder.max_train=5" in caplog.text

@@ -2,9 +2,10 @@
 
 The reference scores every (query, item) pair with the harness's float64 distances and sorts
 each row stably by (distance, id). :class:`ExactSearcher` must return exactly that, whether a row
-is certified from faiss's float32 candidates or needs the fallback; the tests build data where
-the fallback must run (ties wider than the candidate window, zero queries, distances closer than
-float32 can resolve) and check that it ran.
+is certified from the float32 candidates or needs the fallback, and whoever proposes them (faiss,
+or torch's or numpy's GEMM feeding faiss's heaps: every test runs each proposer); the tests build
+data where the fallback must run (ties wider than the candidate window, zero queries, distances
+closer than float32 can resolve) and check that it ran.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import numpy as np
 import pytest
 
 from lookup.distances import METRICS, pair_distances
-from lookup.index.exact import ExactSearcher, exact_knn
+from lookup.index.exact import PROPOSERS, ExactIndex, ExactSearcher, exact_knn
+
+# Every explicit proposer ("auto" picks one of them; tested on its own below).
+PROPOSING = tuple(p for p in PROPOSERS if p != "auto")
 
 
 def brute_force(xb: np.ndarray, xq: np.ndarray, k: int, metric: str):
@@ -37,8 +41,8 @@ def numpy_distances(xb: np.ndarray, xq: np.ndarray, metric: str) -> np.ndarray:
     return 1.0 - np.clip(cos, -1.0, 1.0)
 
 
-def assert_exact(xb, xq, k, metric, **kw) -> ExactSearcher:
-    searcher = ExactSearcher(xb, metric)
+def assert_exact(xb, xq, k, metric, proposer: str = "auto", **kw) -> ExactSearcher:
+    searcher = ExactSearcher(xb, metric, proposer=proposer)
     D, I = searcher.search(xq, k, **kw)  # noqa: E741
     ref_D, ref_I = brute_force(xb, xq, k, metric)
     assert D.dtype == np.float64 and I.dtype == np.int64 and D.shape == I.shape == (len(xq), k)
@@ -47,34 +51,38 @@ def assert_exact(xb, xq, k, metric, **kw) -> ExactSearcher:
     return searcher
 
 
+@pytest.mark.parametrize("proposer", PROPOSING)
 @pytest.mark.parametrize("metric", METRICS)
-def test_random_data_is_exact_without_fallback(metric: str) -> None:
+def test_random_data_is_exact_without_fallback(metric: str, proposer: str) -> None:
     rng = np.random.default_rng(0)
     xb = rng.standard_normal((3000, 24)).astype(np.float32)
     xq = rng.standard_normal((64, 24)).astype(np.float32)
-    searcher = assert_exact(xb, xq, 10, metric, block_size=20)
+    searcher = assert_exact(xb, xq, 10, metric, proposer, block_size=20)
+    assert searcher.proposed_by == proposer
     assert searcher.fallback_rows == 0  # the bound is tight enough for well-separated data
     nd = numpy_distances(xb, xq, metric)
     D, I = searcher.search(xq, 10)  # noqa: E741
     np.testing.assert_allclose(D, np.take_along_axis(nd, I, axis=1), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("proposer", PROPOSING)
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize(("n_db", "k"), [(1, 1), (2, 2), (5, 3), (9, 9), (18, 10), (19, 10)])
-def test_tiny_databases_and_k_equal_to_n(metric: str, n_db: int, k: int) -> None:
+def test_tiny_databases_and_k_equal_to_n(metric: str, n_db: int, k: int, proposer: str) -> None:
     rng = np.random.default_rng(n_db)
     xb = rng.standard_normal((n_db, 3)).astype(np.float32)
     xq = rng.standard_normal((4, 3)).astype(np.float32)
-    assert_exact(xb, xq, k, metric, block_size=3)
+    assert_exact(xb, xq, k, metric, proposer, block_size=3)
 
 
+@pytest.mark.parametrize("proposer", PROPOSING)
 @pytest.mark.parametrize("metric", METRICS)
-def test_duplicates_wider_than_the_candidate_window_fall_back(metric: str) -> None:
+def test_duplicates_wider_than_the_candidate_window_fall_back(metric: str, proposer: str) -> None:
     rng = np.random.default_rng(1)
     xb = rng.standard_normal((500, 8)).astype(np.float32)
     xb[100:160] = xb[7]  # 61 identical vectors (ids 7, 100..159): far more than k + 8
     xq = np.vstack([xb[7], xb[7] * 1.5, rng.standard_normal((3, 8))]).astype(np.float32)
-    searcher = assert_exact(xb, xq, 10, metric)
+    searcher = assert_exact(xb, xq, 10, metric, proposer)
     D, I = searcher.search(xq, 10)  # noqa: E741
     assert searcher.fallback_rows >= 1
     if metric != "ip":  # nearest are the copies, smallest ids first
@@ -82,20 +90,22 @@ def test_duplicates_wider_than_the_candidate_window_fall_back(metric: str) -> No
         assert np.all(D[0] == D[0, 0])
 
 
-def test_zero_vectors_under_cosine() -> None:
+@pytest.mark.parametrize("proposer", PROPOSING)
+def test_zero_vectors_under_cosine(proposer: str) -> None:
     rng = np.random.default_rng(2)
     xb = rng.standard_normal((400, 6)).astype(np.float32)
     xb[[3, 50, 51]] = 0.0
     xq = rng.standard_normal((5, 6)).astype(np.float32)
     xq[2] = 0.0
-    searcher = assert_exact(xb, xq, 12, "cosine")
+    searcher = assert_exact(xb, xq, 12, "cosine", proposer)
     D, I = searcher.search(xq, 12)  # noqa: E741
     np.testing.assert_array_equal(I[2], np.arange(12))  # zero query: all at distance 1, by id
     assert np.all(D[2] == 1.0) and np.isfinite(D).all()
     assert searcher.fallback_rows >= 1  # the zero query cannot be certified
 
 
-def test_distances_closer_than_float32_resolution_fall_back() -> None:
+@pytest.mark.parametrize("proposer", PROPOSING)
+def test_distances_closer_than_float32_resolution_fall_back(proposer: str) -> None:
     # Nearly parallel vectors: their cosine distances (t^2 / 2 <= 8e-8, distinct in float64) lie
     # below float32's resolution near 1, so faiss's order is arbitrary and the margin is thin.
     t = np.arange(1, 41, dtype=np.float64) * 1e-5
@@ -103,26 +113,30 @@ def test_distances_closer_than_float32_resolution_fall_back() -> None:
     rng = np.random.default_rng(3)
     xb = np.vstack([near, rng.standard_normal((300, 2))]).astype(np.float32)
     xq = np.array([[1.0, 0.0]], dtype=np.float32)
-    searcher = assert_exact(xb, xq, 10, "cosine")
+    searcher = assert_exact(xb, xq, 10, "cosine", proposer)
     assert searcher.fallback_rows == 1
     _, I = searcher.search(xq, 10)  # noqa: E741
     assert list(I[0]) == list(range(39, 29, -1))
 
 
-def test_large_common_offset_under_euclidean() -> None:
+@pytest.mark.parametrize("proposer", PROPOSING)
+def test_large_common_offset_under_euclidean(proposer: str) -> None:
     rng = np.random.default_rng(4)
     xb = (1e4 + rng.standard_normal((2000, 16)) * 1e-2).astype(np.float32)
     xq = (1e4 + rng.standard_normal((20, 16)) * 1e-2).astype(np.float32)
-    assert_exact(xb, xq, 10, "euclidean")
+    assert_exact(xb, xq, 10, "euclidean", proposer)
 
 
-def test_ip_with_varying_norms() -> None:
+@pytest.mark.parametrize("proposer", PROPOSING)
+def test_ip_with_varying_norms(proposer: str) -> None:
     rng = np.random.default_rng(5)
     xb = rng.standard_normal((2000, 16)) * rng.lognormal(0, 2, size=(2000, 1))
-    assert_exact(xb.astype(np.float32), rng.standard_normal((30, 16)).astype(np.float32), 7, "ip")
+    xq = rng.standard_normal((30, 16)).astype(np.float32)
+    assert_exact(xb.astype(np.float32), xq, 7, "ip", proposer)
 
 
-def test_seeded_fuzz_with_ties_scales_and_offsets() -> None:
+@pytest.mark.parametrize("proposer", PROPOSING)
+def test_seeded_fuzz_with_ties_scales_and_offsets(proposer: str) -> None:
     """Clustered data (near-duplicates at every scale, from 1e-9 to 1e-1 of the spread), rescaled
     by 1e-4..1e4, with offsets, zero queries, any k, any block size: always the brute force."""
     fallbacks = 0
@@ -143,29 +157,32 @@ def test_seeded_fuzz_with_ties_scales_and_offsets() -> None:
         if trial % 5 == 0:
             xq[0] = 0.0
         xb, xq = xb.astype(np.float32), xq.astype(np.float32)
-        searcher = assert_exact(xb, xq, k, metric, block_size=int(rng.integers(1, 8)))
+        block = int(rng.integers(1, 8))
+        searcher = assert_exact(xb, xq, k, metric, proposer, block_size=block)
         fallbacks += searcher.fallback_rows
     assert fallbacks > 0  # the data did exercise the fallback
 
 
+@pytest.mark.parametrize("proposer", PROPOSING)
 @pytest.mark.parametrize("metric", METRICS)
-def test_every_float32_key_is_within_the_bound(metric: str) -> None:
+def test_every_float32_key_is_within_the_bound(metric: str, proposer: str) -> None:
     """The invariant the method rests on: an item at float64 distance d has a float32 key (from
-    faiss, and from the fallback's own scoring) at most T(d), for every pair."""
+    the proposer, and from the fallback's own scoring) at most T(d), for every pair."""
     rng = np.random.default_rng(6)
     xb = rng.standard_normal((600, 48)) * rng.lognormal(0, 1, size=(600, 1))
     xq = rng.standard_normal((25, 48))
     if metric == "euclidean":
         xb, xq = xb + 300.0, xq + 300.0
     xb, xq = xb.astype(np.float32), xq.astype(np.float32)
-    searcher = ExactSearcher(xb, metric)
+    searcher = ExactSearcher(xb, metric, proposer=proposer)
     q_s = searcher._scale(xq)
     ids = np.broadcast_to(np.arange(len(xb)), (len(xq), len(xb)))
     dist = pair_distances(xb, xq, ids, metric)  # (nq, n_db)
     thr = np.stack([searcher._thresholds(q_s, dist[:, j]) for j in range(len(xb))], axis=1)
-    keys_faiss, ids_faiss = searcher._propose(q_s, len(xb))
-    by_id = np.empty_like(keys_faiss)
-    np.put_along_axis(by_id, ids_faiss, keys_faiss, axis=1)
+    keys, ids = searcher._propose(q_s, len(xb))
+    assert searcher.proposed_by == proposer
+    by_id = np.empty_like(keys)
+    np.put_along_axis(by_id, ids, keys, axis=1)
     assert np.all(by_id <= thr)
     assert np.all(searcher._keys(q_s) <= thr)
 
@@ -188,3 +205,45 @@ def test_api_single_queries_progress_and_errors() -> None:
         searcher.search(xq, 301)
     with pytest.raises(ValueError, match="dimension"):
         searcher.search(xq[:, :3], 4)
+
+
+def test_auto_lets_faiss_propose_small_batches_and_a_gemm_the_rest() -> None:
+    rng = np.random.default_rng(8)
+    xb = rng.standard_normal((4000, 12)).astype(np.float32)
+    xq = rng.standard_normal((45, 12)).astype(np.float32)
+    searcher = assert_exact(xb, xq, 5, "euclidean", "auto")
+    assert searcher.proposed_by == "torch"
+    assert assert_exact(xb, xq, 5, "euclidean", "auto", block_size=19).proposed_by == "faiss"
+    assert [searcher.proposer_for(n) for n in (1, 19, 20)] == ["faiss", "faiss", "torch"]
+    # tiles: more queries and items than one tile, a last tile of a single item, 3 threads
+    xb = rng.standard_normal((2 * 2048 + 1, 4)).astype(np.float32)
+    xq = rng.standard_normal((3 * 512 + 7, 4)).astype(np.float32)
+    ref_D, ref_I = brute_force(xb, xq, 3, "ip")
+    for proposer in ("torch", "numpy"):
+        searcher = ExactSearcher(xb, "ip", proposer=proposer)
+        searcher.threads_used = lambda: 3  # three query chunks, three Python threads
+        D, I = searcher.search(xq, 3)  # noqa: E741
+        np.testing.assert_array_equal(I, ref_I)
+        np.testing.assert_array_equal(D.astype(np.float32), ref_D)  # D: float64 distances
+
+
+def test_the_gemm_proposer_keeps_the_highest_float32_precision_and_restores_it() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    xb = rng.standard_normal((3000, 16)).astype(np.float32)
+    xq = rng.standard_normal((40, 16)).astype(np.float32)
+    before, threads = torch.get_float32_matmul_precision(), torch.get_num_threads()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        assert_exact(xb, xq, 10, "cosine", "torch")
+        assert torch.get_float32_matmul_precision() == "medium"  # restored after the search
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def test_a_bad_proposer_is_one_line() -> None:
+    with pytest.raises(ValueError, match=r"index.proposer='gpu' is invalid; valid: auto, faiss"):
+        ExactSearcher(np.ones((3, 2), dtype=np.float32), "ip", proposer="gpu")
+    with pytest.raises(ValueError, match="index.proposer"):
+        ExactIndex(proposer="gpu")

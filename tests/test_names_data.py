@@ -269,3 +269,68 @@ def test_label_shares_look_names_up_as_typed_then_folded(fake_pkl3):
     assert region == pytest.approx({"English-speaking": 1.0})  # GB + IE + US
     with pytest.raises(ValueError, match="labels='x' is invalid"):
         names.label_shares(["Common"], labels="x", cache_dir=fake_pkl3)
+
+
+# --- the streaming conversion (the package's layout) against pickle.load + build_table ----------
+
+
+def _package_like(n: int) -> dict:
+    """A dict laid out like names-dataset's: every name with country, gender and rank dicts,
+    country codes shared (interned) as in the package, > 1000 items (several top-level
+    batches) and > 256 memoized objects (LONG_BINGET references)."""
+    import sys
+
+    rng = np.random.default_rng(0)
+    codes = [sys.intern(c) for c in ("US", "GB", "DE", "FR", "JP", "PR", "MX", "NG", "CM", "IT")]
+    raw = {}
+    for i in range(n):
+        k = int(rng.integers(1, 4))
+        picked = rng.choice(len(codes), k, replace=False)
+        shares = rng.dirichlet(np.ones(k))
+        country = {codes[j]: float(round(s, 3)) for j, s in zip(picked, shares, strict=True)}
+        ranks = {
+            codes[j]: int(rng.integers(1, 70000)) for j in picked[: int(rng.integers(0, k + 1))]
+        }
+        name = f"{'  ' if i % 97 == 0 else ''}Näme{i % (n - 5)}"  # some duplicates, stripped
+        raw[name] = {"country": country, "gender": {}, "rank": ranks}
+    raw["Late"] = {"country": {sys.intern("ZZ"): 1.0}, "gender": {}, "rank": {"ZZ": 5}}  # new code
+    return raw
+
+
+def _same_tables(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_streaming_conversion_equals_pickle_load(tmp_path, monkeypatch, caplog):
+    raw = _package_like(2600)
+    p = tmp_path / "last_names.pkl.gz"
+    with gzip.open(p, "wb") as f:
+        pickle.dump(raw, f, protocol=4)
+    collector = names._collect_package(str(p))
+    assert collector.items == len(raw) and collector.strict
+    _same_tables(names._table(collector), build_table(raw))
+    # and through the cache, with no fallback
+    monkeypatch.setattr(names, "_pickle_path", lambda: str(p))
+    caplog.set_level("INFO", logger="lookup.data.names")
+    names._load_table(str(tmp_path / "cache"))
+    assert "not recognised" not in caplog.text
+
+
+def test_items_of_another_shape_stream_too_and_a_foreign_layout_falls_back(
+    fake_pkl, tmp_path, monkeypatch, caplog
+):
+    """RAW's names mostly lack gender/rank: the rewrite leaves them as they are (they are still
+    read exactly, only not released early). A layout outside the package's (an unknown key)
+    makes the streaming path refuse: one log line, then pickle.load, the same table."""
+    caplog.set_level("INFO", logger="lookup.data.names")
+    _same_tables(names._table(names._collect_package(str(fake_pkl))), build_table(RAW))
+    odd = dict(RAW, Odd={"country": {"DE": 1.0}, "origin": "x"})
+    p = tmp_path / "odd.pkl.gz"
+    with gzip.open(p, "wb") as f:
+        pickle.dump(odd, f, protocol=4)
+    monkeypatch.setattr(names, "_pickle_path", lambda: str(p))
+    table = names._load_table(str(tmp_path / "cache"))
+    assert "names package layout not recognised (unexpected entry 'Odd'" in caplog.text
+    _same_tables(table, build_table(odd))

@@ -14,7 +14,18 @@ Labels (``labels=``):
 The pickle takes ~7 s to unpickle, so it is converted once into a compact cached table
 (``<cache_dir>/names_v3_last_t<version>.npz``: names as one UTF-8 blob + offsets, dominant
 country and share, each name's whole country distribution, and its region and region share)
-that loads in well under a second. The table does not depend on ``min_share``/``limit``/``seed``;
+that loads in well under a second.
+
+Converting streams (:func:`_collect_package`): unpickled whole, the package is ~1 GB of small
+dicts (``pickle.load`` alone peaked at 1.05 GB, the conversion at 1.59 GB). The unpickler's
+memo keeps every memoized object alive until the end, and the top-level dict keeps every name's
+dicts. So the stream is rewritten before the C unpickler reads it: one regular expression over
+the opcodes of each item (a name and its ``{"country": {...}, "gender": {...}, "rank": {...}}``)
+makes every ``MEMOIZE`` of a name or a dict memoize ``None`` instead (nothing refers back to
+them; the memo keeps its numbering, so references to the shared country codes stay valid), and
+the top-level dict becomes a :class:`_Collector` whose ``__setitem__`` keeps only compact
+columns. A package whose layout does not fit (a new version) falls back to ``pickle.load``, with
+one log line. The table does not depend on ``min_share``/``limit``/``seed``;
 when `lookup.data.countries` regroups countries after the table was built, region shares are
 recomputed from the stored distributions (~1 s) instead of read.
 
@@ -28,11 +39,15 @@ curves). Without it, the first ``round(limit * test_fraction)`` are the queries.
 
 from __future__ import annotations
 
+import gc
 import gzip
-import itertools
+import io
 import logging
 import os
 import pickle
+import re
+from array import array
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -82,27 +97,191 @@ def _region_shares(
     return top.astype(np.int16), sums[np.arange(n), top]
 
 
-def _flatten(raw: dict) -> tuple[list[str], list[dict], list[dict]]:
-    """Kept names (stripped, no newline, first occurrence, with a country), their
-    ``{code: share}`` dicts and ``{code: rank}`` dicts (rank 1 = the country's most common
-    surname), in the package's order (the one Python pass over the dict)."""
-    names: list[str] = []
-    dists: list[dict] = []
-    ranks: list[dict] = []
-    seen: set[str] = set()
-    for key, info in raw.items():
+_LAYOUT = frozenset({"country", "gender", "rank"})
+
+
+class _Ids(dict):
+    """Numbers keys in order of first appearance: ``ids[key]`` (C speed unless the key is new)."""
+
+    def __missing__(self, key) -> int:
+        self[key] = value = len(self)
+        return value
+
+
+class _Collector:
+    """Takes the package's ``(name, info)`` pairs one at a time and keeps compact columns only:
+    the kept names (stripped, no newline, first occurrence, with a country), in the package's
+    order, and for each its countries (as the package spells them), shares and ranks.
+
+    ``strict``: raise on anything but the package's layout (a str name and a dict with at most
+    the keys country, gender, rank, its country a dict), so that the streaming conversion falls
+    back instead of guessing.
+    """
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+        self.names: list[str] = []
+        self.seen: set[str] = set()
+        self.lens = array("q")  # countries per kept name
+        self.ids = _Ids()  # country code (as the package spells it) -> small int
+        self.codes = array("i")  # one per (name, country): its code's id
+        self.shares = array("d")
+        self.ranks = array("i")  # the name's rank in that country (`NO_RANK`: none)
+        self.items = 0
+
+    def __setitem__(self, key, info) -> None:
+        self.items += 1
+        if self.strict and not (
+            type(key) is str
+            and type(info) is dict
+            and info.keys() <= _LAYOUT
+            and type(info.get("country")) is dict
+        ):
+            raise ValueError(f"unexpected entry {key!r}: {type(info).__name__}")
         name = str(key).strip()
         countries = (info or {}).get("country") or {}
-        if not name or "\n" in name or name in seen or not countries:
-            continue
-        seen.add(name)
-        names.append(name)
-        dists.append(countries)
-        ranks.append((info or {}).get("rank") or {})
-    return names, dists, ranks
+        if not name or "\n" in name or name in self.seen or not countries:
+            return
+        self.seen.add(name)
+        self.names.append(name)
+        self.lens.append(len(countries))
+        self.codes.extend(map(self.ids.__getitem__, countries))
+        self.shares.extend(countries.values())
+        ranks = info.get("rank")
+        if ranks:
+            self.ranks.extend(map(_rank, map(ranks.get, countries)))
+        else:
+            self.ranks.extend(_NO_RANK_ARRAY * len(countries))
+
+
+# One item of the package's pickle (protocol 4, frames removed): the top-level batch's MARK
+# (after the previous batch's SETITEMS), the name (SHORT_BINUNICODE, MEMOIZE), its dict
+# (EMPTY_DICT, MEMOIZE, MARK) with three keys, each a reference (BINGET, LONG_BINGET, or a short
+# ASCII string seen for the first time, memoized) to "country", "gender" and "rank" and each an
+# EMPTY_DICT + MEMOIZE: country {code: BINFLOAT ...}, gender {}, rank {code: BININT* ...}.
+_NEW = rb"\x8c[\x01-\x7f][\x20-\x7e]+\x94"
+_REF = rb"(?:h.|j....|" + _NEW + rb")"
+_INT = rb"(?:K.|M..|J....)"
+_ITEM = re.compile(
+    rb"(?P<pre>(?:u?\()?)\x8c(?P<nl>.)(?P<name>.*?)\x94\}\x94\((?P<k1>" + _REF + rb")\}\x94"
+    rb"(?P<cb>\((?:" + _REF + rb"G.{8})+u|" + _REF + rb"G.{8}s)"
+    rb"(?P<k2>" + _REF + rb")\}\x94(?P<k3>" + _REF + rb")\}\x94"
+    rb"(?P<rb>(?:\((?:" + _REF + _INT + rb")+u|" + _REF + _INT + rb"s)?)u",
+    re.S,
+)
+_NONE_MEMO = b"N\x940"  # NONE, MEMOIZE, POP: the memo gets None, the stack is unchanged
+_ITEM_REWRITE = (
+    rb"\g<pre>" + b"\x8c" + rb"\g<nl>\g<name>" + _NONE_MEMO + b"}" + _NONE_MEMO + b"("
+    + rb"\g<k1>" + b"}" + _NONE_MEMO + rb"\g<cb>\g<k2>" + b"}" + _NONE_MEMO
+    + rb"\g<k3>" + b"}" + _NONE_MEMO + rb"\g<rb>" + b"u"
+)  # fmt: skip
+_SINK = ("lookup.data.names", "_Collector")  # GLOBAL that stands in for the top-level dict
+
+
+class _StreamUnpickler(pickle.Unpickler):
+    """Resolves only the collector's GLOBAL; nothing else may be imported by the stream."""
+
+    def __init__(self, file, collector: _Collector) -> None:
+        super().__init__(file)
+        self._collector = collector
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == _SINK:
+            return lambda: self._collector
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+
+
+_WINDOW = 1 << 23  # opcodes rewritten at a time (8 MiB): the package is never in memory whole
+
+
+def _frames(f) -> Iterator[bytes]:
+    """The opcodes of a protocol 4 pickle, frame by frame (``f``: the decompressed file)."""
+    if f.read(2) != b"\x80\x04":
+        raise ValueError("not a protocol 4 pickle")
+    while frame := f.read(9):  # FRAME + 8-byte length, then the frame's opcodes
+        if frame[0] != 0x95 or len(frame) != 9:
+            raise ValueError("an opcode outside a frame")
+        n = int.from_bytes(frame[1:], "little")
+        chunk = f.read(n)
+        if len(chunk) != n:
+            raise ValueError("a truncated frame")
+        yield chunk
+
+
+def _rewritten(path: str, head: bytes, counts: list[int]) -> Iterator[bytes]:
+    """``head``, then the package's opcodes after its top-level EMPTY_DICT MEMOIZE with each item
+    rewritten (module docstring), one window of ~8 MiB at a time.
+
+    A window may end anywhere: an item cut in two matches in neither window and passes through
+    as it is (unchanged bytes stay a valid stream; that one item is just not released early).
+    """
+    yield head
+    buf = bytearray()
+    started = False
+    with gzip.open(path, "rb") as f:
+        for chunk in _frames(f):
+            buf += chunk
+            if not started and len(buf) >= 2:
+                if buf[:2] != b"}\x94":  # EMPTY_DICT MEMOIZE: the top-level dict
+                    raise ValueError("the top level is not a dict")
+                del buf[:2]
+                started = True
+            if len(buf) >= _WINDOW:
+                out, n = _ITEM.subn(_ITEM_REWRITE, buf)
+                counts[0] += n
+                buf = bytearray()
+                yield out
+    if not buf.endswith(b"u."):  # SETITEMS of the last batch, STOP
+        raise ValueError("the top level is not one dict of batched items")
+    out, n = _ITEM.subn(_ITEM_REWRITE, buf)
+    counts[0] += n
+    yield out
+
+
+class _Chunks(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._chunk = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not len(self._chunk):
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return 0
+            self._chunk = memoryview(nxt)
+        n = min(len(b), len(self._chunk))
+        b[:n] = self._chunk[:n]
+        self._chunk = self._chunk[n:]
+        return n
+
+
+def _collect_package(path: str) -> _Collector:
+    """The package's names as a :class:`_Collector`, streaming (module docstring); raises
+    ``ValueError`` or ``pickle.UnpicklingError`` when the layout does not fit."""
+    # PROTO 4, GLOBAL _Collector, EMPTY_TUPLE, REDUCE, MEMOIZE: replaces EMPTY_DICT, MEMOIZE
+    head = b"\x80\x04c" + "\n".join(_SINK).encode() + b"\n)R\x94"
+    counts = [0]
+    stream = io.BufferedReader(_Chunks(_rewritten(path, head, counts)), buffer_size=1 << 20)
+    collector = _Collector(strict=True)
+    enabled = gc.isenabled()
+    gc.disable()  # ~1M short-lived dicts: the cyclic GC would rescan the growing columns
+    try:
+        if _StreamUnpickler(stream, collector).load() is not collector:
+            raise ValueError("the stream did not end with the collector")
+    finally:
+        if enabled:
+            gc.enable()
+    log.debug("names package: %d of %d items streamed", counts[0], collector.items)
+    return collector
 
 
 NO_RANK = np.iinfo(np.int32).max  # a country that gives the name no rank
+_NO_RANK_ARRAY = array("i", [NO_RANK])
 
 
 def _rank(r) -> int:
@@ -124,7 +303,15 @@ def _blob_and_offsets(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_table(raw: dict) -> dict[str, np.ndarray]:
-    """Compact arrays from the package dict.
+    """Compact arrays from the package dict (see :func:`_table`)."""
+    collector = _Collector()
+    for key, info in raw.items():
+        collector[key] = info
+    return _table(collector)
+
+
+def _table(c: _Collector) -> dict[str, np.ndarray]:
+    """Compact arrays from the collected names (emptying ``c`` as it goes, to keep the peak low).
 
     ``blob``/``offsets`` (UTF-8 names), ``country``/``share`` (dominant country index into
     ``countries`` and its share; ties go to the alphabetically first code),
@@ -134,25 +321,20 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
     into ``regions``) with the mapping they were computed with (``region_of_country``).
     Only the walk over the dict is Python; everything after it is vectorised (~1M names).
     """
-    names, dists, rank_dicts = _flatten(raw)
-    n = len(names)
-    lens = np.fromiter(map(len, dists), dtype=np.int64, count=n)
+    n, m = len(c.names), len(c.codes)
+    blob, offsets = _blob_and_offsets(c.names)
+    c.names, c.seen = [], set()
+    lens = np.frombuffer(c.lens, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
     dist_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lens, out=dist_ptr[1:])
-    keys = list(itertools.chain.from_iterable(dists))  # (m,) codes as the package spells them
-    shares = np.fromiter(
-        itertools.chain.from_iterable(d.values() for d in dists), dtype=np.float64, count=len(keys)
-    )  # (m,)
-    as_text = {k: str(k) for k in set(keys)}
-    country_list = sorted(set(as_text.values()))
-    cidx = {c: i for i, c in enumerate(country_list)}
-    code_of_key = {k: cidx[t] for k, t in as_text.items()}
-    dist_country = np.fromiter(map(code_of_key.__getitem__, keys), dtype=np.int16, count=len(keys))
-    dist_rank = np.fromiter(
-        (_rank(r.get(k)) for d, r in zip(dists, rank_dicts, strict=True) for k in d),
-        dtype=np.int32,
-        count=len(keys),
-    )  # (m,)
+    shares = np.frombuffer(c.shares, dtype=np.float64) if m else np.zeros(0)  # (m,)
+    as_text = [str(k) for k in c.ids]  # the codes in id order, as text
+    country_list = sorted(set(as_text))
+    cidx = {code: i for i, code in enumerate(country_list)}
+    country_of_id = np.asarray([cidx[t] for t in as_text], dtype=np.int16)
+    codes = np.frombuffer(c.codes, dtype=np.int32) if m else np.zeros(0, dtype=np.int32)
+    dist_country = country_of_id[codes] if m else np.zeros(0, dtype=np.int16)  # (m,)
+    dist_rank = np.frombuffer(c.ranks, dtype=np.int32) if m else np.zeros(0, dtype=np.int32)
     if n:  # the dominant country: largest share, ties to the smallest (alphabetical) code
         starts = dist_ptr[:-1]
         top_share = np.maximum.reduceat(shares, starts)  # (n,)
@@ -161,8 +343,9 @@ def build_table(raw: dict) -> dict[str, np.ndarray]:
         country = np.minimum.reduceat(cand, starts).astype(np.int16)
     else:
         top_share, country = np.zeros(0), np.zeros(0, dtype=np.int16)
-    blob, offsets = _blob_and_offsets(names)
     dist_share = shares.astype(np.float32)
+    del shares
+    c.shares = array("d")
     countries_arr = np.asarray(country_list)
     regions, region_of_country = _region_index(countries_arr)
     region, region_share = _region_shares(dist_ptr, dist_country, dist_share, region_of_country)
@@ -240,9 +423,14 @@ def _load_table(cache_dir: str) -> dict[str, np.ndarray]:
                 quarantine(path, f"{type(exc).__name__}: {exc}")
         src = _pickle_path()
         log.info("converting %s into %s (one time, ~10 s)", src, path)
-        with gzip.open(src, "rb") as f:
-            raw = pickle.load(f)
-        table = build_table(raw)
+        try:
+            table = _table(_collect_package(src))
+        except (ValueError, TypeError, pickle.UnpicklingError, EOFError, OSError) as exc:
+            log.info("names package layout not recognised (%s); converting with pickle.load", exc)
+            with gzip.open(src, "rb") as f:
+                raw = pickle.load(f)
+            table = build_table(raw)
+            del raw
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **table)
     return table

@@ -2,22 +2,39 @@
 
 :class:`ExactSearcher` returns what a float64 brute force returns: the k smallest harness
 distances (:func:`lookup.distances.pair_distances`), ties broken by the smaller id. It gets
-there at faiss speed in two steps:
+there at matrix-product speed in two steps:
 
-1. **Propose.** faiss (``knn_inner_product`` / ``knn_L2sqr``, on its OpenMP threads, i.e. the
-   pinned ones) returns the best ``c = k + 8`` candidates of each query by float32 score, on
-   scaled vectors: unit rows for ``cosine`` (normalised in float64, then rounded), rows minus
-   the database mean for ``euclidean`` (L2 is shift-invariant, and a large common offset would
-   drown the float32 ranking), the raw rows for ``ip``.
+1. **Propose.** The best ``c = k + 8`` candidates of each query by float32 score, on scaled
+   vectors: unit rows for ``cosine`` (normalised in float64, then rounded), rows minus the
+   database mean for ``euclidean`` (L2 is shift-invariant, and a large common offset would
+   drown the float32 ranking), the raw rows for ``ip``. Who proposes (``proposer``):
+
+   - ``faiss``: ``IndexFlatIP`` / ``IndexFlatL2`` search on faiss's OpenMP threads. Below 20
+     queries faiss scores with its own SIMD code; from 20 on it calls its bundled BLAS, which can
+     run generic kernels (see :mod:`lookup.kernels`);
+   - ``torch`` / ``numpy``: that library's float32 matrix product (torch: MKL or oneDNN on x86,
+     whatever OpenBLAS core faiss's copy picked) over tiles of 512 queries x 2048 items (4 MiB of
+     scores, cache-sized), each tile pushed into faiss's C++ top-c heaps
+     (``float_minheap_array_t.addn``) -- faiss's selection without faiss's BLAS. The queries
+     are split into one chunk per thread, each run by a Python thread with a single-threaded
+     GEMM and single-threaded heaps: no OpenMP barrier between a tile's product and its
+     selection, and no two OpenMP pools (torch's and faiss's) spinning against each other,
+     which on a busy machine made the same loop with multi-threaded calls 5x slower. For
+     ``euclidean`` the score is one product with an extra column, ``[q, 1] . [2x, -|x|^2]``
+     (``|x|^2`` in float64, rounded once), and the key is ``|q|^2 - score`` in float64;
+   - ``auto`` (default): ``faiss`` for fewer than 20 queries, else ``torch`` (torch is a
+     dependency; ``numpy`` when torch cannot be imported): the proposal then runs at the speed of
+     the fastest GEMM here whichever BLAS faiss brought (``benchmarks/test_perf_exact.py``).
+
 2. **Re-rank and certify.** The candidates are re-ranked in float64 with ``pair_distances``;
    their k-th distance ``d_k`` is an upper bound on the true k-th distance. Every float32 score
    is within a rigorous bound ``E`` of the real one (below), so an item outside the candidates
    can only reach the top k (or tie ``d_k`` with a smaller id) if its float32 key is at most a
-   threshold ``T(d_k, E)``. faiss kept the ``c`` best keys, so every outsider's key is at least
-   the ``c``-th key; when that key is above ``T`` the row is certified. Otherwise (thin margin:
-   near-ties, duplicates, zero queries under cosine) the row falls back to scoring the whole
-   database in float32 and re-ranking in float64 every item whose key is at most ``T`` -- a
-   superset of the true top k and of its ties -- so the answer is exact either way.
+   threshold ``T(d_k, E)``. The proposer kept the ``c`` best keys, so every outsider's key is at
+   least the ``c``-th key; when that key is above ``T`` the row is certified. Otherwise (thin
+   margin: near-ties, duplicates, zero queries under cosine) the row falls back to scoring the
+   whole database in float32 and re-ranking in float64 every item whose key is at most ``T`` --
+   a superset of the true top k and of its ties -- so the answer is exact either way.
 
 Error bounds, with unit roundoff ``u = 2^-24`` and ``gamma_n = n u / (1 - n u)`` (Higham); a dot
 product of length ``d`` in float32, in any summation order, with or without FMA, is within
@@ -27,17 +44,25 @@ product of length ``d`` in float32, in any summation order, with or without FMA,
 - ``cosine``: unit rows are within ``nu = 1.01 u`` (componentwise, hence in norm) of the real
   unit vectors, so ``E = gamma_d (1 + nu)^2 + 2 nu + nu^2``;
 - ``euclidean``: the key is the squared distance of the centred rows, evaluated as
-  ``|q|^2 + |x|^2 - 2 q.x`` (faiss, BLAS path) or from differences (faiss, direct path), both within
+  ``|q|^2 + |x|^2 - 2 q.x`` (faiss, BLAS path), from differences (faiss, direct path) or as
+  ``|q|^2 - [q, 1] . [2x, -fl(|x|^2)]`` (GEMM proposers: a length ``d + 1`` product within
+  ``gamma_{d+1} (2|q||x| + |x|^2)``, plus ``u |x|^2`` for rounding the norm), all within
   ``gamma_{d+4} (|q_c| + max|x_c|)^2``; centring in float32 moves ``|q - x|`` by at most
   ``1.01 u (|q_c| + max|x_c|)``.
 
+The GEMM proposers run with torch's float32 matmul precision at ``"highest"`` (set for the call
+and restored, with torch's thread count): a reduced-precision (TF32/bf16) product would void
+these bounds.
+
 ``fallback_rows`` counts the rows of the last :meth:`ExactSearcher.search` that needed the
-fallback.
+fallback; ``proposed_by`` names the proposer its last block used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -48,8 +73,16 @@ from lookup.index.base import BaseIndex, check_int
 
 log = logging.getLogger(__name__)
 
-# Candidates faiss proposes beyond k: c = k + _PROPOSE_EXTRA.
+# Candidates proposed beyond k: c = k + _PROPOSE_EXTRA.
 _PROPOSE_EXTRA = 8
+PROPOSERS = ("auto", "faiss", "torch", "numpy")
+# From this many queries on, faiss scores through its BLAS (its distance_compute_blas_threshold);
+# below it, "auto" lets faiss propose with its own SIMD code.
+_GEMM_MIN_QUERIES = 20
+# One tile of GEMM scores: queries x items (4 MiB of float32: stays in cache for the heaps).
+_TILE_QUERIES, _TILE_ITEMS = 512, 2048
+# faiss's HeapArray::addn runs serially up to this many entries per call (its OpenMP threshold).
+_HEAP_SERIAL_ENTRIES = 100_000
 # Float32 entries of one block of keys (queries x database) scored by the fallback at once.
 _MAX_BLOCK_ENTRIES = 1 << 24  # 64 MiB
 # float64 entries gathered by one pair_distances call (bounds its temporaries, keeps them cached).
@@ -77,22 +110,64 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_proposer(proposer: str) -> str:
+    if proposer not in PROPOSERS:
+        raise ValueError(f"index.proposer={proposer!r} is invalid; valid: {', '.join(PROPOSERS)}")
+    return proposer
+
+
+def _gemm_library() -> str:
+    """The GEMM ``auto`` uses for batches: torch's (a dependency), numpy's without it."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "torch"
+
+
+@contextlib.contextmanager
+def _single_threaded(library: str) -> Iterator[None]:
+    """``library``'s GEMM on one thread per call (the callers are the threads), and torch's
+    float32 matmul precision at "highest" (TF32/bf16 would void the error bounds); both
+    restored after the block."""
+    if library == "torch":
+        import torch
+
+        threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+        torch.set_num_threads(1)
+        torch.set_float32_matmul_precision("highest")
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            torch.set_float32_matmul_precision(precision)
+    else:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+
+
 class ExactSearcher:
     """Exact k-NN over one database, with the per-database work (scaling, norms, error bounds)
     done once so that many small searches (single-query timing) stay cheap.
 
-    The module docstring gives the method: faiss proposes ``k + 8`` candidates per query in
-    float32, a float64 re-rank orders them, a rigorous float32 error bound certifies that no
-    other item can enter the top k, and uncertified rows are redone over the whole database.
-    Distances are the harness's float64 ones (kept in float64: an inner product of finite
-    float32 vectors can leave the float32 range); ties go to the smaller id.
+    The module docstring gives the method: ``proposer`` (faiss, or a torch/numpy GEMM feeding
+    faiss's heaps) proposes ``k + 8`` candidates per query in float32, a float64 re-rank orders
+    them, a rigorous float32 error bound certifies that no other item can enter the top k, and
+    uncertified rows are redone over the whole database. Distances are the harness's float64
+    ones (kept in float64: an inner product of finite float32 vectors can leave the float32
+    range); ties go to the smaller id.
     """
 
-    def __init__(self, xb: np.ndarray, metric: str) -> None:
+    def __init__(self, xb: np.ndarray, metric: str, *, proposer: str = "auto") -> None:
         self.metric = check_metric(metric)
+        self.proposer = _check_proposer(proposer)
         self.xb = as_matrix(xb, "xb")
         self.fallback_rows = 0
+        self.proposed_by = ""
         self._flat = None  # faiss flat index over the scaled rows, made on the first search
+        self._gemm_db: dict[str, Any] = {}  # per library: the (d', n) scaled rows, transposed
         n, d = self.xb.shape
         self._center: np.ndarray | None = None
         self._sq: np.ndarray | None = None  # float32 squared norms of the centred rows (L2)
@@ -110,11 +185,18 @@ class ExactSearcher:
 
     @staticmethod
     def threads_used() -> int:
-        """Threads a search runs on: faiss's OpenMP threads (the proposal, nearly all the
-        work); the float32 fallback uses BLAS threads, which ``pin_threads`` sets alike."""
+        """Threads a search runs on: faiss's OpenMP threads (faiss's proposal and the heaps of
+        the GEMM proposers); torch's and the BLAS threads, which ``pin_threads`` sets alike, run
+        the GEMMs and the float32 fallback."""
         import faiss
 
         return int(faiss.omp_get_max_threads())
+
+    def proposer_for(self, n_queries: int) -> str:
+        """The proposer a block of ``n_queries`` queries gets (resolving ``auto``)."""
+        if self.proposer != "auto":
+            return self.proposer
+        return "faiss" if n_queries < _GEMM_MIN_QUERIES else _gemm_library()
 
     # ---- scaling and keys ----------------------------------------------------------------------
 
@@ -158,8 +240,15 @@ class ExactSearcher:
         return ip
 
     def _propose(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """faiss's best ``c`` per query: (keys ascending, ids), both (b, c). A flat index
-        holds the scaled database once (its norms precomputed, as IndexFlat.search uses them)."""
+        """The best ``c`` per query by float32 key: (keys ascending, ids), both (b, c)."""
+        self.proposed_by = self.proposer_for(len(xq_s))
+        if self.proposed_by == "faiss":
+            return self._propose_faiss(xq_s, c)
+        return self._propose_gemm(xq_s, c, self.proposed_by)
+
+    def _propose_faiss(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's best ``c`` per query. A flat index holds the scaled database once (its norms
+        precomputed, as IndexFlat.search uses them)."""
         import faiss
 
         if self._flat is None:
@@ -171,6 +260,91 @@ class ExactSearcher:
         keys, ids = self._flat.search(xq_s, c)
         if self.metric != "euclidean":
             np.negative(keys, out=keys)
+        return keys, ids
+
+    def _gemm_database(self, library: str):
+        """The scaled rows as a (d', n) matrix for ``library``'s GEMM (made once): ``x`` for
+        ip/cosine; for euclidean ``[2x, -|x|^2]`` with the norm in float64, rounded once."""
+        if library not in self._gemm_db:
+            xs = self._xs
+            if self.metric == "euclidean":
+                xa = np.empty((xs.shape[0], xs.shape[1] + 1), dtype=np.float32)
+                np.multiply(xs, 2.0, out=xa[:, :-1])  # exact: a power of two
+                with np.errstate(over="ignore"):  # near float32's limits: such rows fall back
+                    xa[:, -1] = -(_row_norms(xs) ** 2)
+                xs = xa
+            db = np.ascontiguousarray(xs.T)  # (d', n): a tile is a column slice, no copy
+            if library == "torch":
+                import torch
+
+                db = torch.from_numpy(db)
+            self._gemm_db[library] = db
+        return self._gemm_db[library]
+
+    def _propose_gemm(self, xq_s: np.ndarray, c: int, library: str):
+        """The best ``c`` per query from ``library``'s float32 GEMM over cache-sized tiles, each
+        pushed into faiss's top-c heaps.
+
+        The queries are split into one contiguous chunk per thread (``threads_used()``); each
+        chunk runs in a Python thread of its own with a single-threaded GEMM and single-threaded
+        heap updates (rows in groups small enough that faiss's ``addn`` opens no OpenMP region),
+        so no parallel region, barrier or spinning pool sits between a tile's GEMM and its
+        selection. Both libraries release the GIL. torch's (or the BLAS's) thread count is 1
+        for the call and restored after it.
+        """
+        import faiss
+
+        db = self._gemm_database(library)
+        b, n = len(xq_s), db.shape[1]
+        q = xq_s
+        if self.metric == "euclidean":
+            q = np.empty((b, xq_s.shape[1] + 1), dtype=np.float32)
+            q[:, :-1] = xq_s
+            q[:, -1] = 1.0
+        score = np.empty((b, c), dtype=np.float32)  # best first after reorder()
+        ids = np.empty((b, c), dtype=np.int64)
+        heaps = faiss.float_minheap_array_t()  # keeps the c largest scores of each row
+        heaps.k, heaps.nh = c, b
+        heaps.val, heaps.ids = faiss.swig_ptr(score), faiss.swig_ptr(ids)
+        heaps.heapify()
+        if library == "torch":
+            import torch
+
+            qt, mm, wrap = torch.from_numpy(q), torch.mm, torch.from_numpy
+        else:
+            qt, mm, wrap = q, np.matmul, lambda a: a
+        width = min(n, _TILE_ITEMS)
+        group = max(1, _HEAP_SERIAL_ENTRIES // width)  # rows per addn: no OpenMP region
+
+        def chunk(lo: int, hi: int) -> None:
+            tile = np.empty(min(hi - lo, _TILE_QUERIES) * width, dtype=np.float32)
+            out = wrap(tile)
+            for s in range(lo, hi, _TILE_QUERIES):
+                qs = qt[s : min(s + _TILE_QUERIES, hi)]
+                nq = qs.shape[0]
+                for j in range(0, n, _TILE_ITEMS):
+                    part = db[:, j : j + _TILE_ITEMS]  # (d', nj)
+                    nj = part.shape[1]
+                    mm(qs, part, out=out[: nq * nj].reshape(nq, nj))  # (nq, nj) scores
+                    for r in range(0, nq, group):
+                        rows = min(group, nq - r)
+                        heaps.addn(nj, faiss.swig_ptr(tile[r * nj :]), j, s + r, rows)
+
+        workers = max(1, min(self.threads_used(), -(-b // _TILE_QUERIES)))
+        bounds = np.linspace(0, b, workers + 1).astype(int)
+        with _single_threaded(library):
+            if workers == 1:
+                chunk(0, b)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(chunk, bounds[:-1], bounds[1:]))
+        heaps.reorder()  # each row by descending score: ascending key
+        if self.metric == "euclidean":  # key = |q|^2 - score, in float64
+            keys = _row_norms(xq_s)[:, None] ** 2 - score
+        else:
+            keys = np.negative(score, out=score)
         return keys, ids
 
     # ---- exact re-ranking ----------------------------------------------------------------------
@@ -272,32 +446,38 @@ def exact_knn(
     *,
     block_size: int = 65536,
     progress: bool = False,
+    proposer: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours (ground truth): faiss proposes, float64 decides.
+    """Exact k nearest neighbours (ground truth): a float32 GEMM proposes, float64 decides.
 
     See :class:`ExactSearcher` for the method. Returns ``(D, I)``: float64 harness distances
     and int64 ids, shape (nq, k), sorted ascending, ties broken by the smaller id.
     """
-    return ExactSearcher(xb, metric).search(xq, k, block_size=block_size, progress=progress)
+    searcher = ExactSearcher(xb, metric, proposer=proposer)
+    return searcher.search(xq, k, block_size=block_size, progress=progress)
 
 
 class ExactIndex(BaseIndex):
-    """Brute-force k-NN with :class:`ExactSearcher`; distances are harness ones."""
+    """Brute-force k-NN with :class:`ExactSearcher`; distances are harness ones. Build
+    parameters: ``block_size`` (queries per call), ``proposer`` (see the module docstring)."""
 
     NAME = "exact"
     KNOBS = ()
     NORMALISE = False  # ExactSearcher scores the raw rows in the harness's metric
 
-    def __init__(self, metric: str = "cosine", block_size: int = 65536) -> None:
+    def __init__(
+        self, metric: str = "cosine", block_size: int = 65536, proposer: str = "auto"
+    ) -> None:
         super().__init__(metric)
         self.block_size = check_int(self.NAME, "block_size", block_size, 1)
+        self.proposer = _check_proposer(proposer)
         self._searcher: ExactSearcher | None = None
 
     def _build(self, xb: np.ndarray) -> None:
-        self._searcher = ExactSearcher(xb, self.metric)
+        self._searcher = ExactSearcher(xb, self.metric, proposer=self.proposer)
 
     def build_params(self) -> dict[str, Any]:
-        return {"metric": self.metric, "block_size": self.block_size}
+        return {"metric": self.metric, "block_size": self.block_size, "proposer": self.proposer}
 
     def threads_used(self, mode: str) -> dict[str, int]:
         n = self._searcher.threads_used()

@@ -299,7 +299,7 @@ def reference_encode(
     outs = []
     for s in range(0, len(seqs), batch_size):
         ids, lens = pad(seqs[s : s + batch_size], width)
-        y_out = model.hidden_states(torch.from_numpy(ids).to(dev))  # (B, T, H)
+        y_out = model.hidden_states(torch.from_numpy(ids).to(dev), kernel="steps")  # (B, T, H)
         if pooling == "gather":
             outs.append(column_gather_loop(y_out, torch.from_numpy(lens)))
         else:

@@ -29,6 +29,21 @@ last       ``max_seq_length - 1``: the last padded  ``max_seq_length - 2``: the 
 A name longer than the vocabulary's ``max_seq_length`` allows is not truncated; with ``last``
 it reads its own final real step.
 
+Training runs the Elman RNN through a fused recurrent kernel, :class:`ElmanFunction`: the
+forward pass is one in-place ``addmm`` + bias + ``tanh`` per step with the tutorial's
+association ``(x W_in2hid + h W_hid2hid) + b`` (so its states equal the step-by-step loop
+bitwise), the input projection ``x W_in2hid`` is one GEMM over all steps, and the backward pass
+is written out (backpropagation through time: one multiply and one GEMM per step, the weight
+gradients one GEMM over all steps) instead of ~13 autograd nodes per step. The same recurrence
+is ``torch.nn.RNN(nonlinearity="tanh", batch_first=True)`` with ``weight_ih_l0 = W_in2hid^T``,
+``weight_hh_l0 = W_hid2hid^T``, ``bias_ih_l0 = b_hid`` and ``bias_hh_l0 = 0``
+(:func:`rnn_state`, and back: :func:`elman_state`); ``kernel="torch"`` runs that, but on CPU
+torch's RNN is a C++ loop of the same per-step ops with an ordinary autograd backward, slower
+than :class:`ElmanFunction` here (``benchmarks/test_perf_training.py``). :class:`ElmanRNN`
+keeps the tutorial's parameters, so the checkpoint keeps its format and :data:`STATE_KEYS`;
+``kernel="steps"`` is the tutorial's loop, the oracle of the tests and the path
+``reference_encode`` runs.
+
 This module holds the model, its config, sequences and the checkpoint format; fast inference
 is in :mod:`.encoder`, training in :mod:`.train`, the ``encoder=rnn01|rnn02`` option in
 :mod:`.spec`. Imports go one way: model <- encoder, train <- spec.
@@ -59,8 +74,83 @@ STATE_KEYS = ("emb.weight", "rnn.W_in2hid", "rnn.W_hid2hid", "rnn.b_hid", "fc.we
 # Model (tutorial architecture; the Elman loop is the oracle)
 
 
+KERNELS = ("fused", "torch", "steps")
+
+
+def rnn_state(W_in2hid: torch.Tensor, W_hid2hid: torch.Tensor, b_hid: torch.Tensor) -> dict:
+    """The tutorial's Elman parameters as ``nn.RNN``'s (views, so gradients flow back):
+    ``weight_ih_l0`` (H, E), ``weight_hh_l0`` (H, H), ``bias_ih_l0`` (H,), ``bias_hh_l0`` zeros."""
+    return {
+        "weight_ih_l0": W_in2hid.t(),
+        "weight_hh_l0": W_hid2hid.t(),
+        "bias_ih_l0": b_hid.reshape(-1),
+        "bias_hh_l0": torch.zeros(b_hid.numel(), dtype=b_hid.dtype, device=b_hid.device),
+    }
+
+
+def elman_state(rnn: nn.RNN) -> dict[str, torch.Tensor]:
+    """An ``nn.RNN`` (one layer, tanh, unidirectional) as the tutorial's parameters (copies):
+    ``W_in2hid`` (E, H), ``W_hid2hid`` (H, H), ``b_hid = bias_ih + bias_hh`` (1, H)."""
+    if rnn.num_layers != 1 or rnn.bidirectional or rnn.mode != "RNN_TANH":
+        raise ValueError("only a one-layer, unidirectional tanh nn.RNN is an Elman RNN")
+    b = torch.zeros(rnn.hidden_size, dtype=rnn.weight_ih_l0.dtype)
+    if rnn.bias:
+        b = rnn.bias_ih_l0.detach() + rnn.bias_hh_l0.detach()
+    return {
+        "W_in2hid": rnn.weight_ih_l0.detach().t().clone(),
+        "W_hid2hid": rnn.weight_hh_l0.detach().t().clone(),
+        "b_hid": b.reshape(1, -1).clone(),
+    }
+
+
+class ElmanFunction(torch.autograd.Function):
+    """The Elman recurrence with a hand-written backward (backpropagation through time).
+
+    ``apply(xw, W_hid2hid, b_hid, h0)``: ``xw`` (B, T, H) the input projection ``x W_in2hid``,
+    ``h0`` (B, H) -> hidden states (B, T, H), ``h_t = tanh((xw_t + h_{t-1} W_hid2hid) + b)``.
+    Backward, with ``d_t = (dL/dh_t + d_{t+1} W_hid2hid^T) * (1 - h_t^2)``: ``dL/dxw_t = d_t``,
+    ``dL/dW_hid2hid = sum_t h_{t-1}^T d_t`` and ``dL/db = sum_t d_t``, each one reduction over
+    all steps. ``h0`` gets no gradient (the tutorial's is a constant).
+    """
+
+    @staticmethod
+    def forward(ctx, xw: torch.Tensor, W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor):
+        B, T, H = xw.shape
+        xw_t = xw.transpose(0, 1).contiguous()  # (T, B, H): each step reads a contiguous block
+        hs = torch.empty(T + 1, B, H, dtype=xw.dtype, device=xw.device)  # (T+1, B, H), hs[0] = h0
+        hs[0] = h0
+        bias = b.reshape(-1)
+        for t in range(T):
+            out = hs[t + 1]
+            torch.addmm(xw_t[t], hs[t], W, out=out)  # x W_in2hid + h W_hid2hid
+            out.add_(bias).tanh_()  # ... + b, tanh: the tutorial's rounding
+        ctx.save_for_backward(hs, W)
+        ctx.b_shape = b.shape
+        return hs[1:].permute(1, 0, 2)  # (B, T, H)
+
+    @staticmethod
+    def backward(ctx, dout: torch.Tensor):
+        hs, W = ctx.saved_tensors
+        T, H = hs.shape[0] - 1, hs.shape[2]
+        deriv = torch.mul(hs[1:], hs[1:]).neg_().add_(1.0)  # 1 - h_t^2, (T, B, H)
+        dpre = torch.empty_like(deriv)  # (T, B, H)
+        dout = dout.transpose(0, 1).contiguous()  # (T, B, H)
+        W_t = W.t()
+        for t in range(T - 1, -1, -1):
+            g = dout[t] if t == T - 1 else torch.addmm(dout[t], dpre[t + 1], W_t)
+            torch.mul(g, deriv[t], out=dpre[t])
+        flat = dpre.reshape(-1, H)  # (T*B, H)
+        dW = hs[:-1].reshape(-1, H).t() @ flat  # (H, H)
+        db = flat.sum(0, keepdim=True)  # (1, H)
+        return dpre.permute(1, 0, 2), dW, db.reshape(ctx.b_shape), None
+
+
 class ElmanRNN(nn.Module):
-    """The tutorial's explicit Elman RNN, batch first, initial hidden state all ones."""
+    """The tutorial's Elman RNN, batch first, initial hidden state all ones.
+
+    ``kernel``: ``fused`` (:class:`ElmanFunction`, the default), ``torch`` (``nn.RNN``'s kernel
+    on the same parameters) or ``steps`` (the tutorial's loop, one step at a time).
+    """
 
     def __init__(
         self, input_size: int, hidden_size: int, generator: torch.Generator | None = None
@@ -74,14 +164,28 @@ class ElmanRNN(nn.Module):
         for p in (self.W_in2hid, self.W_hid2hid, self.b_hid):
             nn.init.uniform_(p, -bound, bound, generator=generator)
 
-    def forward(self, x_in: torch.Tensor, initial_hidden: torch.Tensor | None = None):
+    def forward(
+        self,
+        x_in: torch.Tensor,
+        initial_hidden: torch.Tensor | None = None,
+        *,
+        kernel: str = "fused",
+    ) -> torch.Tensor:
         """x_in (B, T, E) -> hidden states (B, T, H), one per step."""
-        B, T, _ = x_in.shape
         h = initial_hidden
         if h is None:
-            h = torch.ones(B, self.hidden_size, dtype=x_in.dtype, device=x_in.device)  # (B, H)
+            h = torch.ones(x_in.shape[0], self.hidden_size, dtype=x_in.dtype, device=x_in.device)
+        if kernel == "fused":
+            return ElmanFunction.apply(x_in @ self.W_in2hid, self.W_hid2hid, self.b_hid, h)
+        if kernel == "torch":
+            rnn = nn.RNN(x_in.shape[-1], self.hidden_size, nonlinearity="tanh", batch_first=True)
+            params = rnn_state(self.W_in2hid, self.W_hid2hid, self.b_hid)
+            out, _ = torch.func.functional_call(rnn.to(x_in.device), params, (x_in, h[None]))
+            return out
+        if kernel != "steps":
+            raise ValueError(f"kernel={kernel!r} is invalid; valid: {', '.join(KERNELS)}")
         outs = []
-        for t in range(T):
+        for t in range(x_in.shape[1]):
             h = torch.tanh(x_in[:, t] @ self.W_in2hid + h @ self.W_hid2hid + self.b_hid)  # (B, H)
             outs.append(h)
         return torch.stack(outs, dim=1)  # (B, T, H)
@@ -118,13 +222,13 @@ class CharRNN(nn.Module):
             bound = 1.0 / math.sqrt(H)
             nn.init.uniform_(self.fc.bias, -bound, bound, generator=generator)
 
-    def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T) int64 -> (B, T, H)."""
-        return self.rnn(self.emb(x))
+    def hidden_states(self, x: torch.Tensor, *, kernel: str = "fused") -> torch.Tensor:
+        """x (B, T) int64 -> (B, T, H), through the RNN ``kernel`` (see :class:`ElmanRNN`)."""
+        return self.rnn(self.emb(x), kernel=kernel)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *, kernel: str = "fused") -> torch.Tensor:
         """x (B, T) -> logits (B, T, n_out) at every step."""
-        return self.fc(self.hidden_states(x))
+        return self.fc(self.hidden_states(x, kernel=kernel))
 
 
 def column_gather(y_out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

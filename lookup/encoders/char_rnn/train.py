@@ -6,6 +6,19 @@ model, input ``^ c1..cn``, target ``c1..cn _``, loss ignoring padding.
 
 Each batch is cut to its own longest sequence: for both losses the steps past that are padding
 that never reaches the loss, so this equals training on the tutorial's fully padded tensors.
+
+Two loops compute the same loss, batches and updates (``loop=``):
+
+- ``fused`` (what :func:`train_cached` runs): the Elman RNN through the fused recurrent kernel
+  (:class:`~.model.ElmanFunction`), and for predict the output layer and the loss only at the real
+  (non-padding) positions: ``cross_entropy(fc(h[mask]), y[mask])`` is the mean over the same
+  positions as the tutorial's ``CrossEntropyLoss(ignore_index=mask)`` over all of them, with half
+  the output-layer work (names average 8 of ~18 padded steps here); torch's fused Adam;
+- ``steps``: today's loop as it was, the step-by-step Elman RNN and the output layer at every
+  padded position; kept as the reference of ``benchmarks/test_perf_training.py``.
+
+The forward passes are bitwise equal; the gradients differ by float rounding only (summation
+order), so the two train equally good models, not bitwise equal ones.
 """
 
 from __future__ import annotations
@@ -41,7 +54,8 @@ from lookup.progress import progress
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2  # bump when training code changes what a key produces
+CACHE_FORMAT = 3  # bump when training code changes what a key produces (3: the fused loop)
+LOOPS = ("fused", "steps")
 
 
 @dataclass(frozen=True)
@@ -94,7 +108,9 @@ def _step_inputs(ids, other, idx, task, device):
     return x[:, :T].to(device), y[:, :T].to(device)
 
 
-def evaluate(model: CharRNN, vec: CharVectorizer, texts, labels, task: str) -> float:
+def evaluate(
+    model: CharRNN, vec: CharVectorizer, texts, labels, task: str, *, kernel: str = "fused"
+) -> float:
     """classify: accuracy; predict: per-character next-token accuracy (padding excluded)."""
     dev = model.emb.weight.device
     seqs = input_sequences(vec, list(texts), "classify")
@@ -107,16 +123,28 @@ def evaluate(model: CharRNN, vec: CharVectorizer, texts, labels, task: str) -> f
     with torch.inference_mode():
         for idx in _batches(len(seqs), 1024, None):
             x, o = _step_inputs(ids, other, idx, task, dev)
+            h = model.hidden_states(x, kernel=kernel)  # (B, T, H)
             if task == "classify":
-                pred = model.fc(column_gather(model.hidden_states(x), o)).argmax(-1).cpu()
+                pred = model.fc(column_gather(h, o)).argmax(-1).cpu()
                 correct += int((pred == y_true[idx]).sum())
                 total += len(idx)
             else:
-                pred = model(x).argmax(-1)
                 mask = o != 0
-                correct += int(((pred == o) & mask).sum())
+                pred = model.fc(h[mask]).argmax(-1)  # real positions only
+                correct += int((pred == o[mask]).sum())
                 total += int(mask.sum())
     return correct / max(total, 1)
+
+
+def _adam(model: CharRNN, lr: float, fused: bool) -> torch.optim.Adam:
+    """Adam; the fused loop asks for torch's fused implementation (one kernel for all
+    parameters, ~2x faster than ``foreach`` here), ``foreach`` where it is not available."""
+    if fused:
+        try:
+            return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # older torch, or a device without it
+            return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 @contextlib.contextmanager
@@ -138,18 +166,21 @@ def train(
     heldout_labels: Sequence[str] | None = None,
     *,
     device: torch.device | str = "cpu",
+    loop: str = "fused",
 ) -> tuple[CharRNN, CharVectorizer, dict]:
     """Seeded, deterministic training; returns (model, vectorizer, metrics).
 
-    Runs on one intra-op thread: the per-step ops of this small model are too small to gain
-    from more (measured on a shared 2-core machine: 1.4 s vs 4.5 s per epoch of 16k names),
-    and a fixed thread count keeps the result independent of the machine's core count.
+    ``loop``: ``fused`` or ``steps`` (today's loop, the benchmark's reference; module
+    docstring). Runs on one intra-op thread: a fixed thread count keeps the result independent
+    of the machine's core count (a GEMM may round differently when split across threads).
     """
+    if loop not in LOOPS:
+        raise ValueError(f"loop={loop!r} is invalid; valid: {', '.join(LOOPS)}")
     with _torch_threads(1):
-        return _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device)
+        return _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device, loop)
 
 
-def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device):
+def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device, loop):
     """`train` without the thread pinning."""
     texts = [str(t) for t in train_texts]
     if not texts:
@@ -174,8 +205,11 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
         weight = 1.0 / torch.tensor([counts[t] for t in nv.tokens()], dtype=torch.float32)
         loss_fn = nn.CrossEntropyLoss(weight=weight.to(device))
     else:
-        loss_fn = nn.CrossEntropyLoss(ignore_index=vec.surname_vocab.mask_index)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        mask_index = vec.surname_vocab.mask_index
+        loss_fn = nn.CrossEntropyLoss(ignore_index=mask_index)
+    fused = loop == "fused"
+    kernel = "fused" if fused else "steps"
+    opt = _adam(model, cfg.lr, fused)
     n_batches = (len(texts) + cfg.batch_size - 1) // cfg.batch_size
     t0 = time.perf_counter()
     bar = progress(total=cfg.epochs * n_batches, desc=f"train rnn ({cfg.task})", unit="batch")
@@ -185,10 +219,14 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
         for i, idx in enumerate(_batches(len(texts), cfg.batch_size, gen)):
             x, o = _step_inputs(ids, other, idx, cfg.task, device)
             if cfg.task == "classify":
-                logits = model.fc(column_gather(model.hidden_states(x), o))  # (B, n_out)
+                h = model.hidden_states(x, kernel=kernel)  # (B, T, H)
+                logits = model.fc(column_gather(h, o))  # (B, n_out)
                 loss = loss_fn(logits, y_all[idx].to(device))
+            elif fused:  # the output layer at real positions only: (P, V), P = non-padding
+                mask = o != mask_index
+                loss = nn.functional.cross_entropy(model.fc(model.hidden_states(x)[mask]), o[mask])
             else:
-                logits = model(x)  # (B, T, V)
+                logits = model(x, kernel="steps")  # (B, T, V)
                 loss = loss_fn(logits.reshape(-1, V), o.reshape(-1))
             opt.zero_grad()
             loss.backward()
@@ -200,7 +238,7 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
     metrics = {"train_seconds": round(time.perf_counter() - t0, 2), "final_train_loss": running}
     if heldout_texts is not None and (cfg.task == "predict" or heldout_labels is not None):
         name = "heldout_accuracy" if cfg.task == "classify" else "heldout_char_accuracy"
-        metrics[name] = evaluate(model, vec, heldout_texts, heldout_labels, cfg.task)
+        metrics[name] = evaluate(model, vec, heldout_texts, heldout_labels, cfg.task, kernel=kernel)
         log.info("char rnn (%s) %s = %.4f", cfg.task, name, metrics[name])
     model.eval()
     return model, vec, metrics
@@ -261,4 +299,4 @@ def _load_cached(cfg: TrainConfig, wpath: str, vpath: str, mpath: str, device):
     return model.to(device).eval(), vec, metrics
 
 
-__all__ = ["TrainConfig", "cache_key", "evaluate", "train", "train_cached"]
+__all__ = ["LOOPS", "TrainConfig", "cache_key", "evaluate", "train", "train_cached"]
