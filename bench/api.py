@@ -25,6 +25,7 @@ import pandas as pd
 
 from bench.cli import precheck, rewrite_search_knobs
 from lookup import frontier
+from lookup.kernels import prepare_kernels
 
 
 def _value(v: Any) -> str:
@@ -75,6 +76,7 @@ def run(
 
     from bench.run import run as run_job
 
+    prepare_kernels()  # names a generic OpenBLAS (fixes it when faiss has not loaded yet)
     cfg = precheck(overrides_of(dataset, encoder, index, overrides, table=table, **settings))
     HydraConfig.instance().set_config(cfg)
     rows = run_job(cfg)

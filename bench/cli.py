@@ -393,6 +393,7 @@ def compose_and_run(
     (no ``-m``); no run folder, no logging set-up. Exits 2 on bad input, 130 on Ctrl-C."""
     from hydra.core.hydra_config import HydraConfig
 
+    prepare_kernels()
     args = rewrite_search_knobs(list(argv))
     table = None
     try:

@@ -35,6 +35,7 @@ from lookup import metrics
 from lookup.data.names import label_shares
 from lookup.index.exact import exact_knn
 from lookup.io import atomic_path
+from lookup.kernels import prepare_kernels
 from lookup.provenance import load_average, machine
 
 NAMES = (
@@ -245,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help="Markdown file to write (default: stdout)")
     args = ap.parse_args(argv)
     log_like_the_app()
+    prepare_kernels()  # before faiss loads
     names = [n.strip() for n in args.names.split(",") if n.strip()]
     if not names:
         raise BadInput(f"--names={args.names!r} is invalid; valid: comma-separated names")

@@ -37,6 +37,7 @@ from bench.cli import log_like_the_app
 from bench.errors import is_user_error, one_line, root_cause
 from lookup import frontier
 from lookup.errors import BadInput
+from lookup.kernels import prepare_kernels
 
 log = logging.getLogger("bench.tune")
 
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     log_like_the_app()
+    prepare_kernels()  # before faiss loads
     try:
         study, settings = tune(list(argv))
     except Exception as exc:  # noqa: BLE001 - filtered just below

@@ -37,6 +37,7 @@ from lookup.errors import BadInput
 from lookup.index.exact import exact_knn
 from lookup.index.faiss_binary_backend import exact_knn_hamming
 from lookup.job import Checked, Job, backend_knobs, base_row, check, make_index, rescore_factor
+from lookup.kernels import kernel_columns
 from lookup.protocols import EncoderData
 from lookup.provenance import load_average
 from lookup.registry import name_of
@@ -342,6 +343,8 @@ def job_columns(job: Job, prep: Prepared, cid: str | None) -> dict[str, Any]:
     if ds.name != job.dataset.name:  # e.g. dataset=vectors: the file it read
         row["dataset_source"] = ds.name
     row.update(job.codes.columns(dim))
+    dtype = job.index.params.get("dtype", "f32") if job.index is not None else "f32"
+    row.update(kernel_columns(metric=prep.metric, dim=dim, usearch_dtype=str(dtype)))
     row.update(
         dataset=job.dataset.name,
         encoder=job.encoder.name if job.encoder is not None else "none",

@@ -32,8 +32,10 @@ REQUIRED = ("dataset", "encoder", "index", "recall_at_k", "qps")
 
 # build_* columns that are measurements of the build, not its parameters.
 BUILD_MEASUREMENTS = ("build_s", "build_s_std", "build_peak_rss")
-# Settings that make two rows incomparable when they differ (measured differently).
-SETTINGS = ("k", "metric", "eps", "mode", "threads")
+# Settings that make two rows incomparable when they differ (measured differently): the
+# kernels faiss and its BLAS ran are among them (lookup.kernels: a generic OpenBLAS ran 4.5x
+# slower on one machine), so rows of different kernels are never one group.
+SETTINGS = ("k", "metric", "eps", "mode", "threads", "kernel_faiss_simd", "kernel_blas_faiss_arch")
 # A score this close below a target still reaches it: float noise of a mean of hits/(nq*k),
 # orders of magnitude below one query's share of the recall (1/(n_queries*k) >= 1e-7 here).
 TARGET_TOL = 1e-9
