@@ -16,6 +16,7 @@ from lookup.encoders.char_rnn import (
     CharRNN,
     CharRNNConfig,
     CharRNNEncoder,
+    CharRNNSpec,
     ElmanRNN,
     load_or_train,
     reference_encode,
@@ -236,7 +237,9 @@ def test_round_trip_tutorial_format(tmp_path, task):
         raw = json.load(f)
     assert set(raw) == {"surname_vocab", "nationality_vocab", "max_seq_length"}
     back = load_or_train(
-        task=task, pooling="gather", weights=w, vocab=v, embedding_size=8, hidden_size=16
+        CharRNNSpec(
+            task=task, pooling="gather", weights=w, vocab=v, embedding_size=8, hidden_size=16
+        )
     )
     np.testing.assert_array_equal(back.encode(QUERIES), enc.encode(QUERIES))
     assert back.fingerprint == enc.fingerprint
@@ -270,7 +273,7 @@ def test_weights_that_do_not_fit(tmp_path, kwargs, match):
     _, w, v = _saved(tmp_path)
     kw = {"embedding_size": 8, "hidden_size": 16} | kwargs
     with pytest.raises(ValueError, match=match) as info:
-        load_or_train(weights=w, vocab=v, **kw)
+        load_or_train(CharRNNSpec(weights=w, vocab=v, **kw))
     assert "\n" not in str(info.value)
 
 
@@ -281,18 +284,16 @@ def test_bad_state_files(tmp_path):
     state["rnn.bias"] = torch.zeros(1)
     torch.save(state, tmp_path / "keys.state")
     with pytest.raises(ValueError, match=r"missing keys \['rnn.b_hid'\].*'rnn.bias'"):
-        load_or_train(
-            weights=str(tmp_path / "keys.state"), vocab=v, embedding_size=8, hidden_size=16
-        )
+        CharRNNSpec(weights=str(tmp_path / "keys.state"), vocab=v, embedding_size=8, hidden_size=16)
     (tmp_path / "junk.state").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="not a torch state dict"):
-        load_or_train(weights=str(tmp_path / "junk.state"), vocab=v)
+        CharRNNSpec(weights=str(tmp_path / "junk.state"), vocab=v, embedding_size=8, hidden_size=16)
     with pytest.raises(FileNotFoundError):
-        load_or_train(weights=str(tmp_path / "nope.state"), vocab=v)
-    with pytest.raises(FileNotFoundError):
-        load_or_train(weights=w, vocab=str(tmp_path / "nope.json"))
-    with pytest.raises(ValueError, match="without vocab"):
-        load_or_train(weights=w)
+        CharRNNSpec(weights=str(tmp_path / "nope.state"), vocab=v)
+    with pytest.raises(ValueError, match=r"encoder.vocab=.*nope.json is invalid .*does not exist"):
+        CharRNNSpec(weights=w, vocab=str(tmp_path / "nope.json"))
+    with pytest.raises(ValueError, match="without encoder.vocab"):
+        CharRNNSpec(weights=w)
 
 
 def test_vocab_that_does_not_match_weights(tmp_path):
@@ -300,21 +301,28 @@ def test_vocab_that_does_not_match_weights(tmp_path):
     other = CharVectorizer.from_texts(TRAIN + ["Xyzqvw"], LABELS + ["xx"])
     other.save(tmp_path / "other.json")
     with pytest.raises(ValueError, match=r"emb\.weight .*the vocab has \d+ tokens"):
-        load_or_train(
-            weights=w, vocab=str(tmp_path / "other.json"), embedding_size=8, hidden_size=16
-        )
+        CharRNNSpec(weights=w, vocab=str(tmp_path / "other.json"), embedding_size=8, hidden_size=16)
 
 
 def test_bad_task_pooling_device():
-    with pytest.raises(ValueError, match="pooling must be one of"):
-        load_or_train(pooling="mean")
-    with pytest.raises(ValueError, match="task must be one of"):
-        load_or_train(task="tag")
+    with pytest.raises(ValueError, match=r"encoder.pooling='mean' is invalid"):
+        CharRNNSpec(pooling="mean")
+    with pytest.raises(ValueError, match=r"encoder.task='tag' is invalid"):
+        CharRNNSpec(task="tag")
     with pytest.raises(ValueError, match="device"):
         resolve_device("tpu")
     assert resolve_device("auto").type in {"cpu", "cuda"}
     with pytest.raises(ValueError, match="no weights and no train_texts"):
-        load_or_train()
+        load_or_train(CharRNNSpec())
+
+
+_DATA_KEYS = ("train_texts", "train_labels", "heldout_texts", "heldout_labels")
+
+
+def _load(cache_dir: str = ".cache/lookup", **kw):
+    """load_or_train from keyword arguments: the spec's keys and the data to train on."""
+    spec = CharRNNSpec(**{k: v for k, v in kw.items() if k not in _DATA_KEYS})
+    return load_or_train(spec, cache_dir=cache_dir, **{k: kw[k] for k in _DATA_KEYS if k in kw})
 
 
 @pytest.mark.parametrize("task", ["classify", "predict"])
@@ -332,12 +340,12 @@ def test_training_is_deterministic_cached_and_atomic(tmp_path, task, caplog):
         heldout_labels=LABELS,
     )
     caplog.set_level("INFO")
-    a = load_or_train(cache_dir=str(tmp_path / "a"), **kw)
+    a = _load(cache_dir=str(tmp_path / "a"), **kw)
     assert "heldout" in caplog.text
-    b = load_or_train(cache_dir=str(tmp_path / "b"), **kw)
+    b = _load(cache_dir=str(tmp_path / "b"), **kw)
     np.testing.assert_array_equal(a.encode(QUERIES), b.encode(QUERIES))
     t0 = time.perf_counter()
-    c = load_or_train(cache_dir=str(tmp_path / "a"), **kw)
+    c = _load(cache_dir=str(tmp_path / "a"), **kw)
     assert time.perf_counter() - t0 < 1.0
     np.testing.assert_array_equal(a.encode(QUERIES), c.encode(QUERIES))
     (key_dir,) = (tmp_path / "a" / "char_rnn").iterdir()
@@ -345,7 +353,7 @@ def test_training_is_deterministic_cached_and_atomic(tmp_path, task, caplog):
     assert files == [".lock", "meta.json", "model.state", "vocab.json"]  # no temp files
     assert list(torch.load(key_dir / "model.state", weights_only=True)) == list(STATE_KEYS)
     # the cached files are the tutorial's format: loadable as given weights
-    d = load_or_train(
+    d = _load(
         task=task,
         pooling="gather",
         weights=str(key_dir / "model.state"),
@@ -355,7 +363,7 @@ def test_training_is_deterministic_cached_and_atomic(tmp_path, task, caplog):
     )
     np.testing.assert_array_equal(a.encode(QUERIES), d.encode(QUERIES))
     # another hyperparameter -> another key
-    load_or_train(cache_dir=str(tmp_path / "a"), **(kw | {"lr": 1e-2}))
+    _load(cache_dir=str(tmp_path / "a"), **(kw | {"lr": 1e-2}))
     assert len(list((tmp_path / "a" / "char_rnn").iterdir())) == 2
 
 
@@ -365,7 +373,7 @@ def test_crash_while_saving_leaves_no_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(char_rnn_train, "save_checkpoint", boom)
     with pytest.raises(RuntimeError):
-        load_or_train(
+        _load(
             epochs=1,
             embedding_size=8,
             hidden_size=16,
@@ -380,7 +388,7 @@ def test_crash_while_saving_leaves_no_cache(tmp_path, monkeypatch):
 
 def test_classify_needs_labels(tmp_path):
     with pytest.raises(ValueError, match="needs train_labels"):
-        load_or_train(task="classify", train_texts=TRAIN, cache_dir=str(tmp_path))
+        _load(task="classify", train_texts=TRAIN, cache_dir=str(tmp_path))
 
 
 @pytest.mark.slow
@@ -396,7 +404,7 @@ def test_rnn01_gather_knn_on_tutorial_surnames(tmp_path):
     if not (data / "surnames.csv").exists():
         pytest.skip("tutorial surnames not available")
     ds = load_surnames(str(data / "surnames.csv"))
-    enc = load_or_train(
+    enc = _load(
         task="classify",
         pooling="gather",
         epochs=40,
@@ -410,7 +418,7 @@ def test_rnn01_gather_knn_on_tutorial_surnames(tmp_path):
 
 def test_heldout_label_unseen_in_training_counts_as_wrong(tmp_path, caplog):
     caplog.set_level("INFO")
-    load_or_train(
+    _load(
         epochs=1,
         embedding_size=8,
         hidden_size=16,

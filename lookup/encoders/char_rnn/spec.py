@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -34,21 +34,21 @@ MAX_TRAIN = 50_000  # default training budget in names (the default names data h
 
 
 @dataclass(frozen=True)
-class CharRNNSpec:
-    """rnn01 (``task="classify"``) or rnn02 (``task="predict"``); see :func:`load_or_train`."""
+class CharRNNSpec(TrainConfig):
+    """rnn01 (``task="classify"``) or rnn02 (``task="predict"``): the training hyperparameters
+    are :class:`TrainConfig`'s fields (inherited, declared once), plus how the vectors are read
+    (``pooling``), the tutorial's files to load instead of training (``weights``, ``vocab``),
+    the training budget and the device; see :func:`load_or_train`."""
 
-    task: str = "classify"
     pooling: str = "last"
     weights: str | None = None
     vocab: str | None = None
-    embedding_size: int = 16
-    hidden_size: int = 64
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
     max_train: int | None = MAX_TRAIN
-    seed: int = 1337
     device: str = "cpu"
+
+    def train_config(self) -> TrainConfig:
+        """The hyperparameters training uses (and hashes into its cache key)."""
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
 
     def __post_init__(self) -> None:
         check_range("encoder", "task", self.task, choices=TASKS)
@@ -100,17 +100,7 @@ class CharRNNSpec:
             texts = [texts[i] for i in rows]
             labels = None if labels is None else np.asarray(labels)[rows]
         encoder = load_or_train(
-            task=self.task,
-            pooling=self.pooling,
-            weights=self.weights,
-            vocab=self.vocab,
-            embedding_size=self.embedding_size,
-            hidden_size=self.hidden_size,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            seed=self.seed,
-            device=self.device,
+            self,
             cache_dir=cache_dir,
             train_texts=texts,
             train_labels=None if labels is None else list(labels),
@@ -127,18 +117,8 @@ class CharRNNSpec:
 
 
 def load_or_train(
+    spec: CharRNNSpec,
     *,
-    task: str = "classify",
-    pooling: str = "last",
-    weights: str | None = None,
-    vocab: str | None = None,
-    embedding_size: int = 16,
-    hidden_size: int = 64,
-    epochs: int = 10,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    seed: int = 1337,
-    device: str = "cpu",
     cache_dir: str = ".cache/lookup",
     train_texts: Sequence[str] | None = None,
     train_labels: Sequence[str] | None = None,
@@ -147,45 +127,28 @@ def load_or_train(
 ) -> CharRNNEncoder:
     """rnn01 (``task="classify"``) or rnn02 (``task="predict"``) as an encoder.
 
-    With ``weights`` (and ``vocab``) the tutorial's files are loaded as they are. Without, the
-    model is trained on ``train_texts``/``train_labels`` (seeded, cached under
+    With ``spec.weights`` (and ``vocab``) the tutorial's files are loaded as they are. Without,
+    the model is trained on ``train_texts``/``train_labels`` (seeded, cached under
     ``<cache_dir>/char_rnn/<key>/model.state`` + ``vocab.json``; the key hashes the data and
-    the hyperparameters) and the held-out metric is logged.
+    ``spec.train_config()``) and the held-out metric is logged.
     """
-    if task not in TASKS:
-        raise BadInput(f"task must be one of {TASKS}, got {task!r}")
-    if pooling not in POOLINGS:
-        raise BadInput(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if weights is not None:
-        if vocab is None:
-            raise BadInput("weights given without vocab; pass vocab=<the tutorial's vocab JSON>")
+    if spec.weights is not None:
         return load_pretrained(
-            weights,
-            vocab,
-            task=task,
-            pooling=pooling,
-            embedding_size=embedding_size,
-            hidden_size=hidden_size,
-            device=device,
+            spec.weights,
+            spec.vocab,
+            task=spec.task,
+            pooling=spec.pooling,
+            embedding_size=spec.embedding_size,
+            hidden_size=spec.hidden_size,
+            device=spec.device,
         )
-    if vocab is not None:
-        raise BadInput("vocab given without weights; pass both, or neither to train")
-    cfg = TrainConfig(
-        task=task,
-        embedding_size=embedding_size,
-        hidden_size=hidden_size,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-    )
     model, vec, metrics = train_cached(
-        cfg,
+        spec.train_config(),
         train_texts,
         train_labels,
         heldout_texts,
         heldout_labels,
         cache_dir=cache_dir,
-        device=resolve_device(device),
+        device=resolve_device(spec.device),
     )
-    return CharRNNEncoder(model, vec, task=task, pooling=pooling, training=metrics)
+    return CharRNNEncoder(model, vec, task=spec.task, pooling=spec.pooling, training=metrics)
