@@ -58,6 +58,23 @@ def test_char_indices_matches_list_path():
     np.testing.assert_array_equal(lens, [len(t) for t in texts])
 
 
+def test_vocab_built_in_one_pass_equals_adding_every_character():
+    """from_texts counts all characters at once; the vocabulary (indices in order of first
+    appearance, counts, special tokens met in the text) is the one of adding them in turn."""
+    texts = ["Hadad", "Ó'Neill", "^_x", "<UNK>", "", "Smith-Jones", "Hadad"]
+    labels = ["ar", "ir", "zz", "zz", "en", "en", "ar"]
+    vec = CharVectorizer.from_texts(texts, labels)
+    sv = Vocabulary(use_unks=True, use_mask=True, use_start_end=True)
+    for t in texts:
+        sv.add_many(t)
+    nv = Vocabulary()
+    for lab in labels:
+        nv.add(lab)
+    assert vec.surname_vocab.to_serializable() == sv.freeze().to_serializable()
+    assert vec.nationality_vocab.to_serializable() == nv.freeze().to_serializable()
+    assert vec.surname_vocab.to_serializable()["_counts"][2:4] == [[2, 2], [3, 2]]  # ^ and _
+
+
 def test_json_round_trip_has_tutorial_keys(tmp_path):
     vec = CharVectorizer.from_texts(["Hadad", "Smith"], ["arabic", "english"])
     path = tmp_path / "v.json"

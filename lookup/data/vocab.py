@@ -84,8 +84,8 @@ class Vocabulary:
             self.add(end_token)
 
     # -- building -------------------------------------------------------------------------
-    def add(self, token: str) -> int:
-        """Index of ``token``, adding it if new (raises if frozen)."""
+    def add(self, token: str, count: int = 1) -> int:
+        """Index of ``token``, adding it if new (raises if frozen); counts it ``count`` times."""
         idx = self._mapping.get(token)
         if idx is None:
             if self._frozen:
@@ -94,7 +94,7 @@ class Vocabulary:
             self._mapping[token] = idx
             self._flip[idx] = token
             self._i += 1
-        self._counts[idx] += 1
+        self._counts[idx] += count
         return idx
 
     def add_many(self, tokens: Iterable[str]) -> list[int]:
@@ -224,11 +224,17 @@ class CharVectorizer:
     ) -> CharVectorizer:
         """Build the vocabularies from training data (UNK reserved by default)."""
         sv = Vocabulary(use_unks=use_unks, use_mask=True, use_start_end=True)
-        for t in texts:
-            sv.add_many(t)
+        # the same vocabulary as adding every character in turn (indices in order of first
+        # appearance, counts), with one pass in C over all the text instead of ~250k calls
+        joined = "".join(texts)
+        counts = Counter(joined)
+        for ch in dict.fromkeys(joined):
+            sv.add(ch, counts[ch])
         nv = Vocabulary()
-        for lab in labels if labels is not None else ():
-            nv.add(str(lab))
+        labs = [str(lab) for lab in labels] if labels is not None else []
+        counts = Counter(labs)
+        for lab in dict.fromkeys(labs):
+            nv.add(lab, counts[lab])
         max_len = max((len(t) for t in texts), default=0) + 2
         return cls(sv.freeze(), nv.freeze(), max_len)
 
