@@ -23,6 +23,7 @@ from lookup.encoders.char_rnn import (
     resolve_device,
 )
 from lookup.encoders.char_rnn import train as char_rnn_train
+from lookup.encoders.char_rnn.model import column_gather
 from lookup.protocols import Encoder
 
 TRAIN = ["Hadad", "Smith", "Nakamura", "Ivanov", "Müller", "O'Neill", "Kim", "Rossi", "Nguyen"]
@@ -192,6 +193,84 @@ def test_the_real_position_loss_equals_the_tutorial_loss():
     torch.testing.assert_close(losses[1], losses[0], atol=1e-6, rtol=1e-6)
     for a, b in zip(grads[1], grads[0], strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_packed_steps_equal_the_padded_loop_at_real_positions():
+    """Packed sequences (rows sorted by length, step t runs the first batch_sizes[t]): the
+    states at real positions are bitwise those of the tutorial loop over the padded batch, and
+    a loss that reads only real positions gets the same gradients (h0 included)."""
+    from lookup.encoders.char_rnn.model import ElmanFunction
+
+    g = torch.Generator().manual_seed(7)
+    rnn = ElmanRNN(5, 6, generator=g)
+    lens = torch.tensor([7, 7, 5, 2, 2, 1])  # longest first
+    B, T = len(lens), int(lens[0])
+    x = torch.randn(B, T, 5, generator=g)
+    real = torch.arange(T)[None, :] < lens[:, None]  # (B, T)
+    weights = torch.randn(B, T, 6, generator=g)
+    states, grads = [], []
+    for packed in (False, True):
+        rnn.zero_grad()
+        h0 = torch.full((B, 6), 0.5, requires_grad=True)
+        if packed:
+            sizes = real.sum(0).tolist()
+            xw = (x @ rnn.W_in2hid).transpose(0, 1)[real.T]  # (N, H), step by step
+            hs = ElmanFunction.apply(xw, rnn.W_hid2hid, rnn.b_hid, h0, sizes)
+            h = torch.zeros(T, B, 6).masked_scatter(real.T[..., None], hs).transpose(0, 1)
+        else:
+            h = rnn(x, h0, kernel="steps")  # (B, T, H)
+        (h * weights)[real].sum().backward()
+        states.append(h[real].detach())
+        grads.append([p.grad.clone() for p in (rnn.W_in2hid, rnn.W_hid2hid, rnn.b_hid, h0)])
+    torch.testing.assert_close(states[1], states[0], atol=0, rtol=0)
+    for a, b in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["classify", "predict"])
+def test_packed_deduplicated_batches_give_the_tutorial_loss(task):
+    """The fused loop's batch (packed rows, for predict the output layer once per distinct
+    prefix with the chunked cross-entropy) has the tutorial loop's loss and gradients, on names
+    that share prefixes and repeat, with more distinct prefixes than one output chunk."""
+    texts = TRAIN + ["Smithson", "Smit", "Kimura", "Kim", "Kim", "Nakamoto", "Iv", "O"] * 3
+    texts += [f"Na{chr(97 + i % 26)}{chr(97 + i // 26)}x" for i in range(300)]
+    labels = (LABELS + ["en", "en", "ja", "ko", "ko", "ja", "ru", "ir"] * 3)[: len(texts)]
+    labels += ["xx"] * (len(texts) - len(labels))
+    vec = CharVectorizer.from_texts(texts, labels)
+    V = len(vec.surname_vocab)
+    n_out = len(vec.nationality_vocab) if task == "classify" else V
+    model = CharRNN(CharRNNConfig(V, n_out, 8, 16), generator=torch.Generator().manual_seed(2))
+    idx = np.random.default_rng(0).permutation(len(texts))
+    ids, lens = char_rnn_train.padded_ids(vec, texts, "classify")
+    y = torch.tensor([vec.nationality_vocab.lookup_token(t) for t in labels])
+    weight = torch.rand(n_out, generator=torch.Generator().manual_seed(3)) + 0.5
+    losses, grads = [], []
+    for fused in (False, True):
+        model.zero_grad()
+        if fused and task == "classify":
+            b = char_rnn_train._packed_classify(ids, lens, y, idx)
+            loss = char_rnn_train._fused_loss(model, b, weight)
+        elif fused:
+            b = char_rnn_train._packed_predict(ids, lens, idx)
+            assert len(b.read) < len(b.target) and len(b.bounds) > 2  # deduplicated, chunked
+            loss = char_rnn_train._fused_loss(model, b, None)
+        else:
+            x = torch.from_numpy(ids[idx])
+            h = model.hidden_states(x if task == "classify" else x[:, :-1], kernel="steps")
+            if task == "classify":
+                logits = model.fc(column_gather(h, torch.from_numpy(lens[idx])))
+                loss = torch.nn.CrossEntropyLoss(weight=weight)(logits, y[idx])
+            else:
+                target = x[:, 1:]
+                loss = torch.nn.CrossEntropyLoss(ignore_index=0)(
+                    model.fc(h).reshape(-1, V), target.reshape(-1)
+                )
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-6, rtol=1e-5)
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, atol=1e-6, rtol=1e-4, msg=name)
 
 
 @pytest.mark.parametrize("task", ["classify", "predict"])

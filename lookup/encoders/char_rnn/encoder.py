@@ -46,6 +46,7 @@ from lookup.encoders.char_rnn.model import (
     input_sequences,
     load_state,
     pad,
+    padded_ids,
     padded_length,
     resolve_device,
     save_checkpoint,
@@ -114,17 +115,7 @@ class CharRNNEncoder:
 
     def _padded_ids(self, texts: Sequence[str], width: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised tokenisation: ids (n, max(width, longest)) int64 zero-padded, lengths (n,)."""
-        vec = self.vectorizer
-        flat, n_chars = vec.char_indices(texts)
-        sv = vec.surname_vocab
-        lens = n_chars + (2 if self.task == "classify" else 1)  # ^ c1..cn _   or   ^ c1..cn
-        ids = np.zeros((len(texts), max(width, int(lens.max(initial=0)))), dtype=np.int64)
-        ids[:, 0] = sv.start_index
-        if self.task == "classify":
-            ids[np.arange(len(texts)), lens - 1] = sv.end_index
-        starts = np.repeat(np.cumsum(n_chars) - n_chars - 1, n_chars)  # row start - 1 per char
-        ids[np.repeat(np.arange(len(texts)), n_chars), np.arange(len(flat)) - starts] = flat
-        return ids, lens
+        return padded_ids(self.vectorizer, texts, self.task, width)
 
     def _run_steps(self, x: torch.Tensor, steps: np.ndarray, h0: torch.Tensor) -> torch.Tensor:
         """Elman steps over rows sorted by ``steps`` (descending): x (S, m) ids, h0 (m, H).

@@ -104,45 +104,69 @@ def elman_state(rnn: nn.RNN) -> dict[str, torch.Tensor]:
 
 
 class ElmanFunction(torch.autograd.Function):
-    """The Elman recurrence with a hand-written backward (backpropagation through time).
+    """The Elman recurrence with a hand-written backward (backpropagation through time), over
+    packed sequences.
 
-    ``apply(xw, W_hid2hid, b_hid, h0)``: ``xw`` (B, T, H) the input projection ``x W_in2hid``,
-    ``h0`` (B, H) -> hidden states (B, T, H), ``h_t = tanh((xw_t + h_{t-1} W_hid2hid) + b)``.
-    Backward, with ``d_t = (dL/dh_t + d_{t+1} W_hid2hid^T) * (1 - h_t^2)``: ``dL/dxw_t = d_t``,
+    ``apply(xw, W_hid2hid, b_hid, h0, batch_sizes)``: ``xw`` (N, H) the input projection
+    ``x W_in2hid`` in ``torch.nn.utils.rnn.PackedSequence``'s layout (step by step, rows sorted
+    by length, longest first: step t holds the first ``batch_sizes[t]`` rows, non-increasing,
+    ``N = sum(batch_sizes)``), ``h0`` (B, H) -> hidden states (N, H) in the same layout,
+    ``h_t = tanh((xw_t + h_{t-1} W_hid2hid) + b)``. A padded (T, B, H) batch is the layout with
+    every batch size B (its ``reshape(T * B, H)``). Backward, with
+    ``d_t = (dL/dh_t + d_{t+1} W_hid2hid^T) * (1 - h_t^2)``: ``dL/dxw_t = d_t``,
     ``dL/dW_hid2hid = sum_t h_{t-1}^T d_t`` and ``dL/db = sum_t d_t``, each one reduction over
-    all steps. ``h0`` gets no gradient (the tutorial's is a constant).
+    all steps, and ``dL/dh0 = d_0 W_hid2hid^T`` when asked for (the tutorial's h0 is a
+    constant). Packed, no step computes a padding position: a loss that reads each row at its
+    real steps only is unchanged.
     """
 
     @staticmethod
-    def forward(ctx, xw: torch.Tensor, W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor):
-        B, T, H = xw.shape
-        xw_t = xw.transpose(0, 1).contiguous()  # (T, B, H): each step reads a contiguous block
-        hs = torch.empty(T + 1, B, H, dtype=xw.dtype, device=xw.device)  # (T+1, B, H), hs[0] = h0
-        hs[0] = h0
+    def forward(ctx, xw, W, b, h0, batch_sizes: Sequence[int]):
+        hs = torch.empty_like(xw)  # (N, H)
         bias = b.reshape(-1)
-        for t in range(T):
-            out = hs[t + 1]
-            torch.addmm(xw_t[t], hs[t], W, out=out)  # x W_in2hid + h W_hid2hid
+        prev = h0
+        for x_t, out in zip(xw.split(batch_sizes), hs.split(batch_sizes), strict=True):
+            n = out.shape[0]
+            torch.addmm(x_t, prev if len(prev) == n else prev[:n], W, out=out)  # xW + hW
             out.add_(bias).tanh_()  # ... + b, tanh: the tutorial's rounding
-        ctx.save_for_backward(hs, W)
-        ctx.b_shape = b.shape
-        return hs[1:].permute(1, 0, 2)  # (B, T, H)
+            prev = out
+        # h_{t-1} of every row of step t >= 1: the first batch_sizes[t] rows of step t-1
+        sizes = np.asarray(batch_sizes, dtype=np.int64)
+        starts = np.cumsum(sizes) - sizes  # (T,) offset of each step
+        n_prev = sizes[1:]
+        prev_index = np.arange(n_prev.sum()) + np.repeat(
+            starts[:-1] - starts[1:] + sizes[0], n_prev
+        )
+        ctx.save_for_backward(
+            hs, W, h0[: batch_sizes[0]], torch.from_numpy(prev_index).to(hs.device)
+        )
+        ctx.b_shape, ctx.h0_shape, ctx.batch_sizes = b.shape, h0.shape, batch_sizes
+        return hs
 
     @staticmethod
     def backward(ctx, dout: torch.Tensor):
-        hs, W = ctx.saved_tensors
-        T, H = hs.shape[0] - 1, hs.shape[2]
-        deriv = torch.mul(hs[1:], hs[1:]).neg_().add_(1.0)  # 1 - h_t^2, (T, B, H)
-        dpre = torch.empty_like(deriv)  # (T, B, H)
-        dout = dout.transpose(0, 1).contiguous()  # (T, B, H)
+        hs, W, h0, prev_index = ctx.saved_tensors
+        sizes = ctx.batch_sizes
+        deriv = torch.mul(hs, hs).neg_().add_(1.0)  # 1 - h_t^2, (N, H)
+        dpre = torch.mul(dout, deriv)  # (N, H): dL/dh_t (1 - h_t^2), then + the later steps'
         W_t = W.t()
-        for t in range(T - 1, -1, -1):
-            g = dout[t] if t == T - 1 else torch.addmm(dout[t], dpre[t + 1], W_t)
-            torch.mul(g, deriv[t], out=dpre[t])
-        flat = dpre.reshape(-1, H)  # (T*B, H)
-        dW = hs[:-1].reshape(-1, H).t() @ flat  # (H, H)
-        db = flat.sum(0, keepdim=True)  # (1, H)
-        return dpre.permute(1, 0, 2), dW, db.reshape(ctx.b_shape), None
+        d_steps, deriv_steps = dpre.split(sizes), deriv.split(sizes)
+        for t in range(len(sizes) - 2, -1, -1):
+            m = sizes[t + 1]  # rows m.. end at step t
+            back = torch.mm(d_steps[t + 1], W_t)  # (m, H): d_{t+1} W_hid2hid^T
+            if m == sizes[t]:
+                d_steps[t].addcmul_(back, deriv_steps[t])
+            else:
+                d_steps[t][:m].addcmul_(back, deriv_steps[t][:m])
+        n0 = sizes[0]
+        dW = h0.t() @ dpre[:n0]  # (H, H): step 0 reads h0
+        dW.addmm_(hs.index_select(0, prev_index).t(), dpre[n0:])
+        db = dpre.sum(0, keepdim=True)  # (1, H)
+        dh0 = None
+        if ctx.needs_input_grad[3]:  # rows past batch_sizes[0] never run: no gradient
+            dh0 = torch.zeros(ctx.h0_shape, dtype=hs.dtype, device=hs.device)
+            torch.mm(dpre[:n0], W_t, out=dh0[:n0])
+        return dpre, dW, db.reshape(ctx.b_shape), dh0, None
 
 
 class ElmanRNN(nn.Module):
@@ -176,7 +200,10 @@ class ElmanRNN(nn.Module):
         if h is None:
             h = torch.ones(x_in.shape[0], self.hidden_size, dtype=x_in.dtype, device=x_in.device)
         if kernel == "fused":
-            return ElmanFunction.apply(x_in @ self.W_in2hid, self.W_hid2hid, self.b_hid, h)
+            B, T = x_in.shape[:2]
+            xw = (x_in @ self.W_in2hid).transpose(0, 1).reshape(T * B, -1)  # (T*B, H), packed
+            hs = ElmanFunction.apply(xw, self.W_hid2hid, self.b_hid, h, [B] * T)  # (T*B, H)
+            return hs.reshape(T, B, -1).transpose(0, 1)  # (B, T, H)
         if kernel == "torch":
             rnn = nn.RNN(x_in.shape[-1], self.hidden_size, nonlinearity="tanh", batch_first=True)
             params = rnn_state(self.W_in2hid, self.W_hid2hid, self.b_hid)
@@ -251,6 +278,23 @@ def input_sequences(vec: CharVectorizer, texts: Sequence[str], task: str) -> lis
     if task == "predict":
         seqs = [s[:-1] for s in seqs]
     return seqs
+
+
+def padded_ids(
+    vec: CharVectorizer, texts: Sequence[str], task: str, width: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`input_sequences` + :func:`pad`: ids (n, max(width, longest)) int64
+    zero-padded, lengths (n,); classify ``^ c1..cn _``, predict ``^ c1..cn``."""
+    flat, n_chars = vec.char_indices(texts)
+    sv = vec.surname_vocab
+    lens = n_chars + (2 if task == "classify" else 1)
+    ids = np.zeros((len(texts), max(width, int(lens.max(initial=0)))), dtype=np.int64)
+    ids[:, 0] = sv.start_index
+    if task == "classify":
+        ids[np.arange(len(texts)), lens - 1] = sv.end_index
+    starts = np.repeat(np.cumsum(n_chars) - n_chars - 1, n_chars)  # row start - 1 per char
+    ids[np.repeat(np.arange(len(texts)), n_chars), np.arange(len(flat)) - starts] = flat
+    return ids, lens
 
 
 def padded_length(vec: CharVectorizer, task: str) -> int:

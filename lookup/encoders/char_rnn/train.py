@@ -27,12 +27,14 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,11 +44,13 @@ from lookup.data.vocab import CharVectorizer
 from lookup.encoders.char_rnn.model import (
     CharRNN,
     CharRNNConfig,
+    ElmanFunction,
     check_state,
     column_gather,
     input_sequences,
     load_state,
     pad,
+    padded_ids,
     save_checkpoint,
 )
 from lookup.io import atomic_write_bytes, hold_lock, read_bounded
@@ -54,7 +58,7 @@ from lookup.progress import progress
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3  # bump when training code changes what a key produces (3: the fused loop)
+CACHE_FORMAT = 4  # bump when training code changes what a key produces (4: packed batches)
 LOOPS = ("fused", "steps")
 
 
@@ -106,6 +110,162 @@ def _step_inputs(ids, other, idx, task, device):
     y = other[idx]
     T = int((y != 0).sum(1).max())
     return x[:, :T].to(device), y[:, :T].to(device)
+
+
+# The fused loop's batches: rows sorted by length (longest first) for packed steps, time major
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """One batch for the fused loop as packed sequences (:class:`~.model.ElmanFunction`'s
+    layout: rows sorted by length, longest first, step by step, padding left out).
+
+    ``x`` (N,) the ids, ``batch_sizes[t]`` the rows running at step t. classify: ``read`` (B,)
+    where each row's last step (the end token) sits in the (N, H) states, ``y`` (B,) its label.
+    predict: ``read`` (U,) where one position of each distinct prefix of the batch sits,
+    ``owner`` (P,) and ``target`` (P,) per input position the prefix it ends (non-decreasing)
+    and the next character, ``count`` (U,) positions per prefix and ``bounds`` the position range
+    of each chunk of ``_CE_CHUNK`` prefixes.
+    """
+
+    x: torch.Tensor
+    batch_sizes: list[int]
+    read: torch.Tensor
+    y: torch.Tensor | None = None
+    owner: torch.Tensor | None = None
+    target: torch.Tensor | None = None
+    count: torch.Tensor | None = None
+    bounds: list[int] | None = None
+
+
+_CE_CHUNK = 256  # prefixes per output-layer chunk: its (256, V) logits stay in the L2 cache
+
+
+def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, steps: int):
+    """Rows ``idx`` sorted by length (longest first), their first ``lens - steps`` ids packed:
+    (rows, their step counts, ids (B, T), packed ids (N,), batch sizes, step offsets)."""
+    rows = idx[np.argsort(-lens[idx], kind="stable")]
+    n = lens[rows] - steps
+    inp = ids[rows, : int(n[0])]  # (B, T)
+    real = np.arange(inp.shape[1])[None, :] < n[:, None]  # (B, T)
+    sizes = real.sum(0)  # (T,)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    return rows, n, inp, inp.T[real.T], sizes.tolist(), offsets
+
+
+def _packed_classify(ids: np.ndarray, lens: np.ndarray, labels, idx: np.ndarray) -> _Packed:
+    """classify: input ``^ c1..cn _`` (``lens`` = n+2), read at its last step (the end token)."""
+    rows, n, _, x, sizes, offsets = _pack(ids, lens, idx, 0)
+    read = offsets[n - 1] + np.arange(len(rows))  # row r sits at r within its step
+    return _Packed(torch.from_numpy(x), sizes, torch.from_numpy(read), y=labels[rows])
+
+
+def _packed_predict(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray) -> _Packed:
+    """predict: input ``^ c1..cn``, target ``c1..cn _``; the output layer runs once per distinct
+    prefix of the batch (rows that agree on steps 0..t have equal states at step t: every name
+    starts at ``^`` from the same h_0), and each prefix's loss sums over the positions it ends."""
+    rows, n, inp, x, sizes, offsets = _pack(ids, lens, idx, 1)  # input ^ c1..cn: n+1 steps
+    B, T = inp.shape
+    tgt = ids[rows, 1 : T + 1]  # (B, T)
+    real = np.arange(T)[None, :] < n[:, None]  # (B, T)
+    lex = np.lexsort(inp.T[::-1])  # rows in lexicographic order: equal prefixes are adjacent
+    s = inp[lex]
+    new = np.ones((B, T), dtype=bool)  # (lex row, t): not the prefix of the row above
+    new[1:] = ~np.logical_and.accumulate(s[1:] == s[:-1], axis=1)
+    # positions in (t, lex row) order, so that owners come out non-decreasing; a real position
+    # that repeats its prefix belongs to the row above it, which is real there too
+    real_l = real[lex].T  # (T, B)
+    first = new.T & real_l
+    t_u, r_u = np.nonzero(first)  # (U,) each
+    owner = np.cumsum(first[real_l]) - 1  # (P,)
+    target = tgt[lex].T[real_l]  # (P,)
+    count = np.bincount(owner, minlength=len(t_u)).astype(np.float32)
+    bounds = np.searchsorted(owner, np.arange(0, len(t_u) + _CE_CHUNK, _CE_CHUNK)).tolist()
+    return _Packed(
+        torch.from_numpy(x),
+        sizes,
+        torch.from_numpy(offsets[t_u] + lex[r_u]),
+        owner=torch.from_numpy(owner),
+        target=torch.from_numpy(target),
+        count=torch.from_numpy(count),
+        bounds=bounds,
+    )
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """``mean_i CE(h[owner_i] W^T + b, target_i)`` over P positions, from U distinct rows ``h``.
+
+    ``apply(h (U, H), weight (V, H), bias (V,), owner (P,), target (P,), count (U,), bounds)``:
+    equal to ``cross_entropy(fc(h[owner]), target)``, computed per chunk of ``_CE_CHUNK`` rows
+    with its gradients, so that the (U, V) logits never exist whole: the chunk's logits, its
+    log-sum-exp (weighted by ``count``, the positions reading the row) and, in place, the
+    gradient of the logits ``count * softmax - onehot(target)``, then the three products. The
+    backward pass only scales the gradients saved here by the incoming one.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, owner, target, count, bounds):
+        U, P = h.shape[0], owner.shape[0]
+        dh = torch.empty_like(h)
+        dW, db = torch.zeros_like(weight), torch.zeros_like(bias)
+        total = torch.zeros((), dtype=torch.float64, device=h.device)
+        minus_one = torch.tensor(-1.0, dtype=h.dtype, device=h.device)
+        # |logit| <= max|h| * |w_v|_1 + |b_v|: when every exp(logit) and their sum fit the
+        # float type, the softmax needs no max subtracted (two passes over the logits fewer)
+        bound = float((weight.abs().sum(1) * h.abs().max() + bias.abs()).max())
+        stable = bound > math.log(torch.finfo(h.dtype).max) - math.log(weight.shape[0]) - 8
+        for c, s in enumerate(range(0, U, _CE_CHUNK)):
+            e = min(s + _CE_CHUNK, U)
+            own, tgt = owner[bounds[c] : bounds[c + 1]] - s, target[bounds[c] : bounds[c + 1]]
+            z = torch.addmm(bias, h[s:e], weight.t())  # (c, V) logits
+            picked = z[own, tgt].sum()
+            if stable:
+                m = z.amax(1, keepdim=True)
+                sumexp = z.sub_(m).exp_().sum(1, keepdim=True)  # z is exp(logits - m) now
+                lse = sumexp.log().add_(m)
+            else:
+                sumexp = z.exp_().sum(1, keepdim=True)  # z is exp(logits) now
+                lse = sumexp.log()
+            total += torch.dot(lse.squeeze(1), count[s:e]) - picked
+            z.mul_(sumexp.reciprocal_().mul_(count[s:e, None]))  # count * softmax
+            z.index_put_((own, tgt), minus_one, accumulate=True)  # - onehot(target)
+            torch.mm(z, weight, out=dh[s:e])
+            dW.addmm_(z.t(), h[s:e])
+            db.add_(z.sum(0))
+        scale = 1.0 / P
+        ctx.save_for_backward(dh.mul_(scale), dW.mul_(scale), db.mul_(scale))
+        return (total * scale).to(h.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        dh, dW, db = ctx.saved_tensors
+        return dh * g, dW * g, db * g, None, None, None, None
+
+
+def _to(b: _Packed, device: torch.device) -> _Packed:
+    """The batch's tensors on ``device``."""
+    if device.type == "cpu":
+        return b
+    moved = {
+        f.name: v.to(device) if isinstance(v, torch.Tensor) else v
+        for f in fields(b)
+        if (v := getattr(b, f.name)) is not None
+    }
+    return replace(b, **moved)
+
+
+def _fused_loss(model: CharRNN, b: _Packed, weight: torch.Tensor | None) -> torch.Tensor:
+    """The batch's loss through the packed kernel: classify the class-weighted cross-entropy at
+    each row's last step, predict the mean cross-entropy over the real positions."""
+    table = model.emb.weight @ model.rnn.W_in2hid  # (V, H): x W_in2hid, one row per character
+    xw = nn.functional.embedding(b.x, table)  # (N, H)
+    h0 = torch.ones(b.batch_sizes[0], table.shape[1], dtype=table.dtype, device=table.device)
+    hs = ElmanFunction.apply(xw, model.rnn.W_hid2hid, model.rnn.b_hid, h0, b.batch_sizes)
+    h = hs.index_select(0, b.read)  # (B or U, H)
+    fc = model.fc
+    if b.y is not None:
+        return nn.functional.cross_entropy(fc(h), b.y, weight=weight)
+    return _LinearCrossEntropy.apply(h, fc.weight, fc.bias, b.owner, b.target, b.count, b.bounds)
 
 
 def evaluate(
@@ -196,19 +356,24 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
     n_out = len(vec.nationality_vocab) if cfg.task == "classify" else V
     config = CharRNNConfig(V, n_out, cfg.embedding_size, cfg.hidden_size)
     model = CharRNN(config, generator=gen).to(device)
-    seqs = input_sequences(vec, texts, "classify")  # full ^..._ ; predict splits it below
-    ids, other = _targets_and_lengths(seqs, cfg.task)
+    fused = loop == "fused"
+    if fused:  # the whole data once as ^ c1..cn _ (vectorised); batches cut from it
+        ids_all, lens_all = padded_ids(vec, texts, "classify")
+    else:
+        seqs = input_sequences(vec, texts, "classify")  # full ^..._ ; predict splits it below
+        ids, other = _targets_and_lengths(seqs, cfg.task)
+    weight = None
     if cfg.task == "classify":
         nv = vec.nationality_vocab
-        y_all = torch.tensor([nv.lookup_token(x) for x in labels])
+        y_all = torch.tensor(list(map(nv._mapping.__getitem__, labels)))  # all seen here
         counts = Counter(labels)
-        weight = 1.0 / torch.tensor([counts[t] for t in nv.tokens()], dtype=torch.float32)
-        loss_fn = nn.CrossEntropyLoss(weight=weight.to(device))
+        weight = (1.0 / torch.tensor([counts[t] for t in nv.tokens()], dtype=torch.float32)).to(
+            device
+        )
+        loss_fn = nn.CrossEntropyLoss(weight=weight)
     else:
         mask_index = vec.surname_vocab.mask_index
         loss_fn = nn.CrossEntropyLoss(ignore_index=mask_index)
-    fused = loop == "fused"
-    kernel = "fused" if fused else "steps"
     opt = _adam(model, cfg.lr, fused)
     n_batches = (len(texts) + cfg.batch_size - 1) // cfg.batch_size
     t0 = time.perf_counter()
@@ -217,17 +382,21 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
         model.train()
         running = 0.0
         for i, idx in enumerate(_batches(len(texts), cfg.batch_size, gen)):
-            x, o = _step_inputs(ids, other, idx, cfg.task, device)
-            if cfg.task == "classify":
-                h = model.hidden_states(x, kernel=kernel)  # (B, T, H)
-                logits = model.fc(column_gather(h, o))  # (B, n_out)
-                loss = loss_fn(logits, y_all[idx].to(device))
-            elif fused:  # the output layer at real positions only: (P, V), P = non-padding
-                mask = o != mask_index
-                loss = nn.functional.cross_entropy(model.fc(model.hidden_states(x)[mask]), o[mask])
+            if fused:
+                if cfg.task == "classify":
+                    b = _packed_classify(ids_all, lens_all, y_all, idx.numpy())
+                else:
+                    b = _packed_predict(ids_all, lens_all, idx.numpy())
+                loss = _fused_loss(model, _to(b, device), weight)
             else:
-                logits = model(x, kernel="steps")  # (B, T, V)
-                loss = loss_fn(logits.reshape(-1, V), o.reshape(-1))
+                x, o = _step_inputs(ids, other, idx, cfg.task, device)
+                if cfg.task == "classify":
+                    h = model.hidden_states(x, kernel="steps")  # (B, T, H)
+                    logits = model.fc(column_gather(h, o))  # (B, n_out)
+                    loss = loss_fn(logits, y_all[idx].to(device))
+                else:
+                    logits = model(x, kernel="steps")  # (B, T, V)
+                    loss = loss_fn(logits.reshape(-1, V), o.reshape(-1))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -238,7 +407,7 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
     metrics = {"train_seconds": round(time.perf_counter() - t0, 2), "final_train_loss": running}
     if heldout_texts is not None and (cfg.task == "predict" or heldout_labels is not None):
         name = "heldout_accuracy" if cfg.task == "classify" else "heldout_char_accuracy"
-        metrics[name] = evaluate(model, vec, heldout_texts, heldout_labels, cfg.task, kernel=kernel)
+        metrics[name] = evaluate(model, vec, heldout_texts, heldout_labels, cfg.task, kernel=loop)
         log.info("char rnn (%s) %s = %.4f", cfg.task, name, metrics[name])
     model.eval()
     return model, vec, metrics
