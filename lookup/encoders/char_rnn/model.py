@@ -103,70 +103,87 @@ def elman_state(rnn: nn.RNN) -> dict[str, torch.Tensor]:
     }
 
 
+def _prev_rows(sizes: Sequence[int], parents: Sequence, device) -> torch.Tensor:
+    """Where h_{t-1} of every row of steps t >= 1 sits in the packed states (N - sizes[0],)."""
+    n = np.asarray(sizes, dtype=np.int64)
+    starts = np.cumsum(n) - n  # (T,) where each step's rows begin
+    rows = np.arange(n[1:].sum()) + np.repeat(starts[:-1] - starts[1:] + n[0], n[1:])
+    for t in range(1, len(n)):
+        if parents[t] is not None:  # a prefix-tree step: its rows read their parents
+            rows[starts[t] - n[0] : starts[t] - n[0] + n[t]] = starts[t - 1] + parents[t].numpy()
+    return torch.from_numpy(rows).to(device)
+
+
 class ElmanFunction(torch.autograd.Function):
     """The Elman recurrence with a hand-written backward (backpropagation through time), over
     packed sequences.
 
-    ``apply(xw, W_hid2hid, b_hid, h0, batch_sizes)``: ``xw`` (N, H) the input projection
-    ``x W_in2hid`` in ``torch.nn.utils.rnn.PackedSequence``'s layout (step by step, rows sorted
-    by length, longest first: step t holds the first ``batch_sizes[t]`` rows, non-increasing,
-    ``N = sum(batch_sizes)``), ``h0`` (B, H) -> hidden states (N, H) in the same layout,
-    ``h_t = tanh((xw_t + h_{t-1} W_hid2hid) + b)``. A padded (T, B, H) batch is the layout with
-    every batch size B (its ``reshape(T * B, H)``). Backward, with
-    ``d_t = (dL/dh_t + d_{t+1} W_hid2hid^T) * (1 - h_t^2)``: ``dL/dxw_t = d_t``,
-    ``dL/dW_hid2hid = sum_t h_{t-1}^T d_t`` and ``dL/db = sum_t d_t``, each one reduction over
-    all steps, and ``dL/dh0 = d_0 W_hid2hid^T`` when asked for (the tutorial's h0 is a
-    constant). Packed, no step computes a padding position: a loss that reads each row at its
-    real steps only is unchanged.
+    ``apply(xw, W_hid2hid, b_hid, h0, batch_sizes, parents=None)``: ``xw`` (N, H) the input
+    projection ``x W_in2hid`` in ``torch.nn.utils.rnn.PackedSequence``'s layout (step by step,
+    rows sorted by length, longest first: step t holds the first ``batch_sizes[t]`` rows,
+    non-increasing, ``N = sum(batch_sizes)``), ``h0`` (B, H) -> hidden states (N, H) in the same
+    layout, ``h_t = tanh((xw_t + h_{t-1} W_hid2hid) + b)``. A padded (T, B, H) batch is the
+    layout with every batch size B (its ``reshape(T * B, H)``). Packed, no step computes a
+    padding position: a loss that reads each row at its real steps only is unchanged.
+
+    ``parents`` (a prefix tree): per step None (row i continues row i of the step before, as
+    above) or the (batch_sizes[t],) rows of the step before (of ``h0`` at step 0) that each row
+    continues; then batch sizes need not be non-increasing. Rows that share a prefix can so
+    share its steps: their states are equal.
+
+    Backward, with ``d_t = (dL/dh_t + sum_children d_{t+1} W_hid2hid^T) * (1 - h_t^2)``:
+    ``dL/dxw_t = d_t``, ``dL/dW_hid2hid = sum_t h_{t-1}^T d_t`` and ``dL/db = sum_t d_t``, each
+    one reduction over all steps, and ``dL/dh0 = d_0 W_hid2hid^T`` when asked for (the
+    tutorial's h0 is a constant).
     """
 
     @staticmethod
-    def forward(ctx, xw, W, b, h0, batch_sizes: Sequence[int]):
-        hs = torch.empty_like(xw)  # (N, H)
+    def forward(ctx, xw, W, b, h0, batch_sizes: Sequence[int], parents=None):
+        parents = parents or [None] * len(batch_sizes)
+        hs = xw.clone(memory_format=torch.contiguous_format)  # (N, H): x W_in2hid, then h
         bias = b.reshape(-1)
         prev = h0
-        for x_t, out in zip(xw.split(batch_sizes), hs.split(batch_sizes), strict=True):
-            n = out.shape[0]
-            torch.addmm(x_t, prev if len(prev) == n else prev[:n], W, out=out)  # xW + hW
-            out.add_(bias).tanh_()  # ... + b, tanh: the tutorial's rounding
+        for out, n, p in zip(hs.split(batch_sizes), batch_sizes, parents, strict=True):
+            if p is not None:
+                prev = prev.index_select(0, p)
+            elif prev.shape[0] != n:
+                prev = prev[:n]
+            out.addmm_(prev, W).add_(bias).tanh_()  # (x W_in2hid + h W_hid2hid) + b, tanh
             prev = out
-        # h_{t-1} of every row of step t >= 1: the first batch_sizes[t] rows of step t-1
-        sizes = np.asarray(batch_sizes, dtype=np.int64)
-        starts = np.cumsum(sizes) - sizes  # (T,) offset of each step
-        n_prev = sizes[1:]
-        prev_index = np.arange(n_prev.sum()) + np.repeat(
-            starts[:-1] - starts[1:] + sizes[0], n_prev
-        )
-        ctx.save_for_backward(
-            hs, W, h0[: batch_sizes[0]], torch.from_numpy(prev_index).to(hs.device)
-        )
-        ctx.b_shape, ctx.h0_shape, ctx.batch_sizes = b.shape, h0.shape, batch_sizes
+        ctx.save_for_backward(hs, W, h0)
+        ctx.b_shape, ctx.batch_sizes, ctx.parents = b.shape, batch_sizes, parents
         return hs
 
     @staticmethod
     def backward(ctx, dout: torch.Tensor):
-        hs, W, h0, prev_index = ctx.saved_tensors
-        sizes = ctx.batch_sizes
+        hs, W, h0 = ctx.saved_tensors
+        sizes, parents = ctx.batch_sizes, ctx.parents
         deriv = torch.mul(hs, hs).neg_().add_(1.0)  # 1 - h_t^2, (N, H)
         dpre = torch.mul(dout, deriv)  # (N, H): dL/dh_t (1 - h_t^2), then + the later steps'
         W_t = W.t()
         d_steps, deriv_steps = dpre.split(sizes), deriv.split(sizes)
-        for t in range(len(sizes) - 2, -1, -1):
-            m = sizes[t + 1]  # rows m.. end at step t
-            back = torch.mm(d_steps[t + 1], W_t)  # (m, H): d_{t+1} W_hid2hid^T
-            if m == sizes[t]:
-                d_steps[t].addcmul_(back, deriv_steps[t])
-            else:
-                d_steps[t][:m].addcmul_(back, deriv_steps[t][:m])
+        for t in range(len(sizes) - 1, 0, -1):  # step t's rows pass d_t W^T to their parents
+            back = torch.mm(d_steps[t], W_t)  # (n_t, H)
+            d, dv = d_steps[t - 1], deriv_steps[t - 1]
+            if parents[t] is not None:
+                back = torch.zeros_like(d).index_add_(0, parents[t], back)
+            elif sizes[t] != sizes[t - 1]:
+                d, dv = d[: sizes[t]], dv[: sizes[t]]
+            d.addcmul_(back, dv)
         n0 = sizes[0]
-        dW = h0.t() @ dpre[:n0]  # (H, H): step 0 reads h0
-        dW.addmm_(hs.index_select(0, prev_index).t(), dpre[n0:])
+        h0_rows = h0[:n0] if parents[0] is None else h0.index_select(0, parents[0])
+        dW = h0_rows.t() @ dpre[:n0]  # (H, H): step 0 reads h0
+        dW.addmm_(hs.index_select(0, _prev_rows(sizes, parents, hs.device)).t(), dpre[n0:])
         db = dpre.sum(0, keepdim=True)  # (1, H)
         dh0 = None
-        if ctx.needs_input_grad[3]:  # rows past batch_sizes[0] never run: no gradient
-            dh0 = torch.zeros(ctx.h0_shape, dtype=hs.dtype, device=hs.device)
-            torch.mm(dpre[:n0], W_t, out=dh0[:n0])
-        return dpre, dW, db.reshape(ctx.b_shape), dh0, None
+        if ctx.needs_input_grad[3]:
+            back = torch.mm(dpre[:n0], W_t)  # (n0, H)
+            dh0 = torch.zeros_like(h0)
+            if parents[0] is None:
+                dh0[:n0] = back  # rows past batch_sizes[0] never run: no gradient
+            else:
+                dh0.index_add_(0, parents[0], back)
+        return dpre, dW, db.reshape(ctx.b_shape), dh0, None, None
 
 
 class ElmanRNN(nn.Module):

@@ -112,113 +112,127 @@ def _step_inputs(ids, other, idx, task, device):
     return x[:, :T].to(device), y[:, :T].to(device)
 
 
-# The fused loop's batches: rows sorted by length (longest first) for packed steps, time major
+# The fused loop's batches: a prefix tree, then packed sequences; one output-layer loss
 
 
 @dataclass(frozen=True)
 class _Packed:
-    """One batch for the fused loop as packed sequences (:class:`~.model.ElmanFunction`'s
-    layout: rows sorted by length, longest first, step by step, padding left out).
+    """One batch for the fused loop: a prefix tree, then packed sequences
+    (:class:`~.model.ElmanFunction`'s layout).
 
-    ``x`` (N,) the ids, ``batch_sizes[t]`` the rows running at step t. classify: ``read`` (B,)
-    where each row's last step (the end token) sits in the (N, H) states, ``y`` (B,) its label.
-    predict: ``read`` (U,) where one position of each distinct prefix of the batch sits,
-    ``owner`` (P,) and ``target`` (P,) per input position the prefix it ends (non-decreasing)
-    and the next character, ``count`` (U,) positions per prefix and ``bounds`` the position range
-    of each chunk of ``_CE_CHUNK`` prefixes.
+    Rows are sorted by length (longest first). The first steps run once per distinct prefix
+    (node) of the batch, as every name starts at ``^`` from the same h_0 and a few hundred
+    prefixes cover the first characters of 512 names, each node reading its parent
+    (``parents``); then each row runs by itself, packed. ``x`` (N,) ids, ``batch_sizes[t]`` the
+    nodes or rows of step t. The loss reads ``read`` (U,): where each distinct prefix the loss
+    needs sits in the (N, H) states, and per loss position (P,) the prefix it reads (``owner``,
+    non-decreasing) and its ``target``. classify: one position per row, its last step (the end
+    token), the target its label; predict: every input position, the target the next
+    character.
     """
 
     x: torch.Tensor
     batch_sizes: list[int]
+    parents: list[torch.Tensor | None]
     read: torch.Tensor
-    y: torch.Tensor | None = None
-    owner: torch.Tensor | None = None
-    target: torch.Tensor | None = None
-    count: torch.Tensor | None = None
-    bounds: list[int] | None = None
+    owner: torch.Tensor
+    target: torch.Tensor
 
 
-_CE_CHUNK = 256  # prefixes per output-layer chunk: its (256, V) logits stay in the L2 cache
+_CE_CHUNK = 1 << 18  # logits per output-layer chunk (1 MiB of float32: it stays in L2 cache)
+_MIN_SHARED = 64  # a step runs per prefix while that spares at least this many rows
 
 
-def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, steps: int):
-    """Rows ``idx`` sorted by length (longest first), their first ``lens - steps`` ids packed:
-    (rows, their step counts, ids (B, T), packed ids (N,), batch sizes, step offsets)."""
+def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str) -> _Packed:
+    """The batch ``idx`` of ``ids`` (every text as ``^ c1..cn _``, ``lens`` = n+2) for ``task``:
+    classify runs ``^ c1..cn _`` and reads its last step, predict runs ``^ c1..cn`` and reads
+    every step, the targets ``c1..cn _`` (each prefix once, whatever the rows that share it)."""
     rows = idx[np.argsort(-lens[idx], kind="stable")]
-    n = lens[rows] - steps
-    inp = ids[rows, : int(n[0])]  # (B, T)
-    real = np.arange(inp.shape[1])[None, :] < n[:, None]  # (B, T)
-    sizes = real.sum(0)  # (T,)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    return rows, n, inp, inp.T[real.T], sizes.tolist(), offsets
-
-
-def _packed_classify(ids: np.ndarray, lens: np.ndarray, labels, idx: np.ndarray) -> _Packed:
-    """classify: input ``^ c1..cn _`` (``lens`` = n+2), read at its last step (the end token)."""
-    rows, n, _, x, sizes, offsets = _pack(ids, lens, idx, 0)
-    read = offsets[n - 1] + np.arange(len(rows))  # row r sits at r within its step
-    return _Packed(torch.from_numpy(x), sizes, torch.from_numpy(read), y=labels[rows])
-
-
-def _packed_predict(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray) -> _Packed:
-    """predict: input ``^ c1..cn``, target ``c1..cn _``; the output layer runs once per distinct
-    prefix of the batch (rows that agree on steps 0..t have equal states at step t: every name
-    starts at ``^`` from the same h_0), and each prefix's loss sums over the positions it ends."""
-    rows, n, inp, x, sizes, offsets = _pack(ids, lens, idx, 1)  # input ^ c1..cn: n+1 steps
-    B, T = inp.shape
-    tgt = ids[rows, 1 : T + 1]  # (B, T)
+    n = lens[rows] - (task == "predict")  # steps per row
+    B, T = len(rows), int(n[0])
+    inp = ids[rows, :T]  # (B, T)
     real = np.arange(T)[None, :] < n[:, None]  # (B, T)
     lex = np.lexsort(inp.T[::-1])  # rows in lexicographic order: equal prefixes are adjacent
     s = inp[lex]
-    new = np.ones((B, T), dtype=bool)  # (lex row, t): not the prefix of the row above
-    new[1:] = ~np.logical_and.accumulate(s[1:] == s[:-1], axis=1)
-    # positions in (t, lex row) order, so that owners come out non-decreasing; a real position
-    # that repeats its prefix belongs to the row above it, which is real there too
-    real_l = real[lex].T  # (T, B)
-    first = new.T & real_l
-    t_u, r_u = np.nonzero(first)  # (U,) each
-    owner = np.cumsum(first[real_l]) - 1  # (P,)
-    target = tgt[lex].T[real_l]  # (P,)
-    count = np.bincount(owner, minlength=len(t_u)).astype(np.float32)
-    bounds = np.searchsorted(owner, np.arange(0, len(t_u) + _CE_CHUNK, _CE_CHUNK)).tolist()
+    first = np.ones((B, T), dtype=bool)  # (lex row, t): a prefix the row above does not share
+    first[1:] = ~np.logical_and.accumulate(s[1:] == s[:-1], axis=1)
+    first &= real[lex]  # a real position that repeats a prefix: the row above is real there too
+    gid_lex = np.cumsum(first, axis=0) - 1  # (B, T): the prefix (node) of each real position
+    gid = np.empty_like(gid_lex)
+    gid[lex] = gid_lex  # in row order
+    nodes, running = first.sum(0), real.sum(0)  # (T,) each
+    spared = np.flatnonzero(running - nodes < _MIN_SHARED)
+    shared = int(spared[0]) if len(spared) else T  # steps that run per node
+    # steps < shared: nodes in lexicographic order, each reading its parent node
+    t_n, r_n = np.nonzero(first[:, :shared].T)  # (nodes,) each, by step then node
+    parent_of = np.split(gid_lex[r_n, np.maximum(t_n - 1, 0)], np.cumsum(nodes[:shared])[:-1])
+    parents = [None] + [torch.from_numpy(p) for p in parent_of[1:]]
+    if 0 < shared < T:  # the first per-row step reads each row's node
+        parents.append(torch.from_numpy(gid[: running[shared], shared - 1]))
+    parents += [None] * (T - len(parents))
+    x = np.concatenate([s[r_n, t_n], inp.T[shared:][real.T[shared:]]])
+    sizes = np.concatenate([nodes[:shared], running[shared:]])
+    offsets = np.cumsum(sizes) - sizes
+
+    def where(r: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Where position t of row r (row order) sits in the (N, H) states."""
+        return offsets[t] + np.where(t < shared, gid[r, t], r)
+
+    if task == "classify":  # rows of one name read one state: owners by read position
+        read, owner = np.unique(where(np.arange(B), n - 1), return_inverse=True)
+        order = np.argsort(owner, kind="stable")
+        owner, target = owner[order], labels[rows[order]]
+    else:  # positions in (t, lex row) order, so that owners come out non-decreasing
+        real_t = real[lex].T  # (T, B)
+        t_u, r_u = np.nonzero(first.T)  # (U,) each
+        read = where(lex[r_u], t_u)
+        owner = np.cumsum(first.T[real_t]) - 1  # (P,)
+        target = ids[rows, 1 : T + 1][lex].T[real_t]  # (P,)
     return _Packed(
         torch.from_numpy(x),
-        sizes,
-        torch.from_numpy(offsets[t_u] + lex[r_u]),
-        owner=torch.from_numpy(owner),
-        target=torch.from_numpy(target),
-        count=torch.from_numpy(count),
-        bounds=bounds,
+        sizes.tolist(),
+        parents,
+        torch.from_numpy(read),
+        torch.from_numpy(owner),
+        torch.as_tensor(target),
     )
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """``mean_i CE(h[owner_i] W^T + b, target_i)`` over P positions, from U distinct rows ``h``.
+    """``sum_i w_i CE(h[owner_i] W^T + b, target_i) / sum_i w_i`` over P positions (weights
+    ``w``, all 1 when None), from U distinct rows ``h``: ``cross_entropy(fc(h[owner]), target,
+    weight=class_weight)`` with ``w = class_weight[target]``.
 
-    ``apply(h (U, H), weight (V, H), bias (V,), owner (P,), target (P,), count (U,), bounds)``:
-    equal to ``cross_entropy(fc(h[owner]), target)``, computed per chunk of ``_CE_CHUNK`` rows
-    with its gradients, so that the (U, V) logits never exist whole: the chunk's logits, its
-    log-sum-exp (weighted by ``count``, the positions reading the row) and, in place, the
-    gradient of the logits ``count * softmax - onehot(target)``, then the three products. The
-    backward pass only scales the gradients saved here by the incoming one.
+    ``apply(h (U, H), weight (V, H), bias (V,), owner (P,), target (P,), w (P,))``, owners
+    non-decreasing, is computed per chunk of rows (``_CE_CHUNK`` logits) together with its
+    gradients, so that the (U, V) logits never exist whole: the chunk's logits, their
+    log-sum-exp (weighted by ``count``, the summed weight of the positions reading the row)
+    and, in place, the gradient of the logits ``count * softmax - sum w onehot(target)``, then
+    the three products. The backward pass only scales the gradients saved here by the
+    incoming one.
     """
 
     @staticmethod
-    def forward(ctx, h, weight, bias, owner, target, count, bounds):
-        U, P = h.shape[0], owner.shape[0]
+    def forward(ctx, h, weight, bias, owner, target, w):
+        U, dt = h.shape[0], h.dtype
+        rows = max(1, _CE_CHUNK // weight.shape[0])  # per chunk
+        starts = torch.arange(0, U + rows, rows, device=h.device)
+        bounds = torch.searchsorted(owner, starts).tolist()  # each chunk's positions
+        if w is None:
+            w = torch.ones(owner.shape, dtype=dt, device=h.device)
+        count = torch.zeros(U, dtype=dt, device=h.device).index_add_(0, owner, w)  # (U,)
         dh = torch.empty_like(h)
         dW, db = torch.zeros_like(weight), torch.zeros_like(bias)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
-        minus_one = torch.tensor(-1.0, dtype=h.dtype, device=h.device)
         # |logit| <= max|h| * |w_v|_1 + |b_v|: when every exp(logit) and their sum fit the
         # float type, the softmax needs no max subtracted (two passes over the logits fewer)
         bound = float((weight.abs().sum(1) * h.abs().max() + bias.abs()).max())
-        stable = bound > math.log(torch.finfo(h.dtype).max) - math.log(weight.shape[0]) - 8
-        for c, s in enumerate(range(0, U, _CE_CHUNK)):
-            e = min(s + _CE_CHUNK, U)
-            own, tgt = owner[bounds[c] : bounds[c + 1]] - s, target[bounds[c] : bounds[c + 1]]
+        stable = bound > math.log(torch.finfo(dt).max) - math.log(weight.shape[0]) - 8
+        for c, s in enumerate(range(0, U, rows)):
+            e, p = min(s + rows, U), slice(bounds[c], bounds[c + 1])
+            own, tgt, w_c = owner[p] - s, target[p], w[p]
             z = torch.addmm(bias, h[s:e], weight.t())  # (c, V) logits
-            picked = z[own, tgt].sum()
+            picked = torch.dot(z[own, tgt], w_c)
             if stable:
                 m = z.amax(1, keepdim=True)
                 sumexp = z.sub_(m).exp_().sum(1, keepdim=True)  # z is exp(logits - m) now
@@ -228,18 +242,18 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 lse = sumexp.log()
             total += torch.dot(lse.squeeze(1), count[s:e]) - picked
             z.mul_(sumexp.reciprocal_().mul_(count[s:e, None]))  # count * softmax
-            z.index_put_((own, tgt), minus_one, accumulate=True)  # - onehot(target)
+            z.index_put_((own, tgt), w_c.neg(), accumulate=True)  # - sum w onehot(target)
             torch.mm(z, weight, out=dh[s:e])
             dW.addmm_(z.t(), h[s:e])
             db.add_(z.sum(0))
-        scale = 1.0 / P
+        scale = 1.0 / float(count.sum())
         ctx.save_for_backward(dh.mul_(scale), dW.mul_(scale), db.mul_(scale))
-        return (total * scale).to(h.dtype)
+        return (total * scale).to(dt)
 
     @staticmethod
     def backward(ctx, g):
         dh, dW, db = ctx.saved_tensors
-        return dh * g, dW * g, db * g, None, None, None, None
+        return dh * g, dW * g, db * g, None, None, None
 
 
 def _to(b: _Packed, device: torch.device) -> _Packed:
@@ -247,25 +261,24 @@ def _to(b: _Packed, device: torch.device) -> _Packed:
     if device.type == "cpu":
         return b
     moved = {
-        f.name: v.to(device) if isinstance(v, torch.Tensor) else v
-        for f in fields(b)
-        if (v := getattr(b, f.name)) is not None
+        f.name: v.to(device) for f in fields(b) if isinstance(v := getattr(b, f.name), torch.Tensor)
     }
+    moved["parents"] = [p if p is None else p.to(device) for p in b.parents]
     return replace(b, **moved)
 
 
-def _fused_loss(model: CharRNN, b: _Packed, weight: torch.Tensor | None) -> torch.Tensor:
-    """The batch's loss through the packed kernel: classify the class-weighted cross-entropy at
-    each row's last step, predict the mean cross-entropy over the real positions."""
+def _fused_loss(model: CharRNN, b: _Packed, class_weight: torch.Tensor | None) -> torch.Tensor:
+    """The batch's loss through the packed kernel and the chunked output layer: classify the
+    class-weighted cross-entropy at each row's last step, predict the mean cross-entropy over
+    the real positions."""
     table = model.emb.weight @ model.rnn.W_in2hid  # (V, H): x W_in2hid, one row per character
     xw = nn.functional.embedding(b.x, table)  # (N, H)
     h0 = torch.ones(b.batch_sizes[0], table.shape[1], dtype=table.dtype, device=table.device)
-    hs = ElmanFunction.apply(xw, model.rnn.W_hid2hid, model.rnn.b_hid, h0, b.batch_sizes)
-    h = hs.index_select(0, b.read)  # (B or U, H)
-    fc = model.fc
-    if b.y is not None:
-        return nn.functional.cross_entropy(fc(h), b.y, weight=weight)
-    return _LinearCrossEntropy.apply(h, fc.weight, fc.bias, b.owner, b.target, b.count, b.bounds)
+    rnn, fc = model.rnn, model.fc
+    hs = ElmanFunction.apply(xw, rnn.W_hid2hid, rnn.b_hid, h0, b.batch_sizes, b.parents)
+    h = hs.index_select(0, b.read)  # (U, H)
+    w = None if class_weight is None else class_weight[b.target]
+    return _LinearCrossEntropy.apply(h, fc.weight, fc.bias, b.owner, b.target, w)
 
 
 def evaluate(
@@ -362,7 +375,7 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
     else:
         seqs = input_sequences(vec, texts, "classify")  # full ^..._ ; predict splits it below
         ids, other = _targets_and_lengths(seqs, cfg.task)
-    weight = None
+    weight = y_all = None
     if cfg.task == "classify":
         nv = vec.nationality_vocab
         y_all = torch.tensor(list(map(nv._mapping.__getitem__, labels)))  # all seen here
@@ -383,10 +396,7 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
         running = 0.0
         for i, idx in enumerate(_batches(len(texts), cfg.batch_size, gen)):
             if fused:
-                if cfg.task == "classify":
-                    b = _packed_classify(ids_all, lens_all, y_all, idx.numpy())
-                else:
-                    b = _packed_predict(ids_all, lens_all, idx.numpy())
+                b = _pack(ids_all, lens_all, idx.numpy(), y_all, cfg.task)
                 loss = _fused_loss(model, _to(b, device), weight)
             else:
                 x, o = _step_inputs(ids, other, idx, cfg.task, device)
