@@ -215,7 +215,8 @@ def test_packed_steps_equal_the_padded_loop_at_real_positions():
         if packed:
             sizes = real.sum(0).tolist()
             xw = (x @ rnn.W_in2hid).transpose(0, 1)[real.T]  # (N, H), step by step
-            hs = ElmanFunction.apply(xw, rnn.W_hid2hid, rnn.b_hid, h0, sizes)
+            rows = torch.arange(len(xw))
+            hs = ElmanFunction.apply(xw, rows, rnn.W_hid2hid, rnn.b_hid, h0, sizes)
             h = torch.zeros(T, B, 6).masked_scatter(real.T[..., None], hs).transpose(0, 1)
         else:
             h = rnn(x, h0, kernel="steps")  # (B, T, H)

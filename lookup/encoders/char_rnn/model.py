@@ -118,10 +118,12 @@ class ElmanFunction(torch.autograd.Function):
     """The Elman recurrence with a hand-written backward (backpropagation through time), over
     packed sequences.
 
-    ``apply(xw, W_hid2hid, b_hid, h0, batch_sizes, parents=None)``: ``xw`` (N, H) the input
-    projection ``x W_in2hid`` in ``torch.nn.utils.rnn.PackedSequence``'s layout (step by step,
-    rows sorted by length, longest first: step t holds the first ``batch_sizes[t]`` rows,
-    non-increasing, ``N = sum(batch_sizes)``), ``h0`` (B, H) -> hidden states (N, H) in the same
+    ``apply(xw, x, W_hid2hid, b_hid, h0, batch_sizes, parents=None)``: the input projections
+    ``x W_in2hid`` are rows of ``xw`` (R, H), position i reading row ``x[i]`` (``xw`` the
+    (V, H) table ``emb.weight @ W_in2hid`` and ``x`` the character ids, or one row per position
+    and ``x = arange(N)``). The N positions are in ``torch.nn.utils.rnn.PackedSequence``'s
+    layout: step by step, rows sorted by length (longest first), step t holding the first
+    ``batch_sizes[t]`` rows (non-increasing). ``h0`` (B, H) -> hidden states (N, H) in that
     layout, ``h_t = tanh((xw_t + h_{t-1} W_hid2hid) + b)``. A padded (T, B, H) batch is the
     layout with every batch size B (its ``reshape(T * B, H)``). Packed, no step computes a
     padding position: a loss that reads each row at its real steps only is unchanged.
@@ -132,15 +134,15 @@ class ElmanFunction(torch.autograd.Function):
     share its steps: their states are equal.
 
     Backward, with ``d_t = (dL/dh_t + sum_children d_{t+1} W_hid2hid^T) * (1 - h_t^2)``:
-    ``dL/dxw_t = d_t``, ``dL/dW_hid2hid = sum_t h_{t-1}^T d_t`` and ``dL/db = sum_t d_t``, each
-    one reduction over all steps, and ``dL/dh0 = d_0 W_hid2hid^T`` when asked for (the
-    tutorial's h0 is a constant).
+    ``dL/dxw = sum_{i: x[i] = r} d_i`` per row r, ``dL/dW_hid2hid = sum_t h_{t-1}^T d_t`` and
+    ``dL/db = sum_t d_t``, each one reduction over all steps, and ``dL/dh0 = d_0 W_hid2hid^T``
+    when asked for (the tutorial's h0 is a constant).
     """
 
     @staticmethod
-    def forward(ctx, xw, W, b, h0, batch_sizes: Sequence[int], parents=None):
+    def forward(ctx, xw, x, W, b, h0, batch_sizes: Sequence[int], parents=None):
         parents = parents or [None] * len(batch_sizes)
-        hs = xw.clone(memory_format=torch.contiguous_format)  # (N, H): x W_in2hid, then h
+        hs = xw.index_select(0, x)  # (N, H): x W_in2hid, then h
         bias = b.reshape(-1)
         prev = h0
         for out, n, p in zip(hs.split(batch_sizes), batch_sizes, parents, strict=True):
@@ -150,15 +152,17 @@ class ElmanFunction(torch.autograd.Function):
                 prev = prev[:n]
             out.addmm_(prev, W).add_(bias).tanh_()  # (x W_in2hid + h W_hid2hid) + b, tanh
             prev = out
-        ctx.save_for_backward(hs, W, h0)
-        ctx.b_shape, ctx.batch_sizes, ctx.parents = b.shape, batch_sizes, parents
+        ctx.save_for_backward(hs, x, W, h0)
+        ctx.xw_rows, ctx.b_shape = xw.shape[0], b.shape
+        ctx.batch_sizes, ctx.parents = batch_sizes, parents
         return hs
 
     @staticmethod
     def backward(ctx, dout: torch.Tensor):
-        hs, W, h0 = ctx.saved_tensors
+        hs, x, W, h0 = ctx.saved_tensors
         sizes, parents = ctx.batch_sizes, ctx.parents
-        deriv = torch.mul(hs, hs).neg_().add_(1.0)  # 1 - h_t^2, (N, H)
+        one = torch.ones((), dtype=hs.dtype, device=hs.device)
+        deriv = torch.addcmul(one, hs, hs, value=-1.0)  # 1 - h_t^2, (N, H)
         dpre = torch.mul(dout, deriv)  # (N, H): dL/dh_t (1 - h_t^2), then + the later steps'
         W_t = W.t()
         d_steps, deriv_steps = dpre.split(sizes), deriv.split(sizes)
@@ -174,16 +178,19 @@ class ElmanFunction(torch.autograd.Function):
         h0_rows = h0[:n0] if parents[0] is None else h0.index_select(0, parents[0])
         dW = h0_rows.t() @ dpre[:n0]  # (H, H): step 0 reads h0
         dW.addmm_(hs.index_select(0, _prev_rows(sizes, parents, hs.device)).t(), dpre[n0:])
+        dxw = None
+        if ctx.needs_input_grad[0]:
+            dxw = dpre.new_zeros(ctx.xw_rows, dpre.shape[1]).index_add_(0, x, dpre)
         db = dpre.sum(0, keepdim=True)  # (1, H)
         dh0 = None
-        if ctx.needs_input_grad[3]:
+        if ctx.needs_input_grad[4]:
             back = torch.mm(dpre[:n0], W_t)  # (n0, H)
             dh0 = torch.zeros_like(h0)
             if parents[0] is None:
                 dh0[:n0] = back  # rows past batch_sizes[0] never run: no gradient
             else:
                 dh0.index_add_(0, parents[0], back)
-        return dpre, dW, db.reshape(ctx.b_shape), dh0, None, None
+        return dxw, None, dW, db.reshape(ctx.b_shape), dh0, None, None
 
 
 class ElmanRNN(nn.Module):
@@ -219,7 +226,8 @@ class ElmanRNN(nn.Module):
         if kernel == "fused":
             B, T = x_in.shape[:2]
             xw = (x_in @ self.W_in2hid).transpose(0, 1).reshape(T * B, -1)  # (T*B, H), packed
-            hs = ElmanFunction.apply(xw, self.W_hid2hid, self.b_hid, h, [B] * T)  # (T*B, H)
+            rows = torch.arange(T * B, device=xw.device)
+            hs = ElmanFunction.apply(xw, rows, self.W_hid2hid, self.b_hid, h, [B] * T)
             return hs.reshape(T, B, -1).transpose(0, 1)  # (B, T, H)
         if kernel == "torch":
             rnn = nn.RNN(x_in.shape[-1], self.hidden_size, nonlinearity="tanh", batch_first=True)

@@ -70,8 +70,8 @@ class TrainConfig:
     embedding_size: int = 16
     hidden_size: int = 64
     epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int = 512  # the tutorial's 128 x 4: a quarter of the optimizer steps ...
+    lr: float = 4e-3  # ... with the learning rate scaled alike (the tutorial's 1e-3 x 4)
     seed: int = 1337
 
 
@@ -271,11 +271,10 @@ def _fused_loss(model: CharRNN, b: _Packed, class_weight: torch.Tensor | None) -
     """The batch's loss through the packed kernel and the chunked output layer: classify the
     class-weighted cross-entropy at each row's last step, predict the mean cross-entropy over
     the real positions."""
-    table = model.emb.weight @ model.rnn.W_in2hid  # (V, H): x W_in2hid, one row per character
-    xw = nn.functional.embedding(b.x, table)  # (N, H)
-    h0 = torch.ones(b.batch_sizes[0], table.shape[1], dtype=table.dtype, device=table.device)
     rnn, fc = model.rnn, model.fc
-    hs = ElmanFunction.apply(xw, rnn.W_hid2hid, rnn.b_hid, h0, b.batch_sizes, b.parents)
+    table = model.emb.weight @ rnn.W_in2hid  # (V, H): x W_in2hid, one row per character
+    h0 = torch.ones(b.batch_sizes[0], table.shape[1], dtype=table.dtype, device=table.device)
+    hs = ElmanFunction.apply(table, b.x, rnn.W_hid2hid, rnn.b_hid, h0, b.batch_sizes, b.parents)
     h = hs.index_select(0, b.read)  # (U, H)
     w = None if class_weight is None else class_weight[b.target]
     return _LinearCrossEntropy.apply(h, fc.weight, fc.bias, b.owner, b.target, w)
