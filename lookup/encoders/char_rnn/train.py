@@ -124,19 +124,18 @@ class _Packed:
     (node) of the batch, as every name starts at ``^`` from the same h_0 and a few hundred
     prefixes cover the first characters of 512 names, each node reading its parent
     (``parents``); then each row runs by itself, packed. ``x`` (N,) ids, ``batch_sizes[t]`` the
-    nodes or rows of step t. The loss reads ``read`` (U,): where each distinct prefix the loss
-    needs sits in the (N, H) states, and per loss position (P,) the prefix it reads (``owner``,
-    non-decreasing) and its ``target``. classify: one position per row, its last step (the end
-    token), the target its label; predict: every input position, the target the next
-    character.
+    nodes or rows of step t. classify: ``read`` (B,) where each row's last step (the end token)
+    sits in the (N, H) states, ``target`` its label. predict: ``read`` (U,) where each distinct
+    prefix of the batch sits, and per input position (P,) its ``target`` (the next character)
+    and the prefix it reads (``owner``, non-decreasing).
     """
 
     x: torch.Tensor
     batch_sizes: list[int]
     parents: list[torch.Tensor | None]
     read: torch.Tensor
-    owner: torch.Tensor
     target: torch.Tensor
+    owner: torch.Tensor | None
 
 
 _CE_CHUNK = 1 << 18  # logits per output-layer chunk (1 MiB of float32: it stays in L2 cache)
@@ -178,10 +177,9 @@ def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str)
         """Where position t of row r (row order) sits in the (N, H) states."""
         return offsets[t] + np.where(t < shared, gid[r, t], r)
 
-    if task == "classify":  # rows of one name read one state: owners by read position
-        read, owner = np.unique(where(np.arange(B), n - 1), return_inverse=True)
-        order = np.argsort(owner, kind="stable")
-        owner, target = owner[order], labels[rows[order]]
+    owner = None
+    if task == "classify":
+        read, target = where(np.arange(B), n - 1), labels[rows]
     else:  # positions in (t, lex row) order, so that owners come out non-decreasing
         real_t = real[lex].T  # (T, B)
         t_u, r_u = np.nonzero(first.T)  # (U,) each
@@ -193,67 +191,65 @@ def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str)
         sizes.tolist(),
         parents,
         torch.from_numpy(read),
-        torch.from_numpy(owner),
         torch.as_tensor(target),
+        None if owner is None else torch.from_numpy(owner),
     )
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """``sum_i w_i CE(h[owner_i] W^T + b, target_i) / sum_i w_i`` over P positions (weights
-    ``w``, all 1 when None), from U distinct rows ``h``: ``cross_entropy(fc(h[owner]), target,
-    weight=class_weight)`` with ``w = class_weight[target]``.
+    """``mean_i CE(h[owner_i] W^T + b, target_i)`` over P positions from U distinct rows ``h``
+    (``cross_entropy(fc(h[owner]), target)``, each row's logits computed once).
 
-    ``apply(h (U, H), weight (V, H), bias (V,), owner (P,), target (P,), w (P,))``, owners
+    ``apply(h (U, H), weight (V, H), bias (V,), owner (P,), target (P,))``, owners
     non-decreasing, is computed per chunk of rows (``_CE_CHUNK`` logits) together with its
     gradients, so that the (U, V) logits never exist whole: the chunk's logits, their
-    log-sum-exp (weighted by ``count``, the summed weight of the positions reading the row)
-    and, in place, the gradient of the logits ``count * softmax - sum w onehot(target)``, then
-    the three products. The backward pass only scales the gradients saved here by the
-    incoming one.
+    log-sum-exp (times ``count``, the positions reading the row) and, in place, the gradient of
+    the logits ``count * softmax - sum onehot(target)``, then the three products. The backward
+    pass only scales the gradients saved here by the incoming one.
     """
 
     @staticmethod
-    def forward(ctx, h, weight, bias, owner, target, w):
-        U, dt = h.shape[0], h.dtype
-        rows = max(1, _CE_CHUNK // weight.shape[0])  # per chunk
-        starts = torch.arange(0, U + rows, rows, device=h.device)
-        bounds = torch.searchsorted(owner, starts).tolist()  # each chunk's positions
-        if w is None:
-            w = torch.ones(owner.shape, dtype=dt, device=h.device)
-        count = torch.zeros(U, dtype=dt, device=h.device).index_add_(0, owner, w)  # (U,)
-        dh = torch.empty_like(h)
-        dW, db = torch.zeros_like(weight), torch.zeros_like(bias)
-        total = torch.zeros((), dtype=torch.float64, device=h.device)
+    def forward(ctx, h, weight, bias, owner, target):
+        U, V, P, dt, dev = h.shape[0], weight.shape[0], owner.shape[0], h.dtype, h.device
+        rows = max(1, _CE_CHUNK // V)  # per chunk
+        chunk_of = owner.div(rows, rounding_mode="floor")
+        # each position's logit within its chunk's (rows, V) block, split by chunk
+        flat = (owner - chunk_of * rows).mul_(V).add_(target)
+        flat = flat.split(torch.bincount(chunk_of, minlength=-(-U // rows)).tolist())
+        count = torch.bincount(owner, minlength=U).to(dt)  # (U,) positions per row
+        minus_one = torch.full((1,), -1.0, dtype=dt, device=dev).expand(P)
+        W_t, h_t = weight.t().contiguous(), h.t().contiguous()  # (H, V), (H, U): fast GEMMs
+        dh, dW_t, db = torch.empty_like(h), torch.zeros_like(W_t), torch.zeros_like(bias)
+        sumexp, shift = torch.empty(U, 1, dtype=dt, device=dev), h.new_zeros(U, 1)  # per row
+        picked = torch.empty(P, dtype=dt, device=dev)  # each position's target logit
+        logits = torch.empty(min(rows, U), V, dtype=dt, device=dev)
         # |logit| <= max|h| * |w_v|_1 + |b_v|: when every exp(logit) and their sum fit the
         # float type, the softmax needs no max subtracted (two passes over the logits fewer)
         bound = float((weight.abs().sum(1) * h.abs().max() + bias.abs()).max())
-        stable = bound > math.log(torch.finfo(dt).max) - math.log(weight.shape[0]) - 8
-        for c, s in enumerate(range(0, U, rows)):
-            e, p = min(s + rows, U), slice(bounds[c], bounds[c + 1])
-            own, tgt, w_c = owner[p] - s, target[p], w[p]
-            z = torch.addmm(bias, h[s:e], weight.t())  # (c, V) logits
-            picked = torch.dot(z[own, tgt], w_c)
+        stable = bound > math.log(torch.finfo(dt).max) - math.log(V) - 8
+        s = p = 0
+        for f in flat:
+            e, q = min(s + rows, U), p + len(f)
+            z = torch.mm(h[s:e], W_t, out=logits[: e - s]).add_(bias)  # (c, V) logits
+            torch.take(z, f, out=picked[p:q])
             if stable:
-                m = z.amax(1, keepdim=True)
-                sumexp = z.sub_(m).exp_().sum(1, keepdim=True)  # z is exp(logits - m) now
-                lse = sumexp.log().add_(m)
-            else:
-                sumexp = z.exp_().sum(1, keepdim=True)  # z is exp(logits) now
-                lse = sumexp.log()
-            total += torch.dot(lse.squeeze(1), count[s:e]) - picked
-            z.mul_(sumexp.reciprocal_().mul_(count[s:e, None]))  # count * softmax
-            z.index_put_((own, tgt), w_c.neg(), accumulate=True)  # - sum w onehot(target)
+                torch.amax(z, 1, keepdim=True, out=shift[s:e])
+                z.sub_(shift[s:e])
+            torch.sum(z.exp_(), 1, keepdim=True, out=sumexp[s:e])  # z is exp(logits - shift)
+            z.mul_(count[s:e, None] / sumexp[s:e])  # count * softmax
+            z.view(-1).index_add_(0, f, minus_one[: q - p])  # - sum onehot(target)
             torch.mm(z, weight, out=dh[s:e])
-            dW.addmm_(z.t(), h[s:e])
+            dW_t.addmm_(h_t[:, s:e], z)
             db.add_(z.sum(0))
-        scale = 1.0 / float(count.sum())
-        ctx.save_for_backward(dh.mul_(scale), dW.mul_(scale), db.mul_(scale))
-        return (total * scale).to(dt)
+            s, p = e, q
+        loss = (torch.dot(sumexp.log_().add_(shift).squeeze(1), count) - picked.sum()) / P
+        ctx.save_for_backward(dh.div_(P), dW_t.t().div(P), db.div_(P))
+        return loss
 
     @staticmethod
     def backward(ctx, g):
         dh, dW, db = ctx.saved_tensors
-        return dh * g, dW * g, db * g, None, None, None
+        return dh * g, dW * g, db * g, None, None
 
 
 def _to(b: _Packed, device: torch.device) -> _Packed:
@@ -275,9 +271,10 @@ def _fused_loss(model: CharRNN, b: _Packed, class_weight: torch.Tensor | None) -
     table = model.emb.weight @ rnn.W_in2hid  # (V, H): x W_in2hid, one row per character
     h0 = torch.ones(b.batch_sizes[0], table.shape[1], dtype=table.dtype, device=table.device)
     hs = ElmanFunction.apply(table, b.x, rnn.W_hid2hid, rnn.b_hid, h0, b.batch_sizes, b.parents)
-    h = hs.index_select(0, b.read)  # (U, H)
-    w = None if class_weight is None else class_weight[b.target]
-    return _LinearCrossEntropy.apply(h, fc.weight, fc.bias, b.owner, b.target, w)
+    h = hs.index_select(0, b.read)  # (B or U, H)
+    if b.owner is None:
+        return nn.functional.cross_entropy(fc(h), b.target, weight=class_weight)
+    return _LinearCrossEntropy.apply(h, fc.weight, fc.bias, b.owner, b.target)
 
 
 def evaluate(
