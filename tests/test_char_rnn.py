@@ -231,10 +231,11 @@ def test_packed_steps_equal_the_padded_loop_at_real_positions():
 @pytest.mark.parametrize("logit_scale", [1.0, 1e3])
 @pytest.mark.parametrize("task", ["classify", "predict"])
 def test_packed_deduplicated_batches_give_the_tutorial_loss(task, logit_scale, monkeypatch):
-    """The fused loop's batch (a prefix tree, then packed rows; the output layer once per
-    distinct prefix, in chunks) has the tutorial loop's loss and gradients, on names that share
-    prefixes and repeat, over several output chunks; also with logits far beyond exp's range
-    (the softmax then subtracts each row's max)."""
+    """The fused loop's step (a prefix tree, then packed rows; the output layer once per
+    distinct prefix, in chunks; every gradient by hand) has the tutorial loop's loss and
+    gradients (autograd through the step-by-step loop), on names that share prefixes and repeat,
+    over several output chunks; also with logits far beyond exp's range (the softmax then
+    subtracts each row's max)."""
     monkeypatch.setattr(char_rnn_train, "_CE_CHUNK", 64 * 40)  # 64 rows a chunk at V = 40
     texts = TRAIN + ["Smithson", "Smit", "Kimura", "Kim", "Kim", "Nakamoto", "Iv", "O"] * 3
     texts += [f"Na{chr(97 + i % 26)}{chr(97 + i // 26)}x" for i in range(300)]
@@ -248,7 +249,7 @@ def test_packed_deduplicated_batches_give_the_tutorial_loss(task, logit_scale, m
         model.fc.weight.mul_(logit_scale)
     idx = np.random.default_rng(0).permutation(len(texts))
     ids, lens = char_rnn_train.padded_ids(vec, texts, "classify")
-    y = torch.tensor([vec.nationality_vocab.lookup_token(t) for t in labels])
+    y = np.asarray([vec.nationality_vocab.lookup_token(t) for t in labels])
     weight = torch.rand(n_out, generator=torch.Generator().manual_seed(3)) + 0.5
     losses, grads = [], []
     for fused in (False, True):
@@ -259,19 +260,19 @@ def test_packed_deduplicated_batches_give_the_tutorial_loss(task, logit_scale, m
             if task == "predict":
                 assert len(b.read) < len(b.target)  # each prefix once
                 assert len(b.read) > 3 * 64  # four chunks or more
-            loss = char_rnn_train._fused_loss(model, b, weight if task == "classify" else None)
+            loss = char_rnn_train._fused_step(model, b, weight if task == "classify" else None)
         else:
             x = torch.from_numpy(ids[idx])
             h = model.hidden_states(x if task == "classify" else x[:, :-1], kernel="steps")
             if task == "classify":
                 logits = model.fc(column_gather(h, torch.from_numpy(lens[idx])))
-                loss = torch.nn.CrossEntropyLoss(weight=weight)(logits, y[idx])
+                loss = torch.nn.CrossEntropyLoss(weight=weight)(logits, torch.from_numpy(y[idx]))
             else:
                 target = x[:, 1:]
                 loss = torch.nn.CrossEntropyLoss(ignore_index=0)(
                     model.fc(h).reshape(-1, V), target.reshape(-1)
                 )
-        loss.backward()
+            loss.backward()
         losses.append(loss.detach())
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     torch.testing.assert_close(losses[1], losses[0], atol=1e-6, rtol=1e-5)

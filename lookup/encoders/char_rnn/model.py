@@ -103,15 +103,76 @@ def elman_state(rnn: nn.RNN) -> dict[str, torch.Tensor]:
     }
 
 
-def _prev_rows(sizes: Sequence[int], parents: Sequence, device) -> torch.Tensor:
-    """Where h_{t-1} of every row of steps t >= 1 sits in the packed states (N - sizes[0],)."""
-    n = np.asarray(sizes, dtype=np.int64)
-    starts = np.cumsum(n) - n  # (T,) where each step's rows begin
-    rows = np.arange(n[1:].sum()) + np.repeat(starts[:-1] - starts[1:] + n[0], n[1:])
-    for t in range(1, len(n)):
-        if parents[t] is not None:  # a prefix-tree step: its rows read their parents
-            rows[starts[t] - n[0] : starts[t] - n[0] + n[t]] = starts[t - 1] + parents[t].numpy()
-    return torch.from_numpy(rows).to(device)
+def elman_states(
+    xw: torch.Tensor,
+    x: torch.Tensor,
+    W: torch.Tensor,
+    b: torch.Tensor,
+    h0: torch.Tensor,
+    batch_sizes: Sequence[int],
+    parents: Sequence[torch.Tensor | None],
+) -> torch.Tensor:
+    """The forward pass of :class:`ElmanFunction` (no autograd): hidden states (N, H)."""
+    hs = xw.index_select(0, x)  # (N, H): x W_in2hid, then h
+    bias = b.reshape(-1)
+    prev = h0
+    for out, n, p in zip(hs.split(batch_sizes), batch_sizes, parents, strict=True):
+        if p is not None:
+            prev = prev.index_select(0, p)
+        elif prev.shape[0] != n:
+            prev = prev[:n]
+        out.addmm_(prev, W).add_(bias).tanh_()  # (x W_in2hid + h W_hid2hid) + b, tanh
+        prev = out
+    return hs
+
+
+def elman_backward(
+    hs: torch.Tensor,
+    deriv: torch.Tensor,
+    dpre: torch.Tensor,
+    x: torch.Tensor,
+    W: torch.Tensor,
+    h0: torch.Tensor,
+    batch_sizes: Sequence[int],
+    parents: Sequence[torch.Tensor | None],
+    xw_rows: int,
+    need_dh0: bool = False,
+):
+    """The backward pass of :class:`ElmanFunction` (no autograd).
+
+    ``deriv`` (N, H) is ``1 - hs^2``; ``dpre`` (N, H) holds ``dL/dh_t * deriv`` on entry, the
+    loss's own gradient at each state, and ``d_t`` on return (the later steps' added, in
+    place). Returns ``(dL/dxw (xw_rows, H), dL/dW, dL/db (H,), dL/dh0 or None)``.
+    """
+    sizes = batch_sizes
+    W_t = W.t()
+    dW = torch.zeros_like(W)  # sum_t h_{t-1}^T d_t, a step at a time
+    d_steps, deriv_steps, h_steps = dpre.split(sizes), deriv.split(sizes), hs.split(sizes)
+    for t in range(len(sizes) - 1, 0, -1):  # step t's rows pass d_t W^T to their parents
+        d_t, m = d_steps[t], sizes[t]
+        back = torch.mm(d_t, W_t)  # (n_t, H)
+        d, dv, h = d_steps[t - 1], deriv_steps[t - 1], h_steps[t - 1]
+        if parents[t] is not None:
+            dW.addmm_(h.index_select(0, parents[t]).t(), d_t)
+            back = torch.zeros_like(d).index_add_(0, parents[t], back)
+        else:
+            if m != sizes[t - 1]:
+                d, dv, h = d[:m], dv[:m], h[:m]
+            dW.addmm_(h.t(), d_t)
+        d.addcmul_(back, dv)
+    n0 = sizes[0]
+    h0_rows = h0[:n0] if parents[0] is None else h0.index_select(0, parents[0])
+    dW.addmm_(h0_rows.t(), dpre[:n0])  # step 0 reads h0
+    dxw = dpre.new_zeros(xw_rows, dpre.shape[1]).index_add_(0, x, dpre)
+    dh0 = None
+    if need_dh0:
+        back = torch.mm(dpre[:n0], W_t)  # (n0, H)
+        dh0 = torch.zeros_like(h0)
+        if parents[0] is None:
+            dh0[:n0] = back  # rows past batch_sizes[0] never run: no gradient
+        else:
+            dh0.index_add_(0, parents[0], back)
+    return dxw, dW, dpre.sum(0), dh0
 
 
 class ElmanFunction(torch.autograd.Function):
@@ -142,16 +203,7 @@ class ElmanFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xw, x, W, b, h0, batch_sizes: Sequence[int], parents=None):
         parents = parents or [None] * len(batch_sizes)
-        hs = xw.index_select(0, x)  # (N, H): x W_in2hid, then h
-        bias = b.reshape(-1)
-        prev = h0
-        for out, n, p in zip(hs.split(batch_sizes), batch_sizes, parents, strict=True):
-            if p is not None:
-                prev = prev.index_select(0, p)
-            elif prev.shape[0] != n:
-                prev = prev[:n]
-            out.addmm_(prev, W).add_(bias).tanh_()  # (x W_in2hid + h W_hid2hid) + b, tanh
-            prev = out
+        hs = elman_states(xw, x, W, b, h0, batch_sizes, parents)
         ctx.save_for_backward(hs, x, W, h0)
         ctx.xw_rows, ctx.b_shape = xw.shape[0], b.shape
         ctx.batch_sizes, ctx.parents = batch_sizes, parents
@@ -160,36 +212,13 @@ class ElmanFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout: torch.Tensor):
         hs, x, W, h0 = ctx.saved_tensors
-        sizes, parents = ctx.batch_sizes, ctx.parents
         one = torch.ones((), dtype=hs.dtype, device=hs.device)
         deriv = torch.addcmul(one, hs, hs, value=-1.0)  # 1 - h_t^2, (N, H)
         dpre = torch.mul(dout, deriv)  # (N, H): dL/dh_t (1 - h_t^2), then + the later steps'
-        W_t = W.t()
-        d_steps, deriv_steps = dpre.split(sizes), deriv.split(sizes)
-        for t in range(len(sizes) - 1, 0, -1):  # step t's rows pass d_t W^T to their parents
-            back = torch.mm(d_steps[t], W_t)  # (n_t, H)
-            d, dv = d_steps[t - 1], deriv_steps[t - 1]
-            if parents[t] is not None:
-                back = torch.zeros_like(d).index_add_(0, parents[t], back)
-            elif sizes[t] != sizes[t - 1]:
-                d, dv = d[: sizes[t]], dv[: sizes[t]]
-            d.addcmul_(back, dv)
-        n0 = sizes[0]
-        h0_rows = h0[:n0] if parents[0] is None else h0.index_select(0, parents[0])
-        dW = h0_rows.t() @ dpre[:n0]  # (H, H): step 0 reads h0
-        dW.addmm_(hs.index_select(0, _prev_rows(sizes, parents, hs.device)).t(), dpre[n0:])
-        dxw = None
-        if ctx.needs_input_grad[0]:
-            dxw = dpre.new_zeros(ctx.xw_rows, dpre.shape[1]).index_add_(0, x, dpre)
-        db = dpre.sum(0, keepdim=True)  # (1, H)
-        dh0 = None
-        if ctx.needs_input_grad[4]:
-            back = torch.mm(dpre[:n0], W_t)  # (n0, H)
-            dh0 = torch.zeros_like(h0)
-            if parents[0] is None:
-                dh0[:n0] = back  # rows past batch_sizes[0] never run: no gradient
-            else:
-                dh0.index_add_(0, parents[0], back)
+        dxw, dW, db, dh0 = elman_backward(
+            hs, deriv, dpre, x, W, h0, ctx.batch_sizes, ctx.parents, ctx.xw_rows,
+            need_dh0=ctx.needs_input_grad[4],
+        )  # fmt: skip
         return dxw, None, dW, db.reshape(ctx.b_shape), dh0, None, None
 
 

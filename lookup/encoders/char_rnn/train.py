@@ -44,9 +44,10 @@ from lookup.data.vocab import CharVectorizer
 from lookup.encoders.char_rnn.model import (
     CharRNN,
     CharRNNConfig,
-    ElmanFunction,
     check_state,
     column_gather,
+    elman_backward,
+    elman_states,
     input_sequences,
     load_state,
     pad,
@@ -142,6 +143,14 @@ _CE_CHUNK = 1 << 18  # logits per output-layer chunk (1 MiB of float32: it stays
 _MIN_SHARED = 64  # a step runs per prefix while that spares at least this many rows
 
 
+def _lexicographic(ids: np.ndarray) -> np.ndarray:
+    """The order that sorts the rows of ``ids`` (n, T) >= 0 lexicographically (as
+    ``np.lexsort(ids.T[::-1])``, in one sort: each row as one big-endian byte string)."""
+    width = 2 if ids.max(initial=0) < 1 << 16 else 4
+    keys = np.ascontiguousarray(ids, dtype=f">u{width}").view(f"V{width * ids.shape[1]}")
+    return np.argsort(keys.ravel(), kind="stable")
+
+
 def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str) -> _Packed:
     """The batch ``idx`` of ``ids`` (every text as ``^ c1..cn _``, ``lens`` = n+2) for ``task``:
     classify runs ``^ c1..cn _`` and reads its last step, predict runs ``^ c1..cn`` and reads
@@ -150,19 +159,19 @@ def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str)
     n = lens[rows] - (task == "predict")  # steps per row
     B, T = len(rows), int(n[0])
     inp = ids[rows, :T]  # (B, T)
-    real = np.arange(T)[None, :] < n[:, None]  # (B, T)
-    lex = np.lexsort(inp.T[::-1])  # rows in lexicographic order: equal prefixes are adjacent
+    real = np.arange(T) < n[:, None]  # (B, T)
+    lex = _lexicographic(inp)  # rows in lexicographic order: equal prefixes are adjacent
     s = inp[lex]
     first = np.ones((B, T), dtype=bool)  # (lex row, t): a prefix the row above does not share
-    first[1:] = ~np.logical_and.accumulate(s[1:] == s[:-1], axis=1)
+    np.logical_not(np.logical_and.accumulate(s[1:] == s[:-1], axis=1), out=first[1:])
     first &= real[lex]  # a real position that repeats a prefix: the row above is real there too
-    gid_lex = np.cumsum(first, axis=0) - 1  # (B, T): the prefix (node) of each real position
-    gid = np.empty_like(gid_lex)
-    gid[lex] = gid_lex  # in row order
     nodes, running = first.sum(0), real.sum(0)  # (T,) each
     spared = np.flatnonzero(running - nodes < _MIN_SHARED)
     shared = int(spared[0]) if len(spared) else T  # steps that run per node
     # steps < shared: nodes in lexicographic order, each reading its parent node
+    gid_lex = np.cumsum(first[:, :shared], axis=0) - 1  # (B, shared): each position's node
+    gid = np.empty_like(gid_lex)
+    gid[lex] = gid_lex  # in row order
     t_n, r_n = np.nonzero(first[:, :shared].T)  # (nodes,) each, by step then node
     parent_of = np.split(gid_lex[r_n, np.maximum(t_n - 1, 0)], np.cumsum(nodes[:shared])[:-1])
     parents = [None] + [torch.from_numpy(p) for p in parent_of[1:]]
@@ -175,7 +184,8 @@ def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str)
 
     def where(r: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Where position t of row r (row order) sits in the (N, H) states."""
-        return offsets[t] + np.where(t < shared, gid[r, t], r)
+        tree = t < shared  # a node's position, else the row's own
+        return offsets[t] + np.where(tree, gid[r, np.where(tree, t, 0)] if shared else 0, r)
 
     owner = None
     if task == "classify":
@@ -191,65 +201,9 @@ def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str)
         sizes.tolist(),
         parents,
         torch.from_numpy(read),
-        torch.as_tensor(target),
+        torch.from_numpy(target),
         None if owner is None else torch.from_numpy(owner),
     )
-
-
-class _LinearCrossEntropy(torch.autograd.Function):
-    """``mean_i CE(h[owner_i] W^T + b, target_i)`` over P positions from U distinct rows ``h``
-    (``cross_entropy(fc(h[owner]), target)``, each row's logits computed once).
-
-    ``apply(h (U, H), weight (V, H), bias (V,), owner (P,), target (P,))``, owners
-    non-decreasing, is computed per chunk of rows (``_CE_CHUNK`` logits) together with its
-    gradients, so that the (U, V) logits never exist whole: the chunk's logits, their
-    log-sum-exp (times ``count``, the positions reading the row) and, in place, the gradient of
-    the logits ``count * softmax - sum onehot(target)``, then the three products. The backward
-    pass only scales the gradients saved here by the incoming one.
-    """
-
-    @staticmethod
-    def forward(ctx, h, weight, bias, owner, target):
-        U, V, P, dt, dev = h.shape[0], weight.shape[0], owner.shape[0], h.dtype, h.device
-        rows = max(1, _CE_CHUNK // V)  # per chunk
-        chunk_of = owner.div(rows, rounding_mode="floor")
-        # each position's logit within its chunk's (rows, V) block, split by chunk
-        flat = (owner - chunk_of * rows).mul_(V).add_(target)
-        flat = flat.split(torch.bincount(chunk_of, minlength=-(-U // rows)).tolist())
-        count = torch.bincount(owner, minlength=U).to(dt)  # (U,) positions per row
-        minus_one = torch.full((1,), -1.0, dtype=dt, device=dev).expand(P)
-        W_t, h_t = weight.t().contiguous(), h.t().contiguous()  # (H, V), (H, U): fast GEMMs
-        dh, dW_t, db = torch.empty_like(h), torch.zeros_like(W_t), torch.zeros_like(bias)
-        sumexp, shift = torch.empty(U, 1, dtype=dt, device=dev), h.new_zeros(U, 1)  # per row
-        picked = torch.empty(P, dtype=dt, device=dev)  # each position's target logit
-        logits = torch.empty(min(rows, U), V, dtype=dt, device=dev)
-        # |logit| <= max|h| * |w_v|_1 + |b_v|: when every exp(logit) and their sum fit the
-        # float type, the softmax needs no max subtracted (two passes over the logits fewer)
-        bound = float((weight.abs().sum(1) * h.abs().max() + bias.abs()).max())
-        stable = bound > math.log(torch.finfo(dt).max) - math.log(V) - 8
-        s = p = 0
-        for f in flat:
-            e, q = min(s + rows, U), p + len(f)
-            z = torch.mm(h[s:e], W_t, out=logits[: e - s]).add_(bias)  # (c, V) logits
-            torch.take(z, f, out=picked[p:q])
-            if stable:
-                torch.amax(z, 1, keepdim=True, out=shift[s:e])
-                z.sub_(shift[s:e])
-            torch.sum(z.exp_(), 1, keepdim=True, out=sumexp[s:e])  # z is exp(logits - shift)
-            z.mul_(count[s:e, None] / sumexp[s:e])  # count * softmax
-            z.view(-1).index_add_(0, f, minus_one[: q - p])  # - sum onehot(target)
-            torch.mm(z, weight, out=dh[s:e])
-            dW_t.addmm_(h_t[:, s:e], z)
-            db.add_(z.sum(0))
-            s, p = e, q
-        loss = (torch.dot(sumexp.log_().add_(shift).squeeze(1), count) - picked.sum()) / P
-        ctx.save_for_backward(dh.div_(P), dW_t.t().div(P), db.div_(P))
-        return loss
-
-    @staticmethod
-    def backward(ctx, g):
-        dh, dW, db = ctx.saved_tensors
-        return dh * g, dW * g, db * g, None, None
 
 
 def _to(b: _Packed, device: torch.device) -> _Packed:
@@ -263,18 +217,100 @@ def _to(b: _Packed, device: torch.device) -> _Packed:
     return replace(b, **moved)
 
 
-def _fused_loss(model: CharRNN, b: _Packed, class_weight: torch.Tensor | None) -> torch.Tensor:
-    """The batch's loss through the packed kernel and the chunked output layer: classify the
-    class-weighted cross-entropy at each row's last step, predict the mean cross-entropy over
-    the real positions."""
-    rnn, fc = model.rnn, model.fc
-    table = model.emb.weight @ rnn.W_in2hid  # (V, H): x W_in2hid, one row per character
-    h0 = torch.ones(b.batch_sizes[0], table.shape[1], dtype=table.dtype, device=table.device)
-    hs = ElmanFunction.apply(table, b.x, rnn.W_hid2hid, rnn.b_hid, h0, b.batch_sizes, b.parents)
-    h = hs.index_select(0, b.read)  # (B or U, H)
-    if b.owner is None:
-        return nn.functional.cross_entropy(fc(h), b.target, weight=class_weight)
-    return _LinearCrossEntropy.apply(h, fc.weight, fc.bias, b.owner, b.target)
+def _linear_cross_entropy(h, weight, bias, owner, target):
+    """``mean_i CE(h[owner_i] W^T + b, target_i)`` over P positions from U distinct rows ``h``
+    (``cross_entropy(fc(h[owner]), target)``, each row's logits computed once) and its
+    gradients: ``(loss, dL/dh (U, H), dL/dweight, dL/dbias)``; owners non-decreasing.
+
+    Computed per chunk of rows (``_CE_CHUNK`` logits), so that the (U, V) logits never exist
+    whole: the chunk's logits, their log-sum-exp (times ``count``, the positions reading the
+    row) and, in place, the gradient of the logits ``count * softmax - sum onehot(target)``,
+    then the three products.
+    """
+    U, V, P, dt, dev = h.shape[0], weight.shape[0], owner.shape[0], h.dtype, h.device
+    rows = max(1, _CE_CHUNK // V)  # per chunk
+    chunk_of = owner.div(rows, rounding_mode="floor")
+    # each position's logit within its chunk's (rows, V) block, split by chunk
+    flat = (owner - chunk_of * rows).mul_(V).add_(target)
+    flat = flat.split(torch.bincount(chunk_of, minlength=-(-U // rows)).tolist())
+    count = torch.bincount(owner, minlength=U).to(dt)  # (U,) positions per row
+    minus_one = torch.full((1,), -1.0, dtype=dt, device=dev).expand(P)
+    W_t, h_t = weight.t().contiguous(), h.t().contiguous()  # (H, V), (H, U): fast GEMMs
+    dh, dW_t, db = torch.empty_like(h), torch.zeros_like(W_t), torch.zeros_like(bias)
+    sumexp, shift = torch.empty(U, 1, dtype=dt, device=dev), h.new_zeros(U, 1)  # per row
+    picked = torch.empty(P, dtype=dt, device=dev)  # each position's target logit
+    logits = torch.empty(min(rows, U), V, dtype=dt, device=dev)
+    # |logit| <= max|h| * |w_v|_1 + |b_v|: when every exp(logit) and their sum fit the
+    # float type, the softmax needs no max subtracted (two passes over the logits fewer)
+    bound = float((weight.abs().sum(1) * h.abs().max() + bias.abs()).max())
+    stable = bound > math.log(torch.finfo(dt).max) - math.log(V) - 8
+    s = p = 0
+    for f in flat:
+        e, q = min(s + rows, U), p + len(f)
+        z = torch.mm(h[s:e], W_t, out=logits[: e - s]).add_(bias)  # (c, V) logits
+        torch.take(z, f, out=picked[p:q])
+        if stable:
+            torch.amax(z, 1, keepdim=True, out=shift[s:e])
+            z.sub_(shift[s:e])
+        torch.sum(z.exp_(), 1, keepdim=True, out=sumexp[s:e])  # z is exp(logits - shift)
+        z.mul_(count[s:e, None] / sumexp[s:e])  # count * softmax
+        z.view(-1).index_add_(0, f, minus_one[: q - p])  # - sum onehot(target)
+        torch.mm(z, weight, out=dh[s:e])
+        dW_t.addmm_(h_t[:, s:e], z)
+        db.add_(z.sum(0))
+        s, p = e, q
+    loss = (torch.dot(sumexp.log_().add_(shift).squeeze(1), count) - picked.sum()) / P
+    return loss, dh.div_(P), dW_t.t().contiguous().div_(P), db.div_(P)
+
+
+def _weighted_cross_entropy(h, weight, bias, target, class_weight):
+    """``cross_entropy(h W^T + b, target, weight=class_weight)`` (the weighted mean) and its
+    gradients: ``(loss, dL/dh, dL/dweight, dL/dbias)``."""
+    logits = torch.addmm(bias, h, weight.t())  # (B, C)
+    lse = torch.logsumexp(logits, 1, keepdim=True)  # (B, 1)
+    rows = torch.arange(len(target), device=h.device)
+    w = class_weight[target] / class_weight[target].sum()  # (B,) each row's share of the mean
+    loss = torch.dot(w, lse.squeeze(1) - logits[rows, target])
+    dz = logits.sub_(lse).exp_().mul_(w[:, None])  # w * softmax
+    dz[rows, target] -= w
+    return loss, dz @ weight, dz.t() @ h, dz.sum(0)
+
+
+def _fused_step(model: CharRNN, b: _Packed, class_weight: torch.Tensor | None) -> torch.Tensor:
+    """The batch's loss, its gradients written to every parameter's ``.grad``, all by hand (no
+    autograd graph): the packed Elman kernel forward, the output layer and its loss (classify:
+    the class-weighted cross-entropy at each row's last step; predict: the mean cross-entropy
+    over the real positions, chunked), then backpropagation through time."""
+    emb, rnn, fc = model.emb.weight, model.rnn, model.fc
+    with torch.no_grad():
+        table = emb @ rnn.W_in2hid  # (V, H): x W_in2hid, one row per character
+        h0 = torch.ones(b.batch_sizes[0], table.shape[1], dtype=table.dtype, device=table.device)
+        W, sizes, parents = rnn.W_hid2hid, b.batch_sizes, b.parents
+        hs = elman_states(table, b.x, W, rnn.b_hid, h0, sizes, parents)  # (N, H)
+        h = hs.index_select(0, b.read)  # (B or U, H)
+        if b.owner is None:
+            loss, dh, dfc_w, dfc_b = _weighted_cross_entropy(
+                h, fc.weight, fc.bias, b.target, class_weight
+            )
+        else:
+            loss, dh, dfc_w, dfc_b = _linear_cross_entropy(h, fc.weight, fc.bias, b.owner, b.target)
+        one = torch.ones((), dtype=hs.dtype, device=hs.device)
+        deriv = torch.addcmul(one, hs, hs, value=-1.0)  # 1 - h_t^2, (N, H)
+        dpre = torch.zeros_like(hs).index_put_(
+            (b.read,), dh.mul_(deriv.index_select(0, b.read)), accumulate=True
+        )  # the loss's own gradient at the states it reads, times 1 - h_t^2
+        dtable, dW, db, _ = elman_backward(hs, deriv, dpre, b.x, W, h0, sizes, parents, len(emb))
+        grads = {
+            emb: dtable @ rnn.W_in2hid.t(),  # row 0 (padding) is never read: it stays zero
+            rnn.W_in2hid: emb.t() @ dtable,
+            W: dW,
+            rnn.b_hid: db.reshape(rnn.b_hid.shape),
+            fc.weight: dfc_w,
+            fc.bias: dfc_b,
+        }
+    for p, g in grads.items():
+        p.grad = g.contiguous()  # the parameter's layout (fused Adam reads grads as laid out)
+    return loss
 
 
 def evaluate(
@@ -374,7 +410,7 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
     weight = y_all = None
     if cfg.task == "classify":
         nv = vec.nationality_vocab
-        y_all = torch.tensor(list(map(nv._mapping.__getitem__, labels)))  # all seen here
+        y_all = np.fromiter(map(nv._mapping.__getitem__, labels), np.int64, len(labels))
         counts = Counter(labels)
         weight = (1.0 / torch.tensor([counts[t] for t in nv.tokens()], dtype=torch.float32)).to(
             device
@@ -393,18 +429,18 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
         for i, idx in enumerate(_batches(len(texts), cfg.batch_size, gen)):
             if fused:
                 b = _pack(ids_all, lens_all, idx.numpy(), y_all, cfg.task)
-                loss = _fused_loss(model, _to(b, device), weight)
+                loss = _fused_step(model, _to(b, device), weight)  # and the gradients
             else:
                 x, o = _step_inputs(ids, other, idx, cfg.task, device)
                 if cfg.task == "classify":
                     h = model.hidden_states(x, kernel="steps")  # (B, T, H)
                     logits = model.fc(column_gather(h, o))  # (B, n_out)
-                    loss = loss_fn(logits, y_all[idx].to(device))
+                    loss = loss_fn(logits, torch.from_numpy(y_all[idx.numpy()]).to(device))
                 else:
                     logits = model(x, kernel="steps")  # (B, T, V)
                     loss = loss_fn(logits.reshape(-1, V), o.reshape(-1))
-            opt.zero_grad()
-            loss.backward()
+                opt.zero_grad()
+                loss.backward()
             opt.step()
             running += (loss.item() - running) / (i + 1)
             bar.update(1)
