@@ -62,7 +62,8 @@ def test_vocab_built_in_one_pass_equals_adding_every_character():
     """from_texts counts all characters at once; the vocabulary (indices in order of first
     appearance, counts, special tokens met in the text) is the one of adding them in turn."""
     texts = ["Hadad", "Ó'Neill", "^_x", "<UNK>", "", "Smith-Jones", "Hadad"]
-    labels = ["ar", "ir", "zz", "zz", "en", "en", "ar"]
+    texts += ["😀a", "b\ud800"]  # an astral character, a lone surrogate
+    labels = ["ar", "ir", "zz", "zz", "en", "en", "ar", "zz", "zz"]
     vec = CharVectorizer.from_texts(texts, labels)
     sv = Vocabulary(use_unks=True, use_mask=True, use_start_end=True)
     for t in texts:

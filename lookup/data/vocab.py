@@ -225,11 +225,14 @@ class CharVectorizer:
         """Build the vocabularies from training data (UNK reserved by default)."""
         sv = Vocabulary(use_unks=use_unks, use_mask=True, use_start_end=True)
         # the same vocabulary as adding every character in turn (indices in order of first
-        # appearance, counts), with one pass in C over all the text instead of ~250k calls
-        joined = "".join(texts)
-        counts = Counter(joined)
-        for ch in dict.fromkeys(joined):
-            sv.add(ch, counts[ch])
+        # appearance, counts), from the code points counted at once instead of ~250k calls
+        cp = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), np.uint32)
+        counts = np.bincount(cp)
+        first = np.full(len(counts), len(cp), dtype=np.int64)
+        np.minimum.at(first, cp, np.arange(len(cp)))  # where each code point first appears
+        seen = np.flatnonzero(counts)
+        for c in seen[np.argsort(first[seen])].tolist():
+            sv.add(chr(c), int(counts[c]))
         nv = Vocabulary()
         labs = [str(lab) for lab in labels] if labels is not None else []
         counts = Counter(labs)

@@ -165,7 +165,7 @@ def _pack(ids: np.ndarray, lens: np.ndarray, idx: np.ndarray, labels, task: str)
     first = np.ones((B, T), dtype=bool)  # (lex row, t): a prefix the row above does not share
     np.logical_not(np.logical_and.accumulate(s[1:] == s[:-1], axis=1), out=first[1:])
     first &= real[lex]  # a real position that repeats a prefix: the row above is real there too
-    nodes, running = first.sum(0), real.sum(0)  # (T,) each
+    nodes, running = np.count_nonzero(first, 0), np.count_nonzero(real, 0)  # (T,) each
     spared = np.flatnonzero(running - nodes < _MIN_SHARED)
     shared = int(spared[0]) if len(spared) else T  # steps that run per node
     # steps < shared: nodes in lexicographic order, each reading its parent node
@@ -266,13 +266,13 @@ def _linear_cross_entropy(h, weight, bias, owner, target):
 def _weighted_cross_entropy(h, weight, bias, target, class_weight):
     """``cross_entropy(h W^T + b, target, weight=class_weight)`` (the weighted mean) and its
     gradients: ``(loss, dL/dh, dL/dweight, dL/dbias)``."""
-    logits = torch.addmm(bias, h, weight.t())  # (B, C)
-    lse = torch.logsumexp(logits, 1, keepdim=True)  # (B, 1)
-    rows = torch.arange(len(target), device=h.device)
-    w = class_weight[target] / class_weight[target].sum()  # (B,) each row's share of the mean
-    loss = torch.dot(w, lse.squeeze(1) - logits[rows, target])
-    dz = logits.sub_(lse).exp_().mul_(w[:, None])  # w * softmax
-    dz[rows, target] -= w
+    logp = torch.log_softmax(torch.addmm(bias, h, weight.t()), 1)  # (B, C)
+    at = torch.arange(len(target), device=h.device).mul_(logp.shape[1]).add_(target)
+    w = class_weight.take(target)
+    w /= w.sum()  # (B,): each row's share of the weighted mean
+    loss = -torch.dot(logp.take(at), w)
+    dz = logp.exp_().mul_(w[:, None])  # w * softmax ...
+    dz.view(-1).index_add_(0, at, w, alpha=-1.0)  # ... - w * onehot(target)
     return loss, dz @ weight, dz.t() @ h, dz.sum(0)
 
 
