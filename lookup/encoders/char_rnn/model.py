@@ -128,7 +128,6 @@ def elman_states(
 
 def elman_backward(
     hs: torch.Tensor,
-    deriv: torch.Tensor,
     dpre: torch.Tensor,
     x: torch.Tensor,
     W: torch.Tensor,
@@ -140,26 +139,27 @@ def elman_backward(
 ):
     """The backward pass of :class:`ElmanFunction` (no autograd).
 
-    ``deriv`` (N, H) is ``1 - hs^2``; ``dpre`` (N, H) holds ``dL/dh_t * deriv`` on entry, the
-    loss's own gradient at each state, and ``d_t`` on return (the later steps' added, in
-    place). Returns ``(dL/dxw (xw_rows, H), dL/dW, dL/db (H,), dL/dh0 or None)``.
+    ``dpre`` (N, H) holds ``dL/dh_t * (1 - h_t^2)`` on entry, from the loss's own gradient at
+    each state, and ``d_t`` on return (the later steps' added, in place). Returns
+    ``(dL/dxw (xw_rows, H), dL/dW, dL/db (H,), dL/dh0 or None)``.
     """
     sizes = batch_sizes
     W_t = W.t()
+    one = torch.ones((), dtype=hs.dtype, device=hs.device)
     dW = torch.zeros_like(W)  # sum_t h_{t-1}^T d_t, a step at a time
-    d_steps, deriv_steps, h_steps = dpre.split(sizes), deriv.split(sizes), hs.split(sizes)
+    d_steps, h_steps = dpre.split(sizes), hs.split(sizes)
     for t in range(len(sizes) - 1, 0, -1):  # step t's rows pass d_t W^T to their parents
         d_t, m = d_steps[t], sizes[t]
         back = torch.mm(d_t, W_t)  # (n_t, H)
-        d, dv, h = d_steps[t - 1], deriv_steps[t - 1], h_steps[t - 1]
+        d, h = d_steps[t - 1], h_steps[t - 1]
         if parents[t] is not None:
             dW.addmm_(h.index_select(0, parents[t]).t(), d_t)
             back = torch.zeros_like(d).index_add_(0, parents[t], back)
         else:
             if m != sizes[t - 1]:
-                d, dv, h = d[:m], dv[:m], h[:m]
+                d, h = d[:m], h[:m]
             dW.addmm_(h.t(), d_t)
-        d.addcmul_(back, dv)
+        d.addcmul_(back, torch.addcmul(one, h, h, value=-1.0))  # ... * (1 - h_{t-1}^2)
     n0 = sizes[0]
     h0_rows = h0[:n0] if parents[0] is None else h0.index_select(0, parents[0])
     dW.addmm_(h0_rows.t(), dpre[:n0])  # step 0 reads h0
@@ -212,11 +212,9 @@ class ElmanFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout: torch.Tensor):
         hs, x, W, h0 = ctx.saved_tensors
-        one = torch.ones((), dtype=hs.dtype, device=hs.device)
-        deriv = torch.addcmul(one, hs, hs, value=-1.0)  # 1 - h_t^2, (N, H)
-        dpre = torch.mul(dout, deriv)  # (N, H): dL/dh_t (1 - h_t^2), then + the later steps'
+        dpre = torch.addcmul(dout, dout * hs, hs, value=-1.0)  # dL/dh_t (1 - h_t^2), (N, H)
         dxw, dW, db, dh0 = elman_backward(
-            hs, deriv, dpre, x, W, h0, ctx.batch_sizes, ctx.parents, ctx.xw_rows,
+            hs, dpre, x, W, h0, ctx.batch_sizes, ctx.parents, ctx.xw_rows,
             need_dh0=ctx.needs_input_grad[4],
         )  # fmt: skip
         return dxw, None, dW, db.reshape(ctx.b_shape), dh0, None, None

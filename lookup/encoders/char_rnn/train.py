@@ -294,12 +294,9 @@ def _fused_step(model: CharRNN, b: _Packed, class_weight: torch.Tensor | None) -
             )
         else:
             loss, dh, dfc_w, dfc_b = _linear_cross_entropy(h, fc.weight, fc.bias, b.owner, b.target)
-        one = torch.ones((), dtype=hs.dtype, device=hs.device)
-        deriv = torch.addcmul(one, hs, hs, value=-1.0)  # 1 - h_t^2, (N, H)
-        dpre = torch.zeros_like(hs).index_put_(
-            (b.read,), dh.mul_(deriv.index_select(0, b.read)), accumulate=True
-        )  # the loss's own gradient at the states it reads, times 1 - h_t^2
-        dtable, dW, db, _ = elman_backward(hs, deriv, dpre, b.x, W, h0, sizes, parents, len(emb))
+        dh.addcmul_(dh * h, h, value=-1.0)  # dL/dh (1 - h^2) at the states the loss reads
+        dpre = torch.zeros_like(hs).index_put_((b.read,), dh, accumulate=True)  # (N, H)
+        dtable, dW, db, _ = elman_backward(hs, dpre, b.x, W, h0, sizes, parents, len(emb))
         grads = {
             emb: dtable @ rnn.W_in2hid.t(),  # row 0 (padding) is never read: it stays zero
             rnn.W_in2hid: emb.t() @ dtable,
