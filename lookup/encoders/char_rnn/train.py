@@ -423,16 +423,19 @@ def _train(cfg, train_texts, train_labels, heldout_texts, heldout_labels, device
     for epoch in range(cfg.epochs):
         model.train()
         running = 0.0
-        for i, idx in enumerate(_batches(len(texts), cfg.batch_size, gen)):
+        batches = _batches(len(texts), cfg.batch_size, gen)  # row indices, one tensor each
+        if fused:  # the epoch's batches packed up front: faster than between the steps
+            packed = (_pack(ids_all, lens_all, i.numpy(), y_all, cfg.task) for i in batches)
+            batches = [_to(b, device) for b in packed]
+        for i, batch in enumerate(batches):
             if fused:
-                b = _pack(ids_all, lens_all, idx.numpy(), y_all, cfg.task)
-                loss = _fused_step(model, _to(b, device), weight)  # and the gradients
+                loss = _fused_step(model, batch, weight)  # and the gradients
             else:
-                x, o = _step_inputs(ids, other, idx, cfg.task, device)
+                x, o = _step_inputs(ids, other, batch, cfg.task, device)
                 if cfg.task == "classify":
                     h = model.hidden_states(x, kernel="steps")  # (B, T, H)
                     logits = model.fc(column_gather(h, o))  # (B, n_out)
-                    loss = loss_fn(logits, torch.from_numpy(y_all[idx.numpy()]).to(device))
+                    loss = loss_fn(logits, torch.from_numpy(y_all[batch.numpy()]).to(device))
                 else:
                     logits = model(x, kernel="steps")  # (B, T, V)
                     loss = loss_fn(logits.reshape(-1, V), o.reshape(-1))
