@@ -5,9 +5,9 @@
 reads ``--benchmark-json`` files written by ``python -m pytest benchmarks --benchmark-only`` (one
 per session: e.g. the exact-search suite under each ``LOOKUP_BENCH_OPENBLAS`` setting) and writes
 ``perf_codes.md``, ``perf_encoders.md``, ``perf_exact.md``, ``perf_overhead.md`` and
-``perf_training.md`` from all of them together. ``--out results`` updates the tables the README cites. Every number comes from
-the JSON (the ratios were computed and checked by the benchmark session itself); nothing is
-measured here.
+``perf_training.md`` from all of them together. ``--out results`` updates the tables the README
+cites. Every number comes from the JSON (the ratios were computed and checked by the benchmark
+session itself); nothing is measured here.
 """
 
 from __future__ import annotations
@@ -426,8 +426,8 @@ def render_codes(bench: dict) -> str:
         return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
     i0 = rows_in[0]["extra_info"]
     lines += [
-        f"{i0['n']:,} x {i0['dim']} unit vectors, {i0['queries']:,} queries, k=10, one call for all "
-        "queries: faiss IndexFlatIP over float32 rows, faiss IndexBinaryFlat over their sign "
+        f"{i0['n']:,} x {i0['dim']} unit vectors, {i0['queries']:,} queries, k=10, one call for "
+        "all queries: faiss IndexFlatIP over float32 rows, faiss IndexBinaryFlat over their sign "
         "bits (popcount of XOR), and the binary index re-ranked with the float32 vectors "
         "(10k candidates). recall vs float32: the share of float32 exact search's neighbours "
         "each returns. Speedup = float32 median / variant median, in the same session.",
