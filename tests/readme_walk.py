@@ -73,8 +73,12 @@ WALK: list[Step] = [
     Step("python -m bench.migrate"),
     Step("python -m bench.report results/backends_names.csv", regenerates=("results/backends",)),
     Step("python -m bench -m dataset=surnames", SURNAMES),
+    Step("python -m bench -m index=annoy,hnswlib,usearch dataset=surnames", SURNAMES),
     Step("python -m bench -m experiment=surnames_sweep", SURNAMES),
-    Step("python -m bench -m experiment=scaling", (*NAMES[1:], "dataset.limit=1500,3000")),
+    Step(
+        "python -m bench -m experiment=scaling",
+        (*NAMES[1:], "dataset.limit=1500,3000", "dataset.n_queries=100"),
+    ),
     Step("python -m bench dataset.max_rank=null", (*NAMES, "dataset.n_queries=40")),
     Step("python -m bench filter=sweep", (*NAMES, "filter.selectivity=[0.01,1.0]")),
     Step("python -m bench filter=labels", SURNAMES),
@@ -89,6 +93,10 @@ WALK: list[Step] = [
     Step("python -m bench.query", ("dataset.limit=600", "encoder.epochs=1", "k=3")),
     Step("python -m bench.embed", ("encoder.epochs=1", "encoder.max_train=600", "max_queries=40")),
     Step("python -m bench.probe", (*CAPTIONS, "encoder.epochs=1", "encoder.max_train_pairs=200")),
+    Step(
+        "python -m bench.probe experiment=probe_length encoder=shared dataset=flickr8k",
+        ("max_queries=20", "passes=1", "encoder.base.epochs=1", "encoder.base.max_train_pairs=200"),
+    ),
     Step(
         "python -m bench.first_impression",
         configs=("dataset.limit=600", "encoder.epochs=1"),
