@@ -91,6 +91,8 @@ def test_binary_index_is_exact_at_bflat_and_rescoring_recovers_float_neighbours(
     d = np.linalg.norm(xb[None, :, :] - xq[:, None, :], axis=2)
     np.testing.assert_array_equal(got.I, np.argsort(d, axis=1, kind="stable")[:, :5])
     assert full.search_params()["rescore"] == 60
+    warm = run_queries(full, cq, 5, mode="batch", warmup=7, passes=1)  # warm-up: 7-row prefix
+    np.testing.assert_array_equal(warm.I, got.I)
 
 
 def test_rescoring_a_lossy_float_index_raises_its_recall() -> None:
