@@ -4,10 +4,10 @@
 
 reads ``--benchmark-json`` files written by ``python -m pytest benchmarks --benchmark-only`` (one
 per session: e.g. the exact-search suite under each ``LOOKUP_BENCH_OPENBLAS`` setting) and writes
-``perf_encoders.md``, ``perf_exact.md``, ``perf_overhead.md`` and ``perf_training.md`` from all of
-them together. ``--out results`` updates the tables the README cites. Every number comes from
-the JSON (the ratios were computed and checked by the benchmark session itself); nothing is
-measured here.
+``perf_codes.md``, ``perf_encoders.md``, ``perf_exact.md``, ``perf_overhead.md`` and
+``perf_training.md`` from all of them together. ``--out results`` updates the tables the README
+cites. Every number comes from the JSON (the ratios were computed and checked by the benchmark
+session itself); nothing is measured here.
 """
 
 from __future__ import annotations
@@ -423,7 +423,44 @@ def render_training(bench: dict) -> str:
     return "\n".join(lines + _provenance(bench))
 
 
+def render_codes(bench: dict) -> str:
+    """Binary codes beside float32 exact search (benchmarks/test_perf_codes.py)."""
+    rows_in = _rows(bench, "test_perf_codes.py", "test_binary_vs_float32_exact")
+    lines = ["# Exact search over binary codes beside float32, same n, one thread", ""]
+    if not rows_in:
+        return "\n".join(lines + ["(not measured in this session)"] + _provenance(bench))
+    i0 = rows_in[0]["extra_info"]
+    lines += [
+        f"{i0['n']:,} x {i0['dim']} unit vectors, {i0['queries']:,} queries, k=10, one call for "
+        "all queries: faiss IndexFlatIP over float32 rows, faiss IndexBinaryFlat over their sign "
+        "bits (popcount of XOR), and the binary index re-ranked with the float32 vectors "
+        "(10k candidates). recall vs float32: the share of float32 exact search's neighbours "
+        "each returns. Speedup = float32 median / variant median, in the same session.",
+        "",
+    ]
+    rows = []
+    for b in rows_in:
+        i = b["extra_info"]
+        rows.append(
+            [
+                b["name"].split("[")[-1].rstrip("]"),
+                _fmt(i.get("bytes_per_vector"), "d"),
+                _fmt(_median(b), ".3f"),
+                _fmt(i["queries"] / _median(b) if _median(b) else None, ",.0f"),
+                _fmt(i.get("recall_vs_float32"), ".4f"),
+                _ratio(i, "speedup_vs_float32"),
+                _load(i),
+            ]
+        )
+    lines += _table(
+        ["variant", "bytes/vector", "median s", "QPS", "recall vs float32", "speedup", "load"],
+        rows,
+    )
+    return "\n".join(lines + _provenance(bench))
+
+
 RENDERERS = {
+    "perf_codes.md": render_codes,
     "perf_encoders.md": render_encoders,
     "perf_exact.md": render_exact,
     "perf_overhead.md": render_overhead,

@@ -223,7 +223,10 @@ class Rescored:
 
     def query_plan(self, xq: np.ndarray, k: int, mode: str) -> QueryPlan:
         """The inner plan for ``factor * k`` candidates, its finish and the re-rank as the
-        timed call (query rows align with the float queries given at construction)."""
+        timed call. Row i of ``xq`` is float query i given at construction, so ``xq`` may be
+        a prefix of those rows (the timer's warm-up batch is one)."""
+        if len(xq) > len(self.xq):
+            raise ValueError(f"{len(xq)} queries, but only {len(self.xq)} float rows to re-rank by")
         kk = min(self.factor * k, len(self.xb))
         plan = self.inner.query_plan(xq, kk, mode)
         inner_call, inner_finish = plan.call, plan.finish
@@ -233,7 +236,7 @@ class Rescored:
             return self._rerank(inner_finish([inner_call(raw)])[1], q, k)
 
         if mode == "batch":
-            inputs = [(plan.inputs[0], self.xq)]
+            inputs = [(plan.inputs[0], self.xq[: len(xq)])]
         else:
             inputs = [(plan.inputs[i], self.xq[i : i + 1]) for i in range(len(plan.inputs))]
 

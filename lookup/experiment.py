@@ -40,7 +40,6 @@ from lookup.job import Checked, Job, backend_knobs, base_row, check, make_index,
 from lookup.kernels import kernel_columns
 from lookup.protocols import EncoderData
 from lookup.provenance import load_average
-from lookup.registry import name_of
 from lookup.timing import measure_build, pin_threads, run_queries
 
 log = logging.getLogger(__name__)
@@ -368,7 +367,7 @@ def job_columns(job: Job, prep: Prepared, cid: str | None) -> dict[str, Any]:
 def _build_columns(job: Job, sw: _Sweep) -> dict[str, Any]:
     build_s, build_s_std = _mean_std([b.build_s for b in sw.builds])
     row = {
-        "index": job.index.name if job.index is not None else name_of(type(sw.index)),
+        "index": job.index.name,  # a sweep always has an index
         "build_s": build_s,
         "build_s_std": build_s_std,
         "index_bytes": sw.builds[0].index_bytes,

@@ -91,6 +91,8 @@ def test_binary_index_is_exact_at_bflat_and_rescoring_recovers_float_neighbours(
     d = np.linalg.norm(xb[None, :, :] - xq[:, None, :], axis=2)
     np.testing.assert_array_equal(got.I, np.argsort(d, axis=1, kind="stable")[:, :5])
     assert full.search_params()["rescore"] == 60
+    warm = run_queries(full, cq, 5, mode="batch", warmup=7, passes=1)  # warm-up: 7-row prefix
+    np.testing.assert_array_equal(warm.I, got.I)
 
 
 def test_rescoring_a_lossy_float_index_raises_its_recall() -> None:
@@ -251,3 +253,49 @@ def test_binary_backends_keep_the_index_contract_and_match_exact_hamming(factory
     true_D, _ = exact_knn_hamming(cb, cq, 10)
     assert metrics.recall_at_k(true_D, D, 10) == 1.0
     assert index.save(str(tmp_path / "b.index")) > 0
+
+
+def test_bench_plot_draws_the_memory_front_for_a_table_of_codes(tmp_path: Path) -> None:
+    from bench.plot import plot_all
+    from bench.table import append_rows
+
+    rows = []
+    for code, nbytes, knn in (("float32", 96, 0.5), ("int8", 24, 0.49), ("binary", 3, 0.41)):
+        for ef, recall in ((10, 0.9), (40, 0.99)):
+            rows.append(
+                {
+                    "schema_version": schema.SCHEMA_VERSION,
+                    "config_id": code,
+                    "run_id": code,
+                    "row_kind": "job",
+                    "dataset": "d",
+                    "encoder": "e",
+                    "index": "hnswlib",
+                    "search_ef": ef,
+                    "recall_at_k": recall,
+                    "qps": 1000.0 / ef,
+                    "dim": 24,
+                    "encoder_output": code,
+                    "bytes_per_vector": nbytes,
+                    "knn_acc": knn,
+                    "knn_acc_ci_low": knn - 0.02,
+                    "knn_acc_ci_high": knn + 0.02,
+                    "knn_acc_exact": 0.5,
+                    "knn_acc_exact_float32": 0.5,
+                    "build_s": 1.0,
+                    "recall_at_k_float32": recall * (1 if code == "float32" else 0.8),
+                }
+            )
+    append_rows(tmp_path / "codes.csv", rows)
+    paths = plot_all([str(tmp_path / "codes.csv")], str(tmp_path / "fig"))
+    front = tmp_path / "fig" / "memory_front.png"
+    assert front in paths and front.stat().st_size > 10_000
+
+
+def test_a_registered_option_whose_package_is_missing_is_one_line(monkeypatch) -> None:
+    from lookup import registry
+    from lookup.errors import MissingExtra
+
+    monkeypatch.setitem(registry.INDEXES, "ghost", "lookup_ghost_package.index.GhostIndex")
+    with pytest.raises(MissingExtra, match=r"index=ghost needs a package that is not installed"):
+        registry.resolve("ghost", "index")

@@ -89,6 +89,11 @@ RULES = [
     Rule("ray start", "skip", why="starts a Ray cluster node ([cluster] extra)"),
     Rule("python benchmarks/render.py", "skip", why="renders the benchmark JSON"),
     Rule("python -m bench workload=runbook", "compose", why="minutes; test_runbook: tiny ones"),
+    Rule("python -m bench encoder.output=int8", "run", QUICK_TRAIN),
+    Rule("python -m bench encoder.output=binary", "run", QUICK_TRAIN),
+    Rule("python -m bench encoder.output=float16", "run", QUICK_TRAIN),
+    Rule("python -m bench.rescore", "help", why="reads tables; tests/test_engine.py rescoring"),
+    Rule("python -m bench.migrate", "help", why="reads tables; tests/test_migrate.py"),
     Rule("python -m bench workload=refresh", "compose", why="trains twice; test_refresh: a toy"),
 ]
 DATASET_QUICK = {"names": ("dataset.limit=600",), "surnames": ()}  # for "run" commands
