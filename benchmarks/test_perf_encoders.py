@@ -45,17 +45,14 @@ def surnames(perf):
 @pytest.fixture(scope="module")
 def encoders(perf, surnames):
     """Trained (or cached) encoders by (task, pooling), loaded on first use."""
-    from lookup.encoders.char_rnn import load_or_train
+    from lookup.encoders.char_rnn import CharRNNSpec, load_or_train
 
     cache: dict = {}
 
     def get(task: str, pooling: str):
         if (task, pooling) not in cache:
             cache[task, pooling] = load_or_train(
-                task=task,
-                pooling=pooling,
-                epochs=EPOCHS,
-                seed=SEED,
+                CharRNNSpec(task=task, pooling=pooling, epochs=EPOCHS, seed=SEED),
                 cache_dir=perf.cache_dir,
                 train_texts=surnames.db,
                 train_labels=surnames.db_labels,
