@@ -315,8 +315,9 @@ def render_exact(bench: dict) -> str:
         "`argpartition` + sort of the k; torch_gemm_rows / torch_gemm_tiles: the GEMM alone "
         "(`torch.mm` into a reused output, 64 query rows x all items, or 512 x 2048 tiles). "
         "'of GEMM limit' = torch_gemm_rows median / median (the same-shape product written to "
-        "memory, the issue's limit), 'speed vs faiss' = faiss median / median, both checked in "
-        "the same session; 'of tiled GEMM' = torch_gemm_tiles median / median (cache-resident "
+        "memory, the issue's limit; its target of 0.9 is recorded, not asserted: not reached "
+        "here), 'speed vs faiss' = faiss median / median (checked >= 0.9 in the same session); "
+        "'of tiled GEMM' = torch_gemm_tiles median / median (cache-resident "
         "tiles whose scores are never read: a stricter bound, shown, not claimed). 'identical "
         f"rows': share of the first {i0.get('compared_queries', '?')} queries whose ids, in "
         "order, equal a float64 brute force sorted stably by (distance, id).",
