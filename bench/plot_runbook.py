@@ -26,7 +26,9 @@ PANELS = (  # (column, title, y label, log scale)
     ("index_mb", "index size", "index MB", False),
 )
 PANEL_IN = (4.2, 3.3)
-LEGEND_IN = 3.4
+LEGEND_IN = 3.4  # width of one legend column
+LEGEND_ROWS = 24  # entries per legend column
+LEGEND_ENTRY_IN = 0.15  # height of one legend entry: a row of panels is tall enough for its legend
 _STYLE = {"in_place": "-", "rebuild": "--"}
 
 
@@ -52,7 +54,7 @@ def _values(rows: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(rows[col], errors="coerce")
 
 
-def _draw_row(axes, part: pd.DataFrame, title: str) -> None:
+def _draw_row(axes, part: pd.DataFrame, title: str, ncol: int) -> None:
     """One dataset x runbook: every curve in the four panels, the legend at the right."""
     from matplotlib import colormaps
 
@@ -62,7 +64,7 @@ def _draw_row(axes, part: pd.DataFrame, title: str) -> None:
     cols = [c for c in keys.columns if c not in fixed and not c.startswith("search_")]
     vary = frontier.varying(keys, cols)
     families = list(dict.fromkeys((k.get("index"), _knobs(k)) for k, _ in curves))
-    palette = colormaps["tab10"].colors  # one colour per index x knobs: in place vs rebuilt
+    palette = colormaps["tab20"].colors  # one colour per index x knobs: in place vs rebuilt
     for key, rows in curves:
         color = palette[families.index((key.get("index"), _knobs(key))) % len(palette)]
         x = pd.to_numeric(rows["generation"], errors="coerce")
@@ -89,6 +91,7 @@ def _draw_row(axes, part: pd.DataFrame, title: str) -> None:
         bbox_to_anchor=(1.02, 1.0),
         fontsize=7,
         frameon=False,
+        ncol=ncol,
         title="index, maintenance (dashed: rebuilt), knobs",
         title_fontsize=7,
     )
@@ -100,8 +103,11 @@ def draw_runbooks(df: pd.DataFrame) -> Figure:
     from matplotlib.figure import Figure
 
     groups = list(frontier.iter_groups(df, _panel_rows(df)))
+    entries = max(len(lifecycle.runbook_curves(part)) for _, part in groups)
+    ncol = -(-entries // LEGEND_ROWS)
+    row_in = max(PANEL_IN[1], LEGEND_ENTRY_IN * min(entries, LEGEND_ROWS) + 0.8)
     fig = Figure(
-        figsize=(PANEL_IN[0] * len(PANELS) + LEGEND_IN, PANEL_IN[1] * len(groups)),
+        figsize=(PANEL_IN[0] * len(PANELS) + LEGEND_IN * ncol, row_in * len(groups)),
         layout="constrained",
     )
     axes = fig.subplots(len(groups), len(PANELS), squeeze=False)
@@ -109,5 +115,5 @@ def draw_runbooks(df: pd.DataFrame) -> Figure:
         title = " ".join(frontier.format_value(v) for v in key.values())
         if "n_db" in part:
             title += f" (n_db {frontier.format_value(part['n_db'].iloc[0])})"
-        _draw_row(axes[r], part, title)
+        _draw_row(axes[r], part, title, ncol)
     return fig
