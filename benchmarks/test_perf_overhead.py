@@ -232,7 +232,7 @@ def _bare_lancedb(ix, xq, k):
             query = query.refine_factor(p["refine_factor"])
         if "ef" in p:
             query = query.ef(max(p["ef"], k * max(p["refine_factor"], 1)))
-        return query.select(["id"]).to_arrow()
+        return query.select(["id", "_distance"]).to_arrow()
 
     return call, _rows1d(xq)
 

@@ -43,6 +43,7 @@ BYTES_PER_VALUE = {"float32": 4.0, "float16": 2.0, "int8": 1.0, "uint8": 1.0, "b
 CALIBRATION_ROWS = 100_000  # rows of the database side that calibrate the int8 ranges
 UNIT_TOL = 1e-3  # rows within this of length 1 count as unit vectors (renormalised when cut)
 CACHE_FORMAT = 1
+RERANK_BYTES = 64 << 20  # gathered float vectors per re-rank block (batch mode: rows x r·k x d)
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,20 @@ class Rescored:
         return self.inner.threads_used(mode)
 
     def _rerank(self, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, scores) of the k best candidates per row by the float32 vectors."""
+        """(ids, scores) of the k best candidates per row by the float32 vectors, a block of
+        rows at a time (the gathered candidate vectors stay within ``RERANK_BYTES``)."""
+        m, kk = ids.shape
+        per_row = max(1, kk * self.xb.shape[1] * self.xb.itemsize)
+        step = max(1, RERANK_BYTES // per_row)
+        rows = range(0, m, step)
+        parts = [self._rerank_rows(ids[i : i + step], q[i : i + step], k) for i in rows]
+        if len(parts) == 1:
+            return parts[0]
+        return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+
+    def _rerank_rows(self, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         valid = ids >= 0
-        vecs = self.xb[np.where(valid, ids, 0)]  # (m, kk, d)
+        vecs = self.xb[np.where(valid, ids, 0)]  # (rows, kk, d)
         if self.float_metric == "euclidean":
             score = np.square(vecs - q[:, None, :]).sum(axis=2)
         else:

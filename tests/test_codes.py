@@ -111,6 +111,26 @@ def test_rescoring_a_lossy_float_index_raises_its_recall() -> None:
     assert recall(codes.Rescored(pq, xb, xq, 8, "euclidean")) > recall(pq)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_batch_rerank_in_blocks_equals_one_block(monkeypatch, metric) -> None:
+    """A batch re-rank gathers rows x r·k x d floats; in blocks it must answer the same."""
+    rng = np.random.default_rng(5)
+    xb = rng.normal(size=(400, 8)).astype(np.float32)
+    xq = rng.normal(size=(25, 8)).astype(np.float32)
+    inner = FaissIndex(metric=metric, factory="PQ2x4np")
+    inner.build(xb)
+
+    def answer():
+        r = codes.Rescored(inner, xb, xq, 6, metric)
+        return run_queries(r, xq, 5, mode="batch", warmup=0, passes=1)
+
+    whole = answer()
+    monkeypatch.setattr(codes, "RERANK_BYTES", 3 * 30 * 8 * 4)  # 3 rows a block, 9 blocks
+    blocks = answer()
+    np.testing.assert_array_equal(whole.I, blocks.I)
+    np.testing.assert_array_equal(whole.D, blocks.D)
+
+
 def _vectors(folder: Path) -> dict[str, str]:
     rng = np.random.default_rng(4)
     centres = rng.normal(size=(4, 24)).astype(np.float32)

@@ -10,9 +10,10 @@ table creation (the inserts) + ``create_index``.
 
 **The timer holds** the client's query chain
 ``table.search(q).distance_type(t).limit(k).nprobes(p)[.refine_factor(r)][.ef(e)]
-.select(["id"]).to_arrow()``: building the query, running it on Lance's Rust runtime and the
-answer as an Arrow table. Batch mode passes all queries to one ``search`` (the answer carries a
-``query_index`` column).
+.select(["id", "_distance"]).to_arrow()``: building the query, running it on Lance's Rust
+runtime and the answer as an Arrow table (``_distance`` named in the selection: without it
+Lance logs a deprecation warning at every search). Batch mode passes all queries to one
+``search`` (the answer carries a ``query_index`` column).
 
 Quirks hidden here: ``l2`` reports squared L2, ``dot`` reports ``1 - <q, x>``; cosine is
 ``dot`` on rows we normalise ourselves. HNSW indexes refuse an ``ef`` below the candidates
@@ -188,7 +189,7 @@ class LancedbIndex(DatabaseIndex):
                 query = query.refine_factor(refine)
             if ef is not None:
                 query = query.ef(ef)
-            return query.select(["id"]).to_arrow()
+            return query.select(["id", "_distance"]).to_arrow()
 
         return call
 
