@@ -27,9 +27,9 @@ from lookup.errors import BadInput, MissingFile
 
 def rescore_table(path: str, where: list[str] | None = None) -> tuple[list[dict], list[dict]]:
     """(stored rows, rescored rows) of the table's job rows that match ``where``."""
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise MissingFile(f"result table not found: {path}")
-    rows = read_rows(path)
+    rows = read_rows(path)  # anything but a regular UTF-8 CSV table: one line naming its kind
     if where:
         kept = frontier.apply_where(pd.DataFrame(rows), where).index
         rows = [rows[i] for i in kept]

@@ -9,6 +9,8 @@ is data read. The engine is :mod:`lookup.experiment`; this module is glue.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig
 
 from bench import table
@@ -35,10 +37,17 @@ def run(cfg: DictConfig) -> list[dict]:
     table.check_table(path)  # before hashing the inputs: a bad table is reported first
     cid = config_id(job)
 
+    saved: list[Path] = []
+
     def measure() -> list[dict]:
         result = experiment.measure(job, cid, checked)
-        run_id = result.rows[0]["run_id"]
-        perquery.save(perquery.path_of(path, cid, run_id), result, seed=job.settings.seed)
+        saved.append(perquery.path_of(path, cid, result.rows[0]["run_id"]))
+        perquery.save(saved[-1], result, seed=job.settings.seed)
         return result.rows
 
-    return table.measure_once(path, cid, measure, force=storing.force)
+    try:
+        return table.measure_once(path, cid, measure, force=storing.force)
+    except BaseException:  # the rows were not appended: their arrays go too
+        for p in saved:
+            p.unlink(missing_ok=True)
+        raise

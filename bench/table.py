@@ -63,6 +63,21 @@ def _parse(path: Path) -> tuple[list[str], list[dict]]:
     """(header, complete rows) of a CSV file; BadInput naming the path when it is not UTF-8
     CSV. A row the file ends inside (cut mid-line) or with fewer fields than the header is
     left out with a warning naming its line."""
+    header, rows, _ = _parse_all(path)
+    return header, rows
+
+
+def _damaged_id(header: list[str], values: list[str]) -> str | None:
+    """The config id a left-out row names, when its fields reach that column."""
+    if ID_COLUMN in header and header.index(ID_COLUMN) < len(values) - 1:
+        return values[header.index(ID_COLUMN)]  # a later field exists: this one is whole
+    return None
+
+
+def _parse_all(path: Path) -> tuple[list[str], list[dict], set[str]]:
+    """:func:`_parse` and the config ids of the rows it left out (those configurations count
+    as not measured: their complete rows are replaced when they are measured again)."""
+    damaged: set[str] = set()
     try:
         text = read_bounded(KEY, path).decode("utf-8")
         if "\x00" in text:
@@ -83,8 +98,11 @@ def _parse(path: Path) -> tuple[list[str], list[dict]]:
                     break
                 records.append((start, values))
                 start = reader.line_num + 1
+        cut_values: list[str] = []
         if cut is None and text and not text.endswith(("\n", "\r")) and len(records) > 1:
-            cut = records.pop()[0]  # no line end: the last row may be cut inside a field
+            cut, cut_values = records.pop()  # no line end: the last row may be cut in a field
+        elif cut is not None:  # inside a quote: the fields before it are plain
+            cut_values = text.splitlines()[cut - 1].split(",")
         header = records[0][1] if records else []
         rows = []
         for line_no, values in records[1:]:
@@ -97,10 +115,12 @@ def _parse(path: Path) -> tuple[list[str], list[dict]]:
                 )
             if len(values) < len(header):
                 _skip(path, line_no, f"{len(values)} of {len(header)} fields")
+                damaged.add(_damaged_id(header, values) or "")
                 continue
             rows.append(dict(zip(header, values, strict=True)))
         if cut is not None:
             _skip(path, cut, "the file ends inside it")
+            damaged.add(_damaged_id(header, cut_values) or "")
     except UnicodeDecodeError as exc:
         raise _fail(path, f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except csv.Error as exc:
@@ -111,7 +131,7 @@ def _parse(path: Path) -> tuple[list[str], list[dict]]:
         raise _fail(path, str(exc)) from None
     except PermissionError:
         raise _fail(path, "cannot be read (permission denied)") from None
-    return header, rows
+    return header, rows, damaged - {""}
 
 
 _WARNED: set[tuple] = set()  # (table, size, mtime, line): one warning per damaged row and process
@@ -128,7 +148,7 @@ def _skip(path: Path, line_no: int, why: str) -> None:
     _WARNED.add(stamp)
     log.warning(
         "results table %s: line %d is an incomplete row (%s, e.g. a write cut short); ignored: "
-        "it does not count as a measured configuration and the next append drops it",
+        "its configuration counts as not measured, and measuring it again replaces its rows",
         path,
         line_no,
         why,
@@ -153,11 +173,16 @@ def _check_schema(path: str | os.PathLike, rows: list[dict], version: int) -> No
         return
     p = Path(path)
     new = p.with_name(f"{p.stem}.v{version}{p.suffix}")
+    migrate = (  # bench.migrate reads schema 2 tables only
+        f"migrate it (python -m bench.migrate {p} --out {new}), or "
+        if set(found) <= {str(version - 1)}
+        else ""
+    )
     raise BadInput(
         f"results table {p} holds rows of schema_version {', '.join(found)} and this code "
         f"writes schema_version {version}; it is left untouched: write to a new table "
-        f"(results.table={new}), or migrate it (python -m bench.migrate {p} --out {new}), or "
-        "move it aside (bench.report and bench.plot read both versions)"
+        f"(results.table={new}), or {migrate}move it aside (bench.report and bench.plot read "
+        "both versions)"
     )
 
 
@@ -206,8 +231,17 @@ def _table_lock(target: Path):
     return hold_lock(str(target) + ".lock", f"the results table {target}")
 
 
+class Stored(list):
+    """The rows a table holds for one configuration; ``damaged`` when one of its rows was cut
+    (then it counts as not measured: it is measured again and its rows are replaced)."""
+
+    def __init__(self, rows: Iterable[dict], *, damaged: bool = False) -> None:
+        super().__init__([] if damaged else rows)
+        self.damaged = damaged
+
+
 @contextmanager
-def claim(path: str | os.PathLike, config_id: str) -> Iterator[list[dict]]:
+def claim(path: str | os.PathLike, config_id: str) -> Iterator[Stored]:
     """Hold configuration ``config_id`` of table ``path`` for a whole job.
 
     Yields the rows the table already holds for it (read under the table lock). A second job
@@ -222,11 +256,14 @@ def claim(path: str | os.PathLike, config_id: str) -> Iterator[list[dict]]:
     what = f"configuration {config_id}, being measured by another job"
     with hold_lock(folder / _lock_name(config_id), what):
         with _table_lock(target):
-            rows = [r for r in read_rows(target) if r.get(ID_COLUMN) == config_id]
-        yield rows
+            _, rows, damaged = _parse_all(target) if os.path.lexists(target) else ([], [], set())
+            rows = [r for r in rows if r.get(ID_COLUMN) == config_id]
+        yield Stored(rows, damaged=config_id in damaged)
 
 
-def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+def append_rows(
+    path: str | os.PathLike, rows: Iterable[dict], *, replace: str | None = None
+) -> None:
     """Append rows to table ``path`` atomically, under the table lock.
 
     Re-checks the table (ours or empty, writable, rows of the appended rows' schema version)
@@ -256,6 +293,8 @@ def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
         check_table(p, version)
         header, old = _parse(target) if target.exists() else ([], [])
         header = list(header)
+        if replace is not None:  # a configuration whose stored rows were damaged
+            old = [r for r in old if r.get(ID_COLUMN) != replace]
         for row in rows:
             header += [key for key in row if key not in header]
         with atomic_path(target, suffix=".csv", key=KEY) as tmp:
@@ -284,5 +323,5 @@ def measure_once(
             )
             return [dict(r, _stored=True) for r in stored]
         rows = measure()
-        append_rows(path, rows)
+        append_rows(path, rows, replace=config_id if stored.damaged else None)
     return rows

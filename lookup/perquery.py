@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from lookup import schema
-from lookup.io import atomic_path
+from lookup.io import atomic_path, resolve_output
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,10 @@ SUFFIX = ".perquery"
 
 
 def folder_of(table: str | os.PathLike) -> Path:
-    """The sidecar folder of a results table: ``<table>.perquery``."""
-    p = Path(table)
+    """The sidecar folder of a results table: ``<table>.perquery`` beside the table's real
+    file (symlinks followed, as the table's rows and locks are), so every path to one table
+    finds the same arrays."""
+    p = resolve_output(table)
     return p.with_name(p.name + SUFFIX)
 
 

@@ -240,6 +240,23 @@ def test_a_row_cut_mid_line_is_ignored_with_a_warning(tmp_path: Path, caplog, ho
     assert table.read_bytes().endswith(b"\r\n")
 
 
+def test_a_configuration_with_a_cut_row_is_measured_again_and_replaced(tmp_path: Path) -> None:
+    """The last of a configuration's five rows was cut: the other four still counted it as
+    measured, so the cut point was never measured again."""
+    table = tmp_path / "runs.csv"
+    append_rows(table, [_row("other")])
+    append_rows(table, [_row("sweep", note=str(i)) for i in range(5)])
+    table.write_bytes(table.read_bytes().rstrip(b"\r\n")[:-1])  # the fifth row, cut
+    fresh = [_row("sweep", note=f"new {i}") for i in range(5)]
+    rows = measure_once(table, "sweep", lambda: fresh, force=False)
+    assert rows == fresh
+    stored = read_rows(table)
+    assert [r["config_id"] for r in stored] == ["other"] + ["sweep"] * 5
+    assert [r["note"] for r in stored[1:]] == [f"new {i}" for i in range(5)]
+    again = measure_once(table, "sweep", lambda: pytest.fail("measured twice"), force=False)
+    assert len(again) == 5
+
+
 def test_a_complete_table_without_a_final_line_end_keeps_its_header(tmp_path: Path) -> None:
     table = tmp_path / "runs.csv"
     table.write_bytes(f"{SCHEMA_MARK},config_id".encode())  # a header alone, no line end
@@ -506,6 +523,37 @@ def test_bench_appends_through_a_symlinked_table(vectors, tmp_path) -> None:
     ]
     compose_and_run(job, argv)
     assert link.is_symlink() and len(read_rows(real)) == 2
+    # the per-query arrays sit beside the real table too (they went beside the link)
+    assert len(list((real.parent / "runs.csv.perquery").glob("*.npz"))) == 1
+    assert not (tmp_path / "runs.csv.perquery").exists()
+
+
+def test_a_failed_append_leaves_no_per_query_arrays(vectors, tmp_path, monkeypatch) -> None:
+    """A full disk at the table write left the job's arrays behind a message saying nothing
+    was left behind."""
+    from bench import table
+    from bench.__main__ import job
+    from bench.cli import compose_and_run
+
+    def full(*args, **kwargs):
+        raise BadInput("results.table could not be written (no space left on device)")
+
+    monkeypatch.setattr(table, "append_rows", full)
+    path = tmp_path / "runs.csv"
+    argv = [
+        "dataset=vectors",
+        "encoder=none",
+        f"dataset.db={vectors['db']}",
+        f"dataset.queries={vectors['queries']}",
+        "index=exact",
+        "passes=1",
+        "warmup=0",
+        f"results.table={path}",
+    ]
+    with pytest.raises(SystemExit) as exc:
+        compose_and_run(job, argv)
+    assert exc.value.code == 2
+    assert not path.exists() and not list(tmp_path.glob("runs.csv.perquery/*"))
 
 
 # ------------------------------------------------------------------------------ lock waits
