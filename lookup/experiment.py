@@ -161,6 +161,7 @@ def vectors_of(cache_dir: str, ds: Dataset, encoder) -> Vectors:
     else:
 
         def encode() -> tuple[dict[str, np.ndarray], dict]:
+            getattr(encoder, "model", None)  # a lazily loaded model loads here, not in the timer
             t0 = time.perf_counter()
             xb = encoder.encode(ds.db)
             t1 = time.perf_counter()

@@ -56,13 +56,11 @@ WALK: list[Step] = [
     Step(
         "python -m bench -m experiment=backends",
         (*NAMES, "max_queries=20"),
-        regenerates=("results/backends_names.csv",),
         tmpfs=True,
     ),
     Step(
         "python -m bench -m experiment=backends dataset=synthetic",
         ("dataset.n=1500", "dataset.n_queries=20", "passes=1", "warmup=2"),
-        regenerates=("results/backends_synthetic.csv",),
         tmpfs=True,
     ),
     Step("python -m bench.report"),  # commands that read tables run as they are
@@ -71,7 +69,6 @@ WALK: list[Step] = [
     Step("python -m bench.plot_probe"),
     Step("python -m bench.rescore"),
     Step("python -m bench.migrate"),
-    Step("python -m bench.report results/backends_names.csv", regenerates=("results/backends",)),
     Step("python -m bench -m dataset=surnames", SURNAMES),
     Step("python -m bench -m index=annoy,hnswlib,usearch dataset=surnames", SURNAMES),
     Step("python -m bench -m experiment=surnames_sweep", SURNAMES),
