@@ -54,11 +54,10 @@ def _values(rows: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(rows[col], errors="coerce")
 
 
-def _draw_row(axes, part: pd.DataFrame, title: str, ncol: int) -> None:
+def _draw_row(axes, curves: list, title: str, ncol: int) -> None:
     """One dataset x runbook: every curve in the four panels, the legend at the right."""
     from matplotlib import colormaps
 
-    curves = lifecycle.runbook_curves(part)
     fixed = {"dataset", "runbook", "index", "maintenance", "encoder", "n_db"}
     keys = pd.DataFrame([k for k, _ in curves])
     cols = [c for c in keys.columns if c not in fixed and not c.startswith("search_")]
@@ -102,8 +101,11 @@ def draw_runbooks(df: pd.DataFrame) -> Figure:
     runbook). Uses matplotlib's object API (no pyplot)."""
     from matplotlib.figure import Figure
 
-    groups = list(frontier.iter_groups(df, _panel_rows(df)))
-    entries = max(len(lifecycle.runbook_curves(part)) for _, part in groups)
+    groups = [
+        (key, part, lifecycle.runbook_curves(part))
+        for key, part in frontier.iter_groups(df, _panel_rows(df))
+    ]
+    entries = max(len(curves) for _, _, curves in groups)
     ncol = -(-entries // LEGEND_ROWS)
     row_in = max(PANEL_IN[1], LEGEND_ENTRY_IN * min(entries, LEGEND_ROWS) + 0.8)
     fig = Figure(
@@ -111,9 +113,9 @@ def draw_runbooks(df: pd.DataFrame) -> Figure:
         layout="constrained",
     )
     axes = fig.subplots(len(groups), len(PANELS), squeeze=False)
-    for r, (key, part) in enumerate(groups):
+    for r, (key, part, curves) in enumerate(groups):
         title = " ".join(frontier.format_value(v) for v in key.values())
         if "n_db" in part:
             title += f" (n_db {frontier.format_value(part['n_db'].iloc[0])})"
-        _draw_row(axes[r], part, title, ncol)
+        _draw_row(axes[r], curves, title, ncol)
     return fig

@@ -212,12 +212,18 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
 
     Raises a one-line BadInput naming the path when the file is not a regular UTF-8 CSV file.
     """
+    return _read(path)[0]
+
+
+def _read(path: str | os.PathLike) -> tuple[list[dict], set[str]]:
+    """:func:`read_rows` and the config ids of the rows it left out (see :func:`_parse_all`)."""
     target = resolve_output(path)
     if not os.path.lexists(target):
-        return []
+        return [], set()
     if not target.is_file():
         check_output_file(KEY, path)  # raises: names the kind (FIFO, device, folder)
-    return _parse(target)[1]
+    _, rows, damaged = _parse_all(target)
+    return rows, damaged
 
 
 def _lock_name(config_id: str) -> str:
@@ -256,7 +262,7 @@ def claim(path: str | os.PathLike, config_id: str) -> Iterator[Stored]:
     what = f"configuration {config_id}, being measured by another job"
     with hold_lock(folder / _lock_name(config_id), what):
         with _table_lock(target):
-            _, rows, damaged = _parse_all(target) if os.path.lexists(target) else ([], [], set())
+            rows, damaged = _read(target)
             rows = [r for r in rows if r.get(ID_COLUMN) == config_id]
         yield Stored(rows, damaged=config_id in damaged)
 
