@@ -11,20 +11,21 @@ BLAS and faiss pinned alike). Variants, measured one after the other in each gro
   64) queries and the (64, 100k) database, written to memory in blocks of 64 query rows x all
   items (one reused 25.6 MB output; the whole 4 GB product at once would not fit beside the
   rest). This is the product the issue measured (49 GFLOP/s there);
-- ``torch_gemm_tiles``: the same product in the 512 x 2048 tiles ours uses, each tile's 4 MiB
-  of scores staying in cache and never read. A stricter bound, shown with its ratio but not
-  claimed: on an AVX-512 core the tiled product runs ~2.5x faster than the written one, and no
-  selection of the k best from 10^9 scores (faiss's heaps cost ~1 ns per score here) keeps up;
+- ``torch_gemm_tiles``: the same product in the tiles ours uses (512 items x 512 queries,
+  ``items @ queries.T``), each tile's 1 MiB of scores staying in cache and never read. A stricter
+  bound, shown with its ratio but not claimed: no selection is free;
 - ``ours_faiss``: ``ExactSearcher(proposer="faiss")``, faiss proposing through its BLAS;
-- ``ours``: ``ExactSearcher`` as the harness runs it (``proposer="auto"``: torch's GEMM over
-  tiles feeding faiss's heaps, float64 re-rank, certified or redone).
+- ``ours_heaps``: ``ExactSearcher(selector="heaps")``: torch's GEMM over tiles feeding faiss's
+  C++ heaps (a scalar compare per score; what ``auto`` ran before the numba kernel);
+- ``ours``: ``ExactSearcher`` as the harness runs it (``proposer="auto"``, ``selector="auto"``:
+  torch's GEMM over tiles, each tile cut to the best candidates by the numba kernel of
+  ``lookup.index.topc`` while in cache, float64 re-rank, certified or redone).
 
-Index construction is not timed. Claims, checked in the session: ours runs at least 0.9x
-faiss's speed whichever core faiss's OpenBLAS runs, and returns exactly the float64 brute force
-(every row's ids, order and float64 distances on the first queries, against a reference sorted
-stably by (distance, id)). The share of the GEMM limit (limit median / our median) is recorded,
-not asserted: issue 24's target of 0.9 is not reached on an AVX-512 core, where the product runs
-at ~0.8 s and choosing the k best of its 10^9 scores in faiss's heaps adds ~0.6 s.
+Index construction is not timed; the kernel is compiled (or loaded from numba's cache) in the
+warm-up. Claims, checked in the session: ours runs at least 0.9x the GEMM limit
+(``torch_gemm_rows``) and 0.9x faiss's speed whichever core faiss's OpenBLAS runs, and returns
+exactly the float64 brute force (every row's ids, order and float64 distances on the first
+queries, against a reference sorted stably by (distance, id)).
 """
 
 from __future__ import annotations
@@ -36,12 +37,22 @@ N, DIM, QUERIES, K, SEED = 100_000, 64, 10_000, 10, 0
 METRIC = "euclidean"
 THREADS = (1, 2)
 # ours last: it reads the others' medians
-VARIANTS = ("numpy", "faiss", "torch_gemm_rows", "torch_gemm_tiles", "ours_faiss", "ours")
+VARIANTS = (
+    "numpy",
+    "faiss",
+    "torch_gemm_rows",
+    "torch_gemm_tiles",
+    "ours_faiss",
+    "ours_heaps",
+    "ours",
+)
 GEMM_VARIANTS = ("torch_gemm_rows", "torch_gemm_tiles")
 GEMM_ROWS = 64  # query rows per torch.mm in torch_gemm_rows
 ROUNDS = 5
 N_REF = 200  # queries compared with the float64 reference
 MIN_SPEED_VS_FAISS = 0.9
+MIN_OF_GEMM_LIMIT = 0.9  # issue 24: at 1 and 2 threads
+_KERNEL_WARMUP_QUERIES = 5_000  # 5,000 x 100k scores: auto's numba size
 
 
 @pytest.fixture(scope="module")
@@ -92,21 +103,30 @@ def numpy_knn(xb: np.ndarray, sq: np.ndarray, xq: np.ndarray, k: int, block: int
     return out_d, out_i
 
 
-def torch_gemm(xb: np.ndarray, rows: int, cols: int):
-    """The GEMM alone: every query row times every item, ``rows`` x ``cols`` per ``torch.mm``
-    into one reused output (the scores are not read: this is the limit, not a search)."""
+def torch_gemm(xb: np.ndarray, rows: int, cols: int, *, items_first: bool = False):
+    """The GEMM alone: every query row times every item, ``rows`` queries x ``cols`` items per
+    ``torch.mm`` into one reused output (the scores are not read: this is the limit, not a
+    search); ``items_first`` writes each product as (items, queries), as ours does."""
     import torch
 
-    db = torch.from_numpy(np.ascontiguousarray(xb.T))  # (d, n)
+    x = np.ascontiguousarray(xb if items_first else xb.T)  # (n, d) or (d, n)
+    db = torch.from_numpy(x)
+    n = x.shape[0] if items_first else x.shape[1]
     out = torch.empty(rows * cols)
 
     def run(xq: np.ndarray) -> None:
         q = torch.from_numpy(xq)
         for s in range(0, len(xq), rows):
             qs = q[s : s + rows]
-            for j in range(0, db.shape[1], cols):
-                part = db[:, j : j + cols]
-                torch.mm(qs, part, out=out[: qs.shape[0] * part.shape[1]].view(qs.shape[0], -1))
+            for j in range(0, n, cols):
+                if items_first:
+                    part = db[j : j + cols]
+                    size = (part.shape[0], qs.shape[0])
+                    torch.mm(part, qs.T, out=out[: size[0] * size[1]].view(size))
+                else:
+                    part = db[:, j : j + cols]
+                    size = (qs.shape[0], part.shape[1])
+                    torch.mm(qs, part, out=out[: size[0] * size[1]].view(size))
 
     return run
 
@@ -114,21 +134,24 @@ def torch_gemm(xb: np.ndarray, rows: int, cols: int):
 def _searchers(xb: np.ndarray):
     import faiss
 
-    from lookup.index.exact import _TILE_ITEMS, _TILE_QUERIES, ExactSearcher
+    from lookup.index.exact import _KERNEL_TILE_ITEMS, _KERNEL_TILE_QUERIES, ExactSearcher
 
     flat = faiss.IndexFlatL2(DIM)
     flat.add(xb)
     ours = ExactSearcher(xb, METRIC)
+    ours_heaps = ExactSearcher(xb, METRIC, selector="heaps")
     ours_faiss = ExactSearcher(xb, METRIC, proposer="faiss")
     sq = np.einsum("ij,ij->i", xb, xb)
+    tiles = torch_gemm(xb, _KERNEL_TILE_QUERIES, _KERNEL_TILE_ITEMS, items_first=True)
     return {
         "numpy": lambda xq: numpy_knn(xb, sq, xq, K),
         "faiss": lambda xq: flat.search(xq, K),
         "torch_gemm_rows": torch_gemm(xb, GEMM_ROWS, N),
-        "torch_gemm_tiles": torch_gemm(xb, _TILE_QUERIES, _TILE_ITEMS),
+        "torch_gemm_tiles": tiles,
         "ours_faiss": lambda xq: ours_faiss.search(xq, K),
+        "ours_heaps": lambda xq: ours_heaps.search(xq, K),
         "ours": lambda xq: ours.search(xq, K),
-    }, {"ours": ours, "ours_faiss": ours_faiss}
+    }, {"ours": ours, "ours_heaps": ours_heaps, "ours_faiss": ours_faiss}
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +174,8 @@ def test_exact_search(benchmark, perf, data, reference, searchers, threads, vari
     )
     with perf.pinned(threads) as got:
         fn(xq[:100])  # warm-up: thread pools, allocator, the GEMM proposer's database
+        if variant in ours:  # and the selector this size gets (numba: compiled or cached)
+            fn(xq[:_KERNEL_WARMUP_QUERIES])
         benchmark.extra_info["loadavg_1m_before"] = perf.loadavg()
         out = benchmark.pedantic(fn, args=(xq,), rounds=ROUNDS, warmup_rounds=0)
         used = ours[variant].threads_used() if variant in ours else None
@@ -172,10 +197,17 @@ def test_exact_search(benchmark, perf, data, reference, searchers, threads, vari
     benchmark.extra_info["threads"] = used
     benchmark.extra_info["fallback_rows"] = ours[variant].fallback_rows
     benchmark.extra_info["proposed_by"] = ours[variant].proposed_by
+    benchmark.extra_info["selected_by"] = ours[variant].selected_by
     np.testing.assert_array_equal(I[:N_REF], ref_I)  # ids and order: exactly the brute force
     np.testing.assert_array_equal(np.asarray(D[:N_REF], dtype=np.float64), ref_D)
-    strict = variant == "ours"  # ours_faiss is shown, not claimed
-    perf.check_ratio(benchmark, "of_gemm_limit", f"exact/{threads}/torch_gemm_rows", key)
+    strict = variant == "ours"  # ours_faiss and ours_heaps are shown, not claimed
+    perf.check_ratio(
+        benchmark,
+        "of_gemm_limit",
+        f"exact/{threads}/torch_gemm_rows",
+        key,
+        minimum=MIN_OF_GEMM_LIMIT if strict else None,
+    )
     perf.check_ratio(benchmark, "of_tiled_gemm", f"exact/{threads}/torch_gemm_tiles", key)
     perf.check_ratio(
         benchmark,

@@ -3,21 +3,40 @@
 The reference scores every (query, item) pair with the harness's float64 distances and sorts
 each row stably by (distance, id). :class:`ExactSearcher` must return exactly that, whether a row
 is certified from the float32 candidates or needs the fallback, and whoever proposes them (faiss,
-or torch's or numpy's GEMM feeding faiss's heaps: every test runs each proposer); the tests build
+or torch's or numpy's GEMM feeding faiss's heaps or the numba kernel: every test runs each
+proposer with each selector); the tests build
 data where the fallback must run (ties wider than the candidate window, zero queries, distances
 closer than float32 can resolve) and check that it ran.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
 from lookup.distances import METRICS, pair_distances
-from lookup.index.exact import PROPOSERS, ExactIndex, ExactSearcher, exact_knn
+from lookup.index.exact import PROPOSERS, SELECTORS, ExactIndex, ExactSearcher, exact_knn
 
-# Every explicit proposer ("auto" picks one of them; tested on its own below).
-PROPOSING = tuple(p for p in PROPOSERS if p != "auto")
+# Every explicit proposer, the GEMM ones with every explicit selector, as "proposer/selector"
+# ("auto" picks one of them; tested on its own below).
+PROPOSING = ("faiss",) + tuple(
+    f"{p}/{s}" for p in PROPOSERS if p not in ("auto", "faiss") for s in SELECTORS if s != "auto"
+)
+
+
+def searcher_for(xb, metric: str, variant: str) -> ExactSearcher:
+    """An ExactSearcher for a PROPOSING entry (or "auto")."""
+    proposer, _, selector = variant.partition("/")
+    return ExactSearcher(xb, metric, proposer=proposer, selector=selector or "auto")
+
+
+def assert_variant(searcher: ExactSearcher, variant: str) -> None:
+    """The search ran the proposer and selector ``variant`` names."""
+    proposer, _, selector = variant.partition("/")
+    assert searcher.proposed_by == proposer
+    assert searcher.selected_by == selector
 
 
 def brute_force(xb: np.ndarray, xq: np.ndarray, k: int, metric: str):
@@ -42,7 +61,7 @@ def numpy_distances(xb: np.ndarray, xq: np.ndarray, metric: str) -> np.ndarray:
 
 
 def assert_exact(xb, xq, k, metric, proposer: str = "auto", **kw) -> ExactSearcher:
-    searcher = ExactSearcher(xb, metric, proposer=proposer)
+    searcher = searcher_for(xb, metric, proposer)
     D, I = searcher.search(xq, k, **kw)  # noqa: E741
     ref_D, ref_I = brute_force(xb, xq, k, metric)
     assert D.dtype == np.float64 and I.dtype == np.int64 and D.shape == I.shape == (len(xq), k)
@@ -58,8 +77,9 @@ def test_random_data_is_exact_without_fallback(metric: str, proposer: str) -> No
     xb = rng.standard_normal((3000, 24)).astype(np.float32)
     xq = rng.standard_normal((64, 24)).astype(np.float32)
     searcher = assert_exact(xb, xq, 10, metric, proposer, block_size=20)
-    assert searcher.proposed_by == proposer
+    assert_variant(searcher, proposer)
     assert searcher.fallback_rows == 0  # the bound is tight enough for well-separated data
+    assert searcher.rechecked_rows == 0  # and the first re-rank certifies every row
     nd = numpy_distances(xb, xq, metric)
     D, I = searcher.search(xq, 10)  # noqa: E741
     np.testing.assert_allclose(D, np.take_along_axis(nd, I, axis=1), rtol=1e-6, atol=1e-6)
@@ -88,6 +108,23 @@ def test_duplicates_wider_than_the_candidate_window_fall_back(metric: str, propo
     if metric != "ip":  # nearest are the copies, smallest ids first
         np.testing.assert_array_equal(I[0], [7, *range(100, 109)])
         assert np.all(D[0] == D[0, 0])
+
+
+@pytest.mark.parametrize("proposer", PROPOSING)
+@pytest.mark.parametrize("metric", METRICS)
+def test_ties_across_the_first_re_rank_are_certified_by_the_second(
+    metric: str, proposer: str
+) -> None:
+    """Seven copies of every item: the k-th candidate (index 9) ties with index 12, whose key
+    certifies the first re-rank (k + 2 = 12 candidates), so no row certifies there; the
+    c-th candidate (index 17) is the next group of copies, which certifies every row."""
+    rng = np.random.default_rng(13)
+    base = rng.standard_normal((300, 16)).astype(np.float32)
+    xb = np.repeat(base, 7, axis=0)
+    xq = rng.standard_normal((30, 16)).astype(np.float32)
+    searcher = assert_exact(xb, xq, 10, metric, proposer)
+    assert searcher.rechecked_rows == len(xq)
+    assert searcher.fallback_rows == 0
 
 
 @pytest.mark.parametrize("proposer", PROPOSING)
@@ -174,13 +211,13 @@ def test_every_float32_key_is_within_the_bound(metric: str, proposer: str) -> No
     if metric == "euclidean":
         xb, xq = xb + 300.0, xq + 300.0
     xb, xq = xb.astype(np.float32), xq.astype(np.float32)
-    searcher = ExactSearcher(xb, metric, proposer=proposer)
+    searcher = searcher_for(xb, metric, proposer)
     q_s = searcher._scale(xq)
     ids = np.broadcast_to(np.arange(len(xb)), (len(xq), len(xb)))
     dist = pair_distances(xb, xq, ids, metric)  # (nq, n_db)
     thr = np.stack([searcher._thresholds(q_s, dist[:, j]) for j in range(len(xb))], axis=1)
     keys, ids = searcher._propose(q_s, len(xb))
-    assert searcher.proposed_by == proposer
+    assert_variant(searcher, proposer)
     by_id = np.empty_like(keys)
     np.put_along_axis(by_id, ids, keys, axis=1)
     assert np.all(by_id <= thr)
@@ -215,16 +252,147 @@ def test_auto_lets_faiss_propose_small_batches_and_a_gemm_the_rest() -> None:
     assert searcher.proposed_by == "torch"
     assert assert_exact(xb, xq, 5, "euclidean", "auto", block_size=19).proposed_by == "faiss"
     assert [searcher.proposer_for(n) for n in (1, 19, 20)] == ["faiss", "faiss", "torch"]
-    # tiles: more queries and items than one tile, a last tile of a single item, 3 threads
+    # tiles: more queries and items than one tile of either selector, a last tile of a single
+    # item (and a last block of the kernel of one item), 3 threads
     xb = rng.standard_normal((2 * 2048 + 1, 4)).astype(np.float32)
     xq = rng.standard_normal((3 * 512 + 7, 4)).astype(np.float32)
     ref_D, ref_I = brute_force(xb, xq, 3, "ip")
-    for proposer in ("torch", "numpy"):
-        searcher = ExactSearcher(xb, "ip", proposer=proposer)
+    for variant in PROPOSING[1:]:
+        searcher = searcher_for(xb, "ip", variant)
         searcher.threads_used = lambda: 3  # three query chunks, three Python threads
         D, I = searcher.search(xq, 3)  # noqa: E741
+        assert_variant(searcher, variant)
         np.testing.assert_array_equal(I, ref_I)
         np.testing.assert_array_equal(D.astype(np.float32), ref_D)  # D: float64 distances
+
+
+def test_auto_selects_with_numba_from_a_size_on_and_with_faiss_heaps_without_numba(
+    monkeypatch,
+) -> None:
+    from lookup.index import exact
+
+    rng = np.random.default_rng(10)
+    xb = rng.standard_normal((700, 6)).astype(np.float32)
+    xq = rng.standard_normal((30, 6)).astype(np.float32)
+    searcher = assert_exact(xb, xq, 4, "cosine", "auto")
+    assert searcher.selected_by == "heaps"  # 30 x 700 scores: below the kernel's size
+    big = exact._KERNEL_MIN_SCORES
+    assert [searcher.selector_for(n) for n in (big - 1, big)] == ["heaps", "numba"]
+    monkeypatch.setattr(exact, "_KERNEL_MIN_SCORES", 30 * 700)
+    assert assert_exact(xb, xq, 4, "cosine", "auto").selected_by == "numba"
+    monkeypatch.setattr(exact, "_numba_available", lambda: False)
+    assert assert_exact(xb, xq, 4, "cosine", "auto").selected_by == "heaps"
+    with pytest.raises(ValueError, match=r"index.selector='simd' is invalid; valid: auto, heaps"):
+        ExactSearcher(xb, "ip", selector="simd")
+
+
+def _torch_openmp_threads() -> int | None:
+    """The thread count of torch's own OpenMP runtime, as the calling thread would use it."""
+    import os
+
+    import torch
+    from threadpoolctl import threadpool_info
+
+    here = os.path.dirname(torch.__file__)
+    counts = [
+        info["num_threads"]
+        for info in threadpool_info()
+        if info["internal_api"] == "openmp" and info["filepath"].startswith(here)
+    ]
+    return counts[0] if counts else None
+
+
+@pytest.mark.parametrize("selector", ["heaps", "numba"])
+def test_two_threads_run_two_workers_each_with_torch_on_one_thread(
+    selector: str, monkeypatch
+) -> None:
+    """Pinned to 2 threads (faiss's OpenMP count, as pin_threads sets it), the GEMM proposer runs
+    two worker threads, and in each torch's OpenMP runtime is set to one thread: OpenMP's count
+    is per thread, so a worker that does not set it runs torch's GEMM on every core (two such
+    workers oversubscribe the machine). When torch is imported before faiss, faiss's OpenMP
+    calls bind to torch's runtime and torch's set_num_threads(1) in the caller also sets the
+    count faiss reports: emulated here, the workers must be counted before it."""
+    import threading
+
+    import faiss
+
+    from lookup.index import exact
+
+    torch = pytest.importorskip("torch")
+    if _torch_openmp_threads() is None:
+        pytest.skip("this torch has no OpenMP runtime of its own")
+    single = exact._single_threaded
+
+    @contextlib.contextmanager
+    def shared_runtime(library):  # torch-first import order: one OpenMP count for both
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            with single(library):
+                yield
+        finally:
+            faiss.omp_set_num_threads(before)
+
+    monkeypatch.setattr(exact, "_single_threaded", shared_runtime)
+    rng = np.random.default_rng(11)
+    xb = rng.standard_normal((1500, 8)).astype(np.float32)
+    xq = rng.standard_normal((2 * 512 + 5, 8)).astype(np.float32)
+    searcher = ExactSearcher(xb, "euclidean", proposer="torch", selector=selector)
+    seen: list[tuple[int, int | None]] = []
+    wrap = searcher._wrap
+
+    def counting(library, q):
+        qt, mm, as_library = wrap(library, q)
+
+        def mm_counting(*args, **kw):
+            seen.append((threading.get_ident(), _torch_openmp_threads()))
+            return mm(*args, **kw)
+
+        return qt, mm_counting, as_library
+
+    searcher._wrap = counting
+    before, before_faiss = torch.get_num_threads(), faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    torch.set_num_threads(2)
+    try:
+        D, I = searcher.search(xq, 5)  # noqa: E741
+        assert faiss.omp_get_max_threads() == 2 and torch.get_num_threads() == 2  # restored
+    finally:
+        faiss.omp_set_num_threads(before_faiss)
+        torch.set_num_threads(before)
+    assert len({ident for ident, _ in seen}) == 2  # two workers
+    assert {threads for _, threads in seen} == {1}  # each on one thread
+    np.testing.assert_array_equal(I, brute_force(xb, xq, 5, "euclidean")[1])
+
+
+def test_the_kernel_keeps_the_largest_scores_of_every_column() -> None:
+    """push_tile against a sort: partial blocks, NaN beside the maximum of a block, -inf, ties
+    with the threshold, two tiles with id offsets, rows offset into the heaps."""
+    from lookup.index.topc import push_tile
+
+    rng = np.random.default_rng(12)
+    c, nq = 5, 7
+    tiles = [rng.standard_normal((37, nq)).astype(np.float32) for _ in range(2)]
+    tiles[0][3, 0] = np.nan  # in the block that holds the column's largest score
+    tiles[0][5, 0] = 10.0
+    tiles[0][:, 1] = -np.inf  # a column with no finite score in the first tile
+    tiles[1][:, 2] = tiles[1][0, 2]  # one value repeated: only the first copies can enter
+    vals = np.full((nq + 2, c), -np.inf, dtype=np.float32)
+    ids = np.full((nq + 2, c), -1, dtype=np.int64)
+    scratch = np.empty(2 * nq, dtype=np.float32)
+    for t, tile in enumerate(tiles):
+        push_tile(tile, 100 * t, vals, ids, 2, 16, scratch)
+    assert np.all(ids[:2] == -1)  # rows before row0 untouched
+    everything = np.concatenate(tiles)  # (74, nq); item r of tile t has id 100 t + r
+    item_ids = np.concatenate([100 * t + np.arange(37) for t in range(2)])
+    for q in range(nq):
+        col = np.nan_to_num(everything[:, q], nan=-np.inf)
+        best = np.sort(col)[::-1][:c]
+        got = np.sort(vals[2 + q])[::-1]
+        np.testing.assert_array_equal(got, best)
+        for v, i in zip(vals[2 + q], ids[2 + q], strict=True):
+            assert everything[np.flatnonzero(item_ids == i)[0], q] == v
+    assert 5 in ids[2]  # the 10.0 behind the NaN (item 5 of the first tile) was kept
 
 
 def test_the_gemm_proposer_keeps_the_highest_float32_precision_and_restores_it() -> None:

@@ -13,11 +13,21 @@ there at matrix-product speed in two steps:
      queries faiss scores with its own SIMD code; from 20 on it calls its bundled BLAS, which can
      run generic kernels (see :mod:`lookup.kernels`);
    - ``torch`` / ``numpy``: that library's float32 matrix product (torch: MKL or oneDNN on x86,
-     whatever OpenBLAS core faiss's copy picked) over tiles of 512 queries x 2048 items (4 MiB of
-     scores, cache-sized), each tile pushed into faiss's C++ top-c heaps
-     (``float_minheap_array_t.addn``) -- faiss's selection without faiss's BLAS. The queries
-     are split into one chunk per thread, each run by a Python thread with a single-threaded
-     GEMM and single-threaded heaps: no OpenMP barrier between a tile's product and its
+     whatever OpenBLAS core faiss's copy picked) over cache-sized tiles, each tile's scores cut
+     to the best ``c`` per query while still in cache, by the ``selector``:
+
+     - ``numba``: the kernel of :mod:`lookup.index.topc` over tiles of 512 items x 512 queries
+       (1 MiB of scores): per block of 32 items a SIMD maximum for every query, and only the
+       queries whose block maximum beats their current c-th score look at the block's items;
+     - ``heaps``: faiss's C++ top-c heaps (``float_minheap_array_t.addn``, a scalar compare per
+       score) over tiles of 512 queries x 2048 items -- faiss's selection without faiss's BLAS;
+     - ``auto`` (default): ``numba`` from ``_KERNEL_MIN_SCORES`` (5e8) scores per block of
+       queries on, when numba imports (its import and cached code cost ~0.6 s per process),
+       else ``heaps``.
+
+     The queries are split into one chunk per thread, each run by a Python thread with a
+     single-threaded GEMM (torch's thread count is set in each worker: OpenMP's is per thread)
+     and a single-threaded selection: no OpenMP barrier between a tile's product and its
      selection, and no two OpenMP pools (torch's and faiss's) spinning against each other,
      which on a busy machine made the same loop with multi-threaded calls 5x slower. For
      ``euclidean`` the score is one product with an extra column, ``[q, 1] . [2x, -|x|^2]``
@@ -54,8 +64,10 @@ The GEMM proposers run with torch's float32 matmul precision at ``"highest"`` (s
 and restored, with torch's thread count): a reduced-precision (TF32/bf16) product would void
 these bounds.
 
+The first re-rank scores the best ``k + 2`` candidates and certifies with the next one's key;
+the rows it cannot certify are re-ranked on all ``c`` (``rechecked_rows`` counts them).
 ``fallback_rows`` counts the rows of the last :meth:`ExactSearcher.search` that needed the
-fallback; ``proposed_by`` names the proposer its last block used.
+fallback; ``proposed_by`` and ``selected_by`` name the proposer and selector its last block used.
 """
 
 from __future__ import annotations
@@ -73,9 +85,15 @@ from lookup.index.base import BaseIndex, check_int
 
 log = logging.getLogger(__name__)
 
-# Candidates proposed beyond k: c = k + _PROPOSE_EXTRA.
+# Candidates proposed beyond k: c = k + _PROPOSE_EXTRA; the first re-rank scores the best
+# k + _RANK_EXTRA of them in float64 and certifies with the next one's key, rows it cannot
+# certify are re-ranked on all c (then, if still thin, redone over the whole database).
 _PROPOSE_EXTRA = 8
+_RANK_EXTRA = 2
+# Rows of a re-rank per thread below which it stays on the calling thread.
+_RANK_ROWS_PER_THREAD = 2048
 PROPOSERS = ("auto", "faiss", "torch", "numpy")
+SELECTORS = ("auto", "heaps", "numba")
 # From this many queries on, faiss scores through its BLAS (its distance_compute_blas_threshold);
 # below it, "auto" lets faiss propose with its own SIMD code.
 _GEMM_MIN_QUERIES = 20
@@ -83,6 +101,12 @@ _GEMM_MIN_QUERIES = 20
 _TILE_QUERIES, _TILE_ITEMS = 512, 2048
 # faiss's HeapArray::addn runs serially up to this many entries per call (its OpenMP threshold).
 _HEAP_SERIAL_ENTRIES = 100_000
+# The numba selector: tiles of 512 items x 512 queries (1 MiB of scores: stays in a 2 MiB L2 while
+# the kernel reads it), blocks of 32 items. "auto" uses it from this many scores (queries x items)
+# per block of queries on: numba's import and cached machine code cost ~0.6 s once per process
+# (~2 s to compile, once per machine), which ~0.5 ns saved per score pays back.
+_KERNEL_TILE_QUERIES, _KERNEL_TILE_ITEMS, _KERNEL_BLOCK = 512, 512, 32
+_KERNEL_MIN_SCORES = 500_000_000
 # Float32 entries of one block of keys (queries x database) scored by the fallback at once.
 _MAX_BLOCK_ENTRIES = 1 << 24  # 64 MiB
 # float64 entries gathered by one pair_distances call (bounds its temporaries, keeps them cached).
@@ -116,6 +140,20 @@ def _check_proposer(proposer: str) -> str:
     return proposer
 
 
+def _check_selector(selector: str) -> str:
+    if selector not in SELECTORS:
+        raise ValueError(f"index.selector={selector!r} is invalid; valid: {', '.join(SELECTORS)}")
+    return selector
+
+
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _gemm_library() -> str:
     """The GEMM ``auto`` uses for batches: torch's (a dependency), numpy's without it."""
     try:
@@ -123,6 +161,16 @@ def _gemm_library() -> str:
     except ImportError:
         return "numpy"
     return "torch"
+
+
+def _one_thread_here(library: str) -> None:
+    """torch's GEMM on one thread in the calling thread: OpenMP's thread count is per thread, so a
+    worker thread that did not set it runs torch's GEMM on every core (with two such workers,
+    four threads on two cores). The BLAS limit that threadpoolctl sets holds process-wide."""
+    if library == "torch":
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @contextlib.contextmanager
@@ -148,6 +196,19 @@ def _single_threaded(library: str) -> Iterator[None]:
             yield
 
 
+def _run_parts(fn, n: int, workers: int) -> None:
+    """``fn(lo, hi)`` over ``workers`` contiguous parts of ``range(n)``, one Python thread each
+    (on the calling thread when ``workers`` is 1)."""
+    if workers <= 1:
+        fn(0, n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, n, workers + 1).astype(int).tolist()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(fn, bounds[:-1], bounds[1:]))
+
+
 class ExactSearcher:
     """Exact k-NN over one database, with the per-database work (scaling, norms, error bounds)
     done once so that many small searches (single-query timing) stay cheap.
@@ -160,14 +221,19 @@ class ExactSearcher:
     range); ties go to the smaller id.
     """
 
-    def __init__(self, xb: np.ndarray, metric: str, *, proposer: str = "auto") -> None:
+    def __init__(
+        self, xb: np.ndarray, metric: str, *, proposer: str = "auto", selector: str = "auto"
+    ) -> None:
         self.metric = check_metric(metric)
         self.proposer = _check_proposer(proposer)
+        self.selector = _check_selector(selector)
         self.xb = as_matrix(xb, "xb")
-        self.fallback_rows = 0
+        self.fallback_rows = self.rechecked_rows = 0
         self.proposed_by = ""
+        self.selected_by = ""
         self._flat = None  # faiss flat index over the scaled rows, made on the first search
-        self._gemm_db: dict[str, Any] = {}  # per library: the (d', n) scaled rows, transposed
+        # per (library, layout): the scaled rows as the GEMM reads them, (d', n) or (n, d')
+        self._gemm_db: dict[tuple[str, str], Any] = {}
         n, d = self.xb.shape
         self._center: np.ndarray | None = None
         self._sq: np.ndarray | None = None  # float32 squared norms of the centred rows (L2)
@@ -197,6 +263,16 @@ class ExactSearcher:
         if self.proposer != "auto":
             return self.proposer
         return "faiss" if n_queries < _GEMM_MIN_QUERIES else _gemm_library()
+
+    def selector_for(self, n_scores: int) -> str:
+        """How a GEMM proposer picks the best ``c`` of ``n_scores`` scores (resolving ``auto``):
+        ``numba`` (the compiled block-max kernel of :mod:`lookup.index.topc`) from
+        ``_KERNEL_MIN_SCORES`` on when numba imports, else ``heaps`` (faiss's C++ heaps)."""
+        if self.selector != "auto":
+            return self.selector
+        if n_scores >= _KERNEL_MIN_SCORES and _numba_available():
+            return "numba"
+        return "heaps"
 
     # ---- scaling and keys ----------------------------------------------------------------------
 
@@ -243,8 +319,10 @@ class ExactSearcher:
         """The best ``c`` per query by float32 key: (keys ascending, ids), both (b, c)."""
         self.proposed_by = self.proposer_for(len(xq_s))
         if self.proposed_by == "faiss":
+            self.selected_by = ""
             return self._propose_faiss(xq_s, c)
-        return self._propose_gemm(xq_s, c, self.proposed_by)
+        self.selected_by = self.selector_for(len(xq_s) * self.xb.shape[0])
+        return self._propose_gemm(xq_s, c, self.proposed_by, self.selected_by)
 
     def _propose_faiss(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
         """faiss's best ``c`` per query. A flat index holds the scaled database once (its norms
@@ -262,10 +340,13 @@ class ExactSearcher:
             np.negative(keys, out=keys)
         return keys, ids
 
-    def _gemm_database(self, library: str):
-        """The scaled rows as a (d', n) matrix for ``library``'s GEMM (made once): ``x`` for
-        ip/cosine; for euclidean ``[2x, -|x|^2]`` with the norm in float64, rounded once."""
-        if library not in self._gemm_db:
+    def _gemm_database(self, library: str, layout: str):
+        """The scaled rows for ``library``'s GEMM (made once per layout): ``x`` for ip/cosine,
+        ``[2x, -|x|^2]`` for euclidean (the norm in float64, rounded once); ``"cols"`` is the
+        (d', n) transpose (a tile of items is a column slice: the heaps read one query's scores
+        contiguously), ``"rows"`` the (n, d') rows (the kernel reads one item's scores
+        contiguously)."""
+        if (library, layout) not in self._gemm_db:
             xs = self._xs
             if self.metric == "euclidean":
                 xa = np.empty((xs.shape[0], xs.shape[1] + 1), dtype=np.float32)
@@ -273,50 +354,74 @@ class ExactSearcher:
                 with np.errstate(over="ignore"):  # near float32's limits: such rows fall back
                     xa[:, -1] = -(_row_norms(xs) ** 2)
                 xs = xa
-            db = np.ascontiguousarray(xs.T)  # (d', n): a tile is a column slice, no copy
+            db = np.ascontiguousarray(xs.T if layout == "cols" else xs)
             if library == "torch":
                 import torch
 
                 db = torch.from_numpy(db)
-            self._gemm_db[library] = db
-        return self._gemm_db[library]
+            self._gemm_db[(library, layout)] = db
+        return self._gemm_db[(library, layout)]
 
-    def _propose_gemm(self, xq_s: np.ndarray, c: int, library: str):
+    def _propose_gemm(self, xq_s: np.ndarray, c: int, library: str, selector: str):
         """The best ``c`` per query from ``library``'s float32 GEMM over cache-sized tiles, each
-        pushed into faiss's top-c heaps.
+        tile's scores selected while in cache by ``selector``: faiss's top-c heaps or the numba
+        kernel (:mod:`lookup.index.topc`); both keep a score when it beats the row's c-th.
 
         The queries are split into one contiguous chunk per thread (``threads_used()``); each
-        chunk runs in a Python thread of its own with a single-threaded GEMM and single-threaded
-        heap updates (rows in groups small enough that faiss's ``addn`` opens no OpenMP region),
-        so no parallel region, barrier or spinning pool sits between a tile's GEMM and its
-        selection. Both libraries release the GIL. torch's (or the BLAS's) thread count is 1
-        for the call and restored after it.
+        chunk runs in a Python thread of its own with a single-threaded GEMM and a
+        single-threaded selection, so no parallel region, barrier or spinning pool sits between
+        a tile's GEMM and its selection. torch, faiss's heaps and the kernel release the GIL.
+        torch's (or the BLAS's) thread count is 1 for the call and restored after it.
         """
-        import faiss
-
-        db = self._gemm_database(library)
-        b, n = len(xq_s), db.shape[1]
+        b = len(xq_s)
         q = xq_s
         if self.metric == "euclidean":
             q = np.empty((b, xq_s.shape[1] + 1), dtype=np.float32)
             q[:, :-1] = xq_s
             q[:, -1] = 1.0
-        score = np.empty((b, c), dtype=np.float32)  # best first after reorder()
+        score = np.empty((b, c), dtype=np.float32)  # best first once sorted
         ids = np.empty((b, c), dtype=np.int64)
-        heaps = faiss.float_minheap_array_t()  # keeps the c largest scores of each row
-        heaps.k, heaps.nh = c, b
-        heaps.val, heaps.ids = faiss.swig_ptr(score), faiss.swig_ptr(ids)
-        heaps.heapify()
+        runner = self._kernel_chunks if selector == "numba" else self._heap_chunks
+        chunk, finish = runner(q, library, score, ids)
+        rows = _KERNEL_TILE_QUERIES if selector == "numba" else _TILE_QUERIES
+        # counted before _single_threaded: torch's set_num_threads(1) is OpenMP's, and faiss
+        # reads the same OpenMP runtime's count
+        workers = max(1, min(self.threads_used(), -(-b // rows)))
+        with _single_threaded(library):
+            _run_parts(chunk, b, workers)
+        finish()
+        if self.metric == "euclidean":  # key = |q|^2 - score, in float64
+            keys = _row_norms(xq_s)[:, None] ** 2 - score
+        else:
+            keys = np.negative(score, out=score)
+        return keys, ids
+
+    @staticmethod
+    def _wrap(library: str, q: np.ndarray):
+        """``q``, the matrix product and an array wrapper in ``library``'s types."""
         if library == "torch":
             import torch
 
-            qt, mm, wrap = torch.from_numpy(q), torch.mm, torch.from_numpy
-        else:
-            qt, mm, wrap = q, np.matmul, lambda a: a
+            return torch.from_numpy(q), torch.mm, torch.from_numpy
+        return q, np.matmul, lambda a: a
+
+    def _heap_chunks(self, q: np.ndarray, library: str, score: np.ndarray, ids: np.ndarray):
+        """A chunk runner and its finish: (queries x items) tiles pushed into faiss's heaps over
+        ``score`` and ``ids``; the finish sorts each row (descending score)."""
+        import faiss
+
+        db = self._gemm_database(library, "cols")
+        n = db.shape[1]
+        heaps = faiss.float_minheap_array_t()  # keeps the c largest scores of each row
+        heaps.k, heaps.nh = score.shape[1], score.shape[0]
+        heaps.val, heaps.ids = faiss.swig_ptr(score), faiss.swig_ptr(ids)
+        heaps.heapify()
+        qt, mm, wrap = self._wrap(library, q)
         width = min(n, _TILE_ITEMS)
         group = max(1, _HEAP_SERIAL_ENTRIES // width)  # rows per addn: no OpenMP region
 
         def chunk(lo: int, hi: int) -> None:
+            _one_thread_here(library)
             tile = np.empty(min(hi - lo, _TILE_QUERIES) * width, dtype=np.float32)
             out = wrap(tile)
             for s in range(lo, hi, _TILE_QUERIES):
@@ -330,33 +435,65 @@ class ExactSearcher:
                         rows = min(group, nq - r)
                         heaps.addn(nj, faiss.swig_ptr(tile[r * nj :]), j, s + r, rows)
 
-        workers = max(1, min(self.threads_used(), -(-b // _TILE_QUERIES)))
-        bounds = np.linspace(0, b, workers + 1).astype(int)
-        with _single_threaded(library):
-            if workers == 1:
-                chunk(0, b)
-            else:
-                from concurrent.futures import ThreadPoolExecutor
+        return chunk, heaps.reorder  # reorder: each row by descending score
 
-                with ThreadPoolExecutor(workers) as pool:
-                    list(pool.map(chunk, bounds[:-1], bounds[1:]))
-        heaps.reorder()  # each row by descending score: ascending key
-        if self.metric == "euclidean":  # key = |q|^2 - score, in float64
-            keys = _row_norms(xq_s)[:, None] ** 2 - score
-        else:
-            keys = np.negative(score, out=score)
-        return keys, ids
+    def _kernel_chunks(self, q: np.ndarray, library: str, score: np.ndarray, ids: np.ndarray):
+        """A chunk runner and its finish: (items x queries) tiles offered to the numba kernel's
+        heaps over ``score`` and ``ids``; the finish sorts each row (descending score)."""
+        from lookup.index.topc import push_tile
+
+        db = self._gemm_database(library, "rows")
+        n = db.shape[0]
+        score.fill(-np.inf)  # below every score the kernel can keep: an unfilled slot stays -1
+        ids.fill(-1)
+        qt, mm, wrap = self._wrap(library, q)
+
+        starts = range(0, n, _KERNEL_TILE_ITEMS)
+        parts = [db[j : j + _KERNEL_TILE_ITEMS] for j in starts]  # (nj, d') row slices
+
+        def chunk(lo: int, hi: int) -> None:
+            _one_thread_here(library)
+            tile = np.empty(_KERNEL_TILE_ITEMS * min(hi - lo, _KERNEL_TILE_QUERIES), np.float32)
+            out = wrap(tile)
+            scratch = np.empty(2 * _KERNEL_TILE_QUERIES, dtype=np.float32)
+            for s in range(lo, hi, _KERNEL_TILE_QUERIES):
+                nq = min(s + _KERNEL_TILE_QUERIES, hi) - s
+                qs_t = qt[s : s + nq].T  # (d', nq): a transposed view, no copy
+                views = {}  # (nj, nq) views of the tile, in both libraries' types, per nj
+                for j, part in zip(starts, parts, strict=True):
+                    nj = part.shape[0]
+                    if nj not in views:
+                        views[nj] = (
+                            out[: nj * nq].reshape(nj, nq),
+                            tile[: nj * nq].reshape(nj, nq),
+                        )
+                    out_nj, scores = views[nj]
+                    mm(part, qs_t, out=out_nj)  # (nj, nq) scores
+                    push_tile(scores, j, score, ids, s, _KERNEL_BLOCK, scratch)
+
+        def finish() -> None:  # each row by descending score
+            order = np.argsort(-score, axis=1, kind="stable")
+            score[:] = np.take_along_axis(score, order, axis=1)
+            ids[:] = np.take_along_axis(ids, order, axis=1)
+
+        return chunk, finish
 
     # ---- exact re-ranking ----------------------------------------------------------------------
 
     def _rank(self, xq: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """float64 distances of the candidate ids, sorted by (distance, id); (b, c) each."""
+        """float64 distances of the candidate ids, sorted by (distance, id); (b, k) each. Rows
+        are scored in contiguous parts on ``threads_used()`` Python threads (numpy releases
+        the GIL) when there are at least ``_RANK_ROWS_PER_THREAD`` per thread."""
         step = max(1, _MAX_GATHER // max(1, cand.shape[1] * self.xb.shape[1]))
         d = np.empty(cand.shape, dtype=np.float64)
-        for s in range(0, cand.shape[0], step):
-            d[s : s + step] = pair_distances(
-                self.xb, xq[s : s + step], cand[s : s + step], self.metric
-            )
+
+        def score(lo: int, hi: int) -> None:
+            for s in range(lo, hi, step):
+                e = min(s + step, hi)
+                d[s:e] = pair_distances(self.xb, xq[s:e], cand[s:e], self.metric)
+
+        workers = max(1, min(self.threads_used(), len(cand) // _RANK_ROWS_PER_THREAD))
+        _run_parts(score, len(cand), workers)
         order = np.lexsort((cand, d), axis=1)[:, :k]
         return np.take_along_axis(d, order, axis=1), np.take_along_axis(cand, order, axis=1)
 
@@ -392,6 +529,30 @@ class ExactSearcher:
                 out_d[r], out_i[r] = self._rank_ids(xq[r : r + 1], ids, k)
         return out_d, out_i
 
+    def _certify(self, q, q_s, keys, cand, k):
+        """Re-rank the candidates in float64 and certify each row: ``(d, i, thr, thin)``.
+
+        The best ``r = k + _RANK_EXTRA`` candidates are re-ranked first; every item not
+        re-ranked (the other candidates, and the outsiders) has a key at least ``keys[:, r]``
+        (candidates come by ascending key), so a row is certified when that key is above
+        ``T(d_k)``: no such item can reach the top k. Rows it leaves are re-ranked on all ``c``
+        candidates and certified with ``keys[:, c - 1]``; ``thin`` marks the rows neither
+        certifies (or with fewer than ``c`` candidates: a score that was NaN or -inf)."""
+        c = cand.shape[1]
+        r = min(c, k + _RANK_EXTRA)
+        d, i = self._rank(q, cand[:, :r], k)
+        thr = self._thresholds(q_s, d[:, k - 1])
+        first = keys[:, r] if r < c else keys[:, c - 1]
+        thin = ~((first > thr) & np.isfinite(first)) | (cand[:, c - 1] < 0)
+        if r < c and thin.any():
+            rows = np.flatnonzero(thin)
+            self.rechecked_rows += len(rows)
+            d[rows], i[rows] = self._rank(q[rows], cand[rows], k)
+            thr[rows] = self._thresholds(q_s[rows], d[rows, k - 1])
+            last = keys[rows, c - 1]
+            thin[rows] = ~((last > thr[rows]) & np.isfinite(last)) | (cand[rows, c - 1] < 0)
+        return d, i, thr, thin
+
     # ---- search --------------------------------------------------------------------------------
 
     def search(
@@ -407,7 +568,7 @@ class ExactSearcher:
         c = min(n_db, k + _PROPOSE_EXTRA)
         out_d = np.empty((xq.shape[0], k), dtype=np.float64)
         out_i = np.empty((xq.shape[0], k), dtype=np.int64)
-        self.fallback_rows = 0
+        self.fallback_rows = self.rechecked_rows = 0
         starts = range(0, xq.shape[0], block_size)
         if progress:
             from lookup.progress import progress as _progress
@@ -422,10 +583,7 @@ class ExactSearcher:
                 continue
             q_s = self._scale(q)
             keys, cand = self._propose(q_s, c)
-            d, i = self._rank(q, cand, k)
-            thr = self._thresholds(q_s, d[:, k - 1])
-            # Certified: every outsider's key >= keys[:, c-1] > T, so its distance > d_k.
-            thin = ~((keys[:, c - 1] > thr) & np.isfinite(keys[:, c - 1])) | (cand[:, c - 1] < 0)
+            d, i, thr, thin = self._certify(q, q_s, keys, cand, k)
             if thin.any():
                 rows = np.flatnonzero(thin)
                 d[rows], i[rows] = self._fallback(q[rows], q_s[rows], cand[rows], thr[rows], k)
@@ -459,25 +617,38 @@ def exact_knn(
 
 class ExactIndex(BaseIndex):
     """Brute-force k-NN with :class:`ExactSearcher`; distances are harness ones. Build
-    parameters: ``block_size`` (queries per call), ``proposer`` (see the module docstring)."""
+    parameters: ``block_size`` (queries per call), ``proposer`` and ``selector`` (see the module
+    docstring)."""
 
     NAME = "exact"
     KNOBS = ()
     NORMALISE = False  # ExactSearcher scores the raw rows in the harness's metric
 
     def __init__(
-        self, metric: str = "cosine", block_size: int = 65536, proposer: str = "auto"
+        self,
+        metric: str = "cosine",
+        block_size: int = 65536,
+        proposer: str = "auto",
+        selector: str = "auto",
     ) -> None:
         super().__init__(metric)
         self.block_size = check_int(self.NAME, "block_size", block_size, 1)
         self.proposer = _check_proposer(proposer)
+        self.selector = _check_selector(selector)
         self._searcher: ExactSearcher | None = None
 
     def _build(self, xb: np.ndarray) -> None:
-        self._searcher = ExactSearcher(xb, self.metric, proposer=self.proposer)
+        self._searcher = ExactSearcher(
+            xb, self.metric, proposer=self.proposer, selector=self.selector
+        )
 
     def build_params(self) -> dict[str, Any]:
-        return {"metric": self.metric, "block_size": self.block_size, "proposer": self.proposer}
+        return {
+            "metric": self.metric,
+            "block_size": self.block_size,
+            "proposer": self.proposer,
+            "selector": self.selector,
+        }
 
     def threads_used(self, mode: str) -> dict[str, int]:
         n = self._searcher.threads_used()
