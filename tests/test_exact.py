@@ -367,7 +367,8 @@ def test_two_threads_run_two_workers_each_with_torch_on_one_thread(
 
 def test_the_kernel_keeps_the_largest_scores_of_every_column() -> None:
     """push_tile against a sort: partial blocks, NaN beside the maximum of a block, -inf, ties
-    with the threshold, two tiles with id offsets, rows offset into the heaps."""
+    with the threshold, two tiles with id offsets, rows offset into the output; each row
+    ascending."""
     from lookup.index.topc import push_tile
 
     rng = np.random.default_rng(12)
@@ -375,6 +376,9 @@ def test_the_kernel_keeps_the_largest_scores_of_every_column() -> None:
     tiles = [rng.standard_normal((37, nq)).astype(np.float32) for _ in range(2)]
     tiles[0][3, 0] = np.nan  # in the block that holds the column's largest score
     tiles[0][5, 0] = 10.0
+    tiles[0][4, 3], tiles[0][6, 3] = np.nan, 9.0  # NaN first in a sweep of four rows
+    tiles[0][32, 4], tiles[0][36, 4] = np.nan, 8.0  # the last block: a sweep, then one row
+    tiles[0][36, 5], tiles[0][33, 5] = np.nan, 7.0
     tiles[0][:, 1] = -np.inf  # a column with no finite score in the first tile
     tiles[1][:, 2] = tiles[1][0, 2]  # one value repeated: only the first copies can enter
     vals = np.full((nq + 2, c), -np.inf, dtype=np.float32)
@@ -388,11 +392,11 @@ def test_the_kernel_keeps_the_largest_scores_of_every_column() -> None:
     for q in range(nq):
         col = np.nan_to_num(everything[:, q], nan=-np.inf)
         best = np.sort(col)[::-1][:c]
-        got = np.sort(vals[2 + q])[::-1]
-        np.testing.assert_array_equal(got, best)
+        np.testing.assert_array_equal(vals[2 + q], best[::-1])  # kept ascending
         for v, i in zip(vals[2 + q], ids[2 + q], strict=True):
             assert everything[np.flatnonzero(item_ids == i)[0], q] == v
-    assert 5 in ids[2]  # the 10.0 behind the NaN (item 5 of the first tile) was kept
+    for col, item in ((0, 5), (3, 6), (4, 36), (5, 33)):  # kept, with a NaN in their block
+        assert item in ids[2 + col]
 
 
 def test_the_gemm_proposer_keeps_the_highest_float32_precision_and_restores_it() -> None:

@@ -213,8 +213,9 @@ class ExactSearcher:
     """Exact k-NN over one database, with the per-database work (scaling, norms, error bounds)
     done once so that many small searches (single-query timing) stay cheap.
 
-    The module docstring gives the method: ``proposer`` (faiss, or a torch/numpy GEMM feeding
-    faiss's heaps) proposes ``k + 8`` candidates per query in float32, a float64 re-rank orders
+    The module docstring gives the method: ``proposer`` (faiss, or a torch/numpy GEMM whose
+    tiles ``selector`` cuts: faiss's heaps or the numba kernel) proposes ``k + 8`` candidates
+    per query in float32, a float64 re-rank orders
     them, a rigorous float32 error bound certifies that no other item can enter the top k, and
     uncertified rows are redone over the whole database. Distances are the harness's float64
     ones (kept in float64: an inner product of finite float32 vectors can leave the float32
@@ -438,8 +439,8 @@ class ExactSearcher:
         return chunk, heaps.reorder  # reorder: each row by descending score
 
     def _kernel_chunks(self, q: np.ndarray, library: str, score: np.ndarray, ids: np.ndarray):
-        """A chunk runner and its finish: (items x queries) tiles offered to the numba kernel's
-        heaps over ``score`` and ``ids``; the finish sorts each row (descending score)."""
+        """A chunk runner and its finish: (items x queries) tiles offered to the numba kernel,
+        which keeps each row of ``score``/``ids`` ascending; the finish reverses the rows."""
         from lookup.index.topc import push_tile
 
         db = self._gemm_database(library, "rows")
@@ -471,10 +472,9 @@ class ExactSearcher:
                     mm(part, qs_t, out=out_nj)  # (nj, nq) scores
                     push_tile(scores, j, score, ids, s, _KERNEL_BLOCK, scratch)
 
-        def finish() -> None:  # each row by descending score
-            order = np.argsort(-score, axis=1, kind="stable")
-            score[:] = np.take_along_axis(score, order, axis=1)
-            ids[:] = np.take_along_axis(ids, order, axis=1)
+        def finish() -> None:  # each row by descending score (the kernel keeps them ascending)
+            score[:] = score[:, ::-1].copy()
+            ids[:] = ids[:, ::-1].copy()
 
         return chunk, finish
 

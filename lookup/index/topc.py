@@ -3,14 +3,15 @@
 
 A tile holds the scores of ``nj`` items (rows) against ``nq`` queries (columns, contiguous), as a
 product ``items @ queries.T`` writes them. Each query keeps the ``c`` largest scores seen so far
-in a min-heap (its row of ``vals``/``ids``; the smallest kept score, the row's threshold, at
+in its row of ``vals``/``ids``, ascending (the smallest kept score, the row's threshold, at
 ``[row, 0]``). The kernel walks the tile in blocks of ``block`` items: first, vertically, the
 block's maximum for every query (an element-wise max over contiguous rows, which the compiler
 turns into SIMD instructions), then, for the rare queries whose block maximum beats their
-threshold, each item of the block goes through the heap. Once a few blocks are in, thresholds
-are high and the tile costs about one SIMD pass, instead of faiss's scalar compare-and-branch per
-score (``float_minheap_array_t.addn``); the result is the same: a score enters when it is larger
-than the row's threshold (NaN never does, ties with the threshold do not).
+threshold, each item of the block is compared and, when larger, shifted into the row. Once a
+few blocks are in, thresholds are high and the tile costs about one SIMD pass, instead of
+faiss's scalar compare-and-branch per score (``float_minheap_array_t.addn``); the kept set is
+the same: a score enters when it is larger than the row's threshold (NaN never does, ties with
+the threshold do not).
 
 Compiled on first use and cached on disk (``cache=True``: next to this file, or numba's user cache
 when that is not writable); ``nogil=True`` lets one Python thread per query chunk run it.
@@ -22,25 +23,19 @@ import numba
 import numpy as np
 
 
-@numba.njit(nogil=True, cache=True, boundscheck=False)
-def _replace_top(vals: np.ndarray, ids: np.ndarray, v: float, i: int) -> None:
-    """Put ``(v, i)`` in place of the smallest entry of the min-heap ``vals``/``ids`` (1-d)."""
-    c = vals.shape[0]
+@numba.njit(nogil=True, cache=True, boundscheck=False, inline="always")
+def _insert(vals: np.ndarray, ids: np.ndarray, row: int, v: float, i: int) -> None:
+    """Drop the smallest entry of row ``row`` (ascending: at 0) and put ``(v, i)`` in order.
+    A shift through a sorted row of c entries mispredicts once (where it stops), a heap's
+    sift-down at every level; equal values stay in arrival order, the newest first out."""
+    c = vals.shape[1]
     pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= c:
-            break
-        if child + 1 < c and vals[child + 1] < vals[child]:
-            child += 1
-        if vals[child] < v:
-            vals[pos] = vals[child]
-            ids[pos] = ids[child]
-            pos = child
-        else:
-            break
-    vals[pos] = v
-    ids[pos] = i
+    while pos + 1 < c and vals[row, pos + 1] < v:
+        vals[row, pos] = vals[row, pos + 1]
+        ids[row, pos] = ids[row, pos + 1]
+        pos += 1
+    vals[row, pos] = v
+    ids[row, pos] = i
 
 
 @numba.njit(nogil=True, cache=True, boundscheck=False)
@@ -53,8 +48,9 @@ def push_tile(
     block: int,
     best: np.ndarray,
 ) -> None:
-    """Offer every score of ``scores`` (nj items, nq queries) to the heaps of rows
-    ``row0 .. row0 + nq - 1`` of ``vals``/``ids`` (b, c); item ``r`` of the tile has id ``j0 + r``.
+    """Offer every score of ``scores`` (nj items, nq queries) to rows ``row0 .. row0 + nq - 1``
+    of ``vals``/``ids`` (b, c; each row ascending, its smallest kept score at 0: start from
+    -inf and -1); item ``r`` of the tile has id ``j0 + r``.
     ``best`` is scratch of at least ``2 nq`` entries (block maxima, then the thresholds, kept
     contiguous so that the check of a block is one pass over two arrays)."""
     nj, nq = scores.shape
@@ -65,14 +61,33 @@ def push_tile(
         je = min(jb + block, nj)
         for q in range(nq):
             best[q] = -np.inf
-        for r in range(jb, je):  # NaN never wins a comparison: it cannot hide a larger score
+        # Four rows per sweep (one store of best per four loads); NaN never wins a comparison,
+        # so it cannot hide a larger score.
+        r = jb
+        while r + 4 <= je:
+            for q in range(nq):
+                m = best[q]
+                v = scores[r, q]
+                m = v if v > m else m
+                v = scores[r + 1, q]
+                m = v if v > m else m
+                v = scores[r + 2, q]
+                m = v if v > m else m
+                v = scores[r + 3, q]
+                m = v if v > m else m
+                best[q] = m
+            r += 4
+        while r < je:
             for q in range(nq):
                 v = scores[r, q]
                 best[q] = v if v > best[q] else best[q]
+            r += 1
         for q in range(nq):
             if best[q] > thr[q]:
+                row, t = row0 + q, thr[q]
                 for r in range(jb, je):
                     v = scores[r, q]
-                    if v > vals[row0 + q, 0]:
-                        _replace_top(vals[row0 + q], ids[row0 + q], v, j0 + r)
-                thr[q] = vals[row0 + q, 0]
+                    if v > t:
+                        _insert(vals, ids, row, v, j0 + r)
+                        t = vals[row, 0]
+                thr[q] = t
