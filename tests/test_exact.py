@@ -365,6 +365,29 @@ def test_two_threads_run_two_workers_each_with_torch_on_one_thread(
     np.testing.assert_array_equal(I, brute_force(xb, xq, 5, "euclidean")[1])
 
 
+def test_the_compiled_kernel_equals_its_python_source(monkeypatch) -> None:
+    """The kernel run as plain Python (``py_func``, its insert too: what coverage can trace)
+    keeps exactly what the compiled kernel keeps, on random tiles with ties and NaN."""
+    from lookup.index import topc
+
+    rng = np.random.default_rng(14)
+    c, nq, block = 6, 9, 8
+    tiles = [rng.integers(-20, 20, size=(29, nq)).astype(np.float32) for _ in range(3)]
+    tiles[1][rng.random((29, nq)) < 0.1] = np.nan
+    out = []
+    for kernel in (topc.push_tile, topc.push_tile.py_func):
+        if kernel is topc.push_tile.py_func:
+            monkeypatch.setattr(topc, "_insert", topc._insert.py_func)
+        vals = np.full((nq, c), -np.inf, dtype=np.float32)
+        ids = np.full((nq, c), -1, dtype=np.int64)
+        scratch = np.empty(2 * nq, dtype=np.float32)
+        for t, tile in enumerate(tiles):
+            kernel(tile, 29 * t, vals, ids, 0, block, scratch)
+        out.append((vals, ids))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
 def test_the_kernel_keeps_the_largest_scores_of_every_column() -> None:
     """push_tile against a sort: partial blocks, NaN beside the maximum of a block, -inf, ties
     with the threshold, two tiles with id offsets, rows offset into the output; each row
