@@ -365,6 +365,19 @@ def test_two_threads_run_two_workers_each_with_torch_on_one_thread(
     np.testing.assert_array_equal(I, brute_force(xb, xq, 5, "euclidean")[1])
 
 
+def test_the_kernel_compiles_where_numba_cannot_cache() -> None:
+    """Code numba has no cache location for (here: source from a string, as for a read-only
+    install and home) is compiled per process instead of failing at import."""
+    numba = pytest.importorskip("numba")
+    from lookup.index.topc import compiled
+
+    namespace: dict = {}
+    exec("def twice(x):\n    return 2 * x\n", namespace)  # no file: numba cannot cache it
+    with pytest.raises(RuntimeError, match="cannot cache"):
+        numba.njit(cache=True)(namespace["twice"])
+    assert compiled(nogil=True)(namespace["twice"])(21) == 42
+
+
 def test_the_compiled_kernel_equals_its_python_source(monkeypatch) -> None:
     """The kernel run as plain Python (``py_func``, its insert too: what coverage can trace)
     keeps exactly what the compiled kernel keeps, on random tiles with ties and NaN."""

@@ -13,8 +13,9 @@ faiss's scalar compare-and-branch per score (``float_minheap_array_t.addn``); th
 the same: a score enters when it is larger than the row's threshold (NaN never does, ties with
 the threshold do not).
 
-Compiled on first use and cached on disk (``cache=True``: next to this file, or numba's user cache
-when that is not writable); ``nogil=True`` lets one Python thread per query chunk run it.
+Compiled on first use and cached on disk (next to this file, or numba's user cache when that is
+not writable; per process when neither is, see :func:`compiled`); ``nogil=True`` lets one
+Python thread per query chunk run it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,22 @@ import numba
 import numpy as np
 
 
-@numba.njit(nogil=True, cache=True, boundscheck=False, inline="always")
+def compiled(**options):
+    """``numba.njit(**options)`` with its machine code cached on disk when numba finds a
+    writable place for it (next to this file, ``NUMBA_CACHE_DIR`` or the user's cache);
+    compiled once per process when it finds none (a read-only install and home), where
+    ``cache=True`` alone would fail at import."""
+
+    def wrap(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available for file"
+            return numba.njit(**options)(fn)
+
+    return wrap
+
+
+@compiled(nogil=True, boundscheck=False, inline="always")
 def _insert(vals: np.ndarray, ids: np.ndarray, row: int, v: float, i: int) -> None:
     """Drop the smallest entry of row ``row`` (ascending: at 0) and put ``(v, i)`` in order.
     A shift through a sorted row of c entries mispredicts once (where it stops), a heap's
@@ -38,7 +54,7 @@ def _insert(vals: np.ndarray, ids: np.ndarray, row: int, v: float, i: int) -> No
     ids[row, pos] = i
 
 
-@numba.njit(nogil=True, cache=True, boundscheck=False)
+@compiled(nogil=True, boundscheck=False)
 def push_tile(
     scores: np.ndarray,
     j0: int,
