@@ -49,6 +49,7 @@ class Case:
     # logged before the error line. Everything else is decided from the config alone, before
     # any work, so stderr is exactly the one line.
     after_data: bool = False
+    needs: str = ""  # a module the case's backend imports (an optional extra): skipped without it
 
 
 def C(family: str, id: str, args: str, *expect: str, **kw) -> Case:
@@ -83,6 +84,37 @@ CASES = [
     C("index", "string-trees", "index=annoy index.trees=abc", "index.trees", "abc"),
     C("index", "seed-beyond-c-int", "index=annoy index.seed=2147483648", "index.seed=2147483648"),
     C("index", "zero-block-size", "index=exact index.block_size=0", "index.block_size=0"),
+    C("index", "exact-proposer", "index=exact index.proposer=gpu", "index.proposer='gpu'", "torch"),
+    C("index", "exact-selector", "index=exact index.selector=simd", "index.selector='simd'"),
+    C(
+        "index",
+        "pynndescent-diversify",
+        "index=pynndescent index.diversify_prob=2",
+        "index.diversify_prob=2",
+        needs="pynndescent",
+    ),
+    C(
+        "index",
+        "scann-threshold",
+        "index=scann index.anisotropic_threshold=abc",
+        "index.anisotropic_threshold='abc'",
+        needs="scann",
+    ),
+    C("index", "svs-alpha", "index=svs index.alpha=0", "index.alpha=0", needs="svs"),
+    C(
+        "knob",
+        "lancedb-ef-on-ivf",
+        "index=lancedb_ivfpq index.search.ef=[10]",
+        "index.search.ef",
+        needs="lancedb",
+    ),
+    C(
+        "knob",
+        "milvus-nprobe-on-hnsw",
+        "index=milvus_lite index.search.nprobe=[4]",
+        "index.search.nprobe",
+        needs="pymilvus",
+    ),
     C("index", "zero-train-size", "index=faiss_ivf index.train_size=0", "index.train_size=0"),
     C("index", "unknown-build-key", "index.bogus=1", "index.bogus"),
     C("index", "unknown-build-key-plus", "+index.bogus=1", "index.bogus", "M"),
@@ -518,6 +550,8 @@ def _check(case: Case, code, err: str, fmt: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_and_exit_2(case: Case, files, table, tmp_path, capfd) -> None:
+    if case.needs:
+        pytest.importorskip(case.needs)
     argv = _argv(case, files, table, tmp_path)
     before = _snapshot(case, files, table)
     code, _out, err = _in_process(case, argv, capfd)

@@ -282,6 +282,8 @@ def test_auto_selects_with_numba_from_a_size_on_and_with_faiss_heaps_without_num
     assert assert_exact(xb, xq, 4, "cosine", "auto").selected_by == "numba"
     monkeypatch.setattr(exact, "_numba_available", lambda: False)
     assert assert_exact(xb, xq, 4, "cosine", "auto").selected_by == "heaps"
+    with pytest.raises(ValueError, match=r"index.selector='numba' needs numba.*valid without"):
+        ExactIndex(selector="numba")
     with pytest.raises(ValueError, match=r"index.selector='simd' is invalid; valid: auto, heaps"):
         ExactSearcher(xb, "ip", selector="simd")
 

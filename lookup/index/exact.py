@@ -136,13 +136,18 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
 
 def _check_proposer(proposer: str) -> str:
     if proposer not in PROPOSERS:
-        raise ValueError(f"index.proposer={proposer!r} is invalid; valid: {', '.join(PROPOSERS)}")
+        raise BadInput(f"index.proposer={proposer!r} is invalid; valid: {', '.join(PROPOSERS)}")
     return proposer
 
 
 def _check_selector(selector: str) -> str:
     if selector not in SELECTORS:
-        raise ValueError(f"index.selector={selector!r} is invalid; valid: {', '.join(SELECTORS)}")
+        raise BadInput(f"index.selector={selector!r} is invalid; valid: {', '.join(SELECTORS)}")
+    if selector == "numba" and not _numba_available():
+        raise BadInput(
+            "index.selector='numba' needs numba, which does not import here "
+            "(pip install numba); valid without it: auto, heaps"
+        )
     return selector
 
 

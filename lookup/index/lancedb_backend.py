@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.index.base import check_choice, check_int, require
 from lookup.index.database import DatabaseIndex
 from lookup.protocols import Knob, QueryPlan
@@ -101,7 +102,7 @@ class LancedbIndex(DatabaseIndex):
     def set_search_params(self, **params: Any) -> None:
         """As for every backend, plus: ``ef`` only for the HNSW index types."""
         if "ef" in params and not self._hnsw:
-            raise ValueError(
+            raise BadInput(
                 f"index.search.ef does not apply to lancedb index_type={self.index_type}; "
                 "valid: nprobes, refine_factor (ef needs an IVF_HNSW_* index_type)"
             )

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.index.base import check_choice, check_int, require
 from lookup.index.database import DatabaseIndex
 from lookup.protocols import Knob
@@ -96,7 +97,7 @@ class MilvusLiteIndex(DatabaseIndex):
         for name in params:
             if name in ("ef", "nprobe") and name != self._knob:
                 valid = self._knob or "none (FLAT has no query knobs)"
-                raise ValueError(
+                raise BadInput(
                     f"index.search.{name} does not apply to milvus_lite index_type="
                     f"{self.index_type}; valid: {valid}"
                 )

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.index.base import (
     BaseIndex,
     check_int,
@@ -108,5 +109,5 @@ def _check_real(name: str, value: Any, low: float, high: float | None) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or value < low or (high is not None and value > high):
         valid = f"a number in [{low}, {high}]" if high is not None else f"a number >= {low}"
-        raise ValueError(f"index.{name}={value!r} is invalid for pynndescent; valid: {valid}")
+        raise BadInput(f"index.{name}={value!r} is invalid for pynndescent; valid: {valid}")
     return float(value)

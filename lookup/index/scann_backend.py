@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int, drop_repeats, require
 from lookup.protocols import Knob
 
@@ -58,7 +59,7 @@ class ScannIndex(BaseIndex):
             anisotropic_threshold, bool
         )
         if not ok:
-            raise ValueError(
+            raise BadInput(
                 f"index.anisotropic_threshold={anisotropic_threshold!r} is invalid for scann; "
                 "valid: a number (0.2 is ScaNN's advice; a negative value turns it off)"
             )

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lookup.errors import BadInput
 from lookup.index.base import BaseIndex, check_int, require
 from lookup.protocols import Knob
 
@@ -44,7 +45,7 @@ class SvsIndex(BaseIndex):
         self.window_size = check_int(self.NAME, "window_size", window_size, 1)
         ok = alpha is None or (isinstance(alpha, (int, float)) and not isinstance(alpha, bool))
         if not ok or (alpha is not None and alpha <= 0):
-            raise ValueError(
+            raise BadInput(
                 f"index.alpha={alpha!r} is invalid for svs; valid: a number > 0 (about 1.2 for "
                 "euclidean, 0.95 for cosine/ip) or null for SVS's default"
             )
