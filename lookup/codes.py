@@ -190,6 +190,22 @@ def _prepared(x: np.ndarray, metric: str) -> np.ndarray:
     return x
 
 
+def stable_smallest(score: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` smallest entries of each row, in the order a stable sort
+    gives them (equal values by position): ``np.argsort(score, axis=1, kind="stable")[:, :k]``,
+    with a partition for the k-th value instead of a sort of the whole row."""
+    m, n = score.shape
+    kth = np.partition(score, k - 1, axis=1)[:, k - 1 : k] if k < n else None
+    if kth is None or np.isnan(kth).any():  # NaN sorts last: the plain sort says where
+        return np.argsort(score, axis=1, kind="stable")[:, :k]
+    below, tie = score < kth, score == kth
+    need = k - below.sum(axis=1, keepdims=True)  # >= 1: the k-th value itself ties
+    keep = below | (tie & (np.cumsum(tie, axis=1) <= need))  # exactly k per row
+    cols = np.nonzero(keep)[1].reshape(m, k)  # ascending positions
+    order = np.argsort(np.take_along_axis(score, cols, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(cols, order, axis=1)
+
+
 class Rescored:
     """Any index over the codes, re-ranked with the float32 vectors: a query asks the codes for
     ``factor * k`` candidates, then keeps the k nearest of them by the float32 vectors (cosine
@@ -212,25 +228,32 @@ class Rescored:
 
     def _rerank(self, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the k best candidates per row by the float32 vectors, a block of
-        rows at a time (the gathered candidate vectors stay within ``RERANK_BYTES``)."""
+        rows at a time (the gathered candidate vectors stay within ``RERANK_BYTES``, gathered
+        into one buffer: a fresh array per block spent as long in page faults as in copying)."""
         m, kk = ids.shape
-        per_row = max(1, kk * self.xb.shape[1] * self.xb.itemsize)
-        step = max(1, RERANK_BYTES // per_row)
+        d = self.xb.shape[1]
+        per_row = max(1, kk * d * self.xb.itemsize)
+        step = max(1, min(m, RERANK_BYTES // per_row))
+        buf = np.empty((step * kk, d), dtype=self.xb.dtype)
         rows = range(0, m, step)
-        parts = [self._rerank_rows(ids[i : i + step], q[i : i + step], k) for i in rows]
+        parts = [self._rerank_rows(ids[i : i + step], q[i : i + step], k, buf) for i in rows]
         if len(parts) == 1:
             return parts[0]
         return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
-    def _rerank_rows(self, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _rerank_rows(
+        self, ids: np.ndarray, q: np.ndarray, k: int, buf: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         valid = ids >= 0
-        vecs = self.xb[np.where(valid, ids, 0)]  # (rows, kk, d)
+        r, kk = ids.shape
+        safe = np.where(valid, ids, 0).reshape(-1)  # in range: "clip" is the unbuffered take
+        vecs = np.take(self.xb, safe, axis=0, out=buf[: r * kk], mode="clip").reshape(r, kk, -1)
         if self.float_metric == "euclidean":
             score = np.square(vecs - q[:, None, :]).sum(axis=2)
         else:
             score = -np.einsum("mkd,md->mk", vecs, q)
         score = np.where(valid, score, np.inf)
-        order = np.argsort(score, axis=1, kind="stable")[:, :k]
+        order = stable_smallest(score, k)
         return np.take_along_axis(ids, order, 1), np.take_along_axis(score, order, 1)
 
     def query_plan(self, xq: np.ndarray, k: int, mode: str) -> QueryPlan:

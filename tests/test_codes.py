@@ -319,3 +319,21 @@ def test_a_registered_option_whose_package_is_missing_is_one_line(monkeypatch) -
     monkeypatch.setitem(registry.INDEXES, "ghost", "lookup_ghost_package.index.GhostIndex")
     with pytest.raises(MissingExtra, match=r"index=ghost needs a package that is not installed"):
         registry.resolve("ghost", "index")
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 40])
+def test_stable_smallest_is_the_stable_sort_cut_at_k(k: int) -> None:
+    """Against the full stable argsort: many ties (small integers), ties at the k-th value,
+    inf (invalid candidates), NaN rows (the plain sort decides), k equal to the row length."""
+    from lookup.codes import stable_smallest
+
+    rng = np.random.default_rng(k)
+    score = rng.integers(0, 6, size=(50, 40)).astype(np.float32)
+    score[::7, ::3] = np.inf
+    cases = [score, -score, np.full((3, 40), np.inf, dtype=np.float32)]
+    with_nan = score.copy()
+    with_nan[4, :35] = np.nan
+    cases.append(with_nan)
+    for s in cases:
+        want = np.argsort(s, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(stable_smallest(s, k), want)
