@@ -387,14 +387,21 @@ class ExactSearcher:
             q[:, -1] = 1.0
         score = np.empty((b, c), dtype=np.float32)  # best first once sorted
         ids = np.empty((b, c), dtype=np.int64)
-        runner = self._kernel_chunks if selector == "numba" else self._heap_chunks
+        if selector == "numba":
+            runner, rows = self._kernel_chunks, _KERNEL_TILE_QUERIES
+        else:
+            runner, rows = self._heap_chunks, _TILE_QUERIES
         chunk, finish = runner(q, library, score, ids)
-        rows = _KERNEL_TILE_QUERIES if selector == "numba" else _TILE_QUERIES
+
+        def worker(lo: int, hi: int) -> None:
+            _one_thread_here(library)
+            chunk(lo, hi)
+
         # counted before _single_threaded: torch's set_num_threads(1) is OpenMP's, and faiss
         # reads the same OpenMP runtime's count
         workers = max(1, min(self.threads_used(), -(-b // rows)))
         with _single_threaded(library):
-            _run_parts(chunk, b, workers)
+            _run_parts(worker, b, workers)
         finish()
         if self.metric == "euclidean":  # key = |q|^2 - score, in float64
             keys = _row_norms(xq_s)[:, None] ** 2 - score
@@ -427,7 +434,6 @@ class ExactSearcher:
         group = max(1, _HEAP_SERIAL_ENTRIES // width)  # rows per addn: no OpenMP region
 
         def chunk(lo: int, hi: int) -> None:
-            _one_thread_here(library)
             tile = np.empty(min(hi - lo, _TILE_QUERIES) * width, dtype=np.float32)
             out = wrap(tile)
             for s in range(lo, hi, _TILE_QUERIES):
@@ -458,7 +464,6 @@ class ExactSearcher:
         parts = [db[j : j + _KERNEL_TILE_ITEMS] for j in starts]  # (nj, d') row slices
 
         def chunk(lo: int, hi: int) -> None:
-            _one_thread_here(library)
             tile = np.empty(_KERNEL_TILE_ITEMS * min(hi - lo, _KERNEL_TILE_QUERIES), np.float32)
             out = wrap(tile)
             scratch = np.empty(2 * _KERNEL_TILE_QUERIES, dtype=np.float32)
