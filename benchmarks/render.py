@@ -309,18 +309,23 @@ def render_exact(bench: dict) -> str:
         "its Prescott kernels before faiss loads, numpy's left alone (the machine of issue 24, "
         "fix off); fixed = the `OPENBLAS_CORETYPE` `lookup.kernels.prepare_kernels` sets there "
         "(fix on). 'cores' is what each OpenBLAS ran (threadpoolctl). "
-        "ours: `ExactSearcher.search` as the harness runs it (auto: torch's GEMM over tiles of "
-        "512 items x 512 queries, each tile cut to k + 8 candidates per query by the numba "
-        "kernel of `lookup.index.topc` while in cache, float64 re-rank, rows whose float32 "
-        "margin cannot be certified redone); ours_heaps: the same GEMM over 512 x 2048 tiles "
-        "feeding faiss's C++ heaps (`selector=heaps`, auto's selection before the kernel); "
+        "ours: `ExactSearcher.search` as the harness runs it (every knob auto: torch's GEMM "
+        "over tiles of 512 items x 512 queries, on a CPU with bfloat16 hardware (AMX, "
+        "AVX512-BF16) reading bfloat16-rounded inputs with float32 accumulation, each tile cut "
+        "to k + 24 candidates per query (k + 8 in float32) by the numba kernel of "
+        "`lookup.index.topc` while in cache, float64 re-rank, rows whose margin cannot be "
+        "certified proposed again in float32, then redone); ours_float32: the same in float32 "
+        "(`precision=float32`, auto without bfloat16 hardware); ours_heaps: the float32 GEMM "
+        "over 512 x 2048 tiles feeding faiss's C++ heaps (`selector=heaps`); "
         "ours_faiss: faiss proposing through its BLAS; faiss: `IndexFlatL2.search`; numpy: "
         "float32 GEMM per block of 256 queries + `argpartition` + sort of the k; "
         "torch_gemm_rows / torch_gemm_tiles: the GEMM alone (`torch.mm` into a reused output, "
         "64 query rows x all items, or ours's 512 x 512 tiles). "
         "'of GEMM limit' = torch_gemm_rows median / median (the same-shape product written to "
-        "memory, the issue's limit; checked >= 0.9 for ours at 2 threads in the same session, "
-        "recorded at 1), 'speed vs "
+        "memory, the issue's limit, in float32; checked >= 0.9 for ours in the same session at "
+        "2 threads, and at 1 where its products ran in bfloat16), 'products' = the proposal "
+        "products' input precision, 'rechecked / reproposed / fallback rows' = rows that needed "
+        "the second re-rank, a float32 proposal, the whole-database fallback, 'speed vs "
         "faiss' = faiss median / median (checked >= 0.9 for ours); "
         "'of tiled GEMM' = torch_gemm_tiles median / median (cache-resident "
         "tiles whose scores are never read: a stricter bound, shown, not claimed). 'identical "
@@ -347,7 +352,13 @@ def render_exact(bench: dict) -> str:
                 _ratio(i, "speed_vs_numpy"),
                 _fmt(i.get("rows_identical_to_float64"), ".4f"),
                 _fmt(i.get("max_abs_distance_diff"), ".1e"),
-                _fmt(i.get("fallback_rows"), "d"),
+                i.get("computed_in") or "–",
+                " / ".join(
+                    _fmt(i.get(f"{what}_rows"), "d")
+                    for what in ("rechecked", "reproposed", "fallback")
+                )
+                if "computed_in" in i
+                else _fmt(i.get("fallback_rows"), "d"),
                 _load(i),
             ]
         )
@@ -366,7 +377,8 @@ def render_exact(bench: dict) -> str:
             "speed vs numpy",
             "identical rows",
             "max abs D diff",
-            "fallback rows",
+            "products",
+            "rechecked / reproposed / fallback rows",
             "load",
         ],
         rows,

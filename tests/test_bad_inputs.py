@@ -86,6 +86,14 @@ CASES = [
     C("index", "zero-block-size", "index=exact index.block_size=0", "index.block_size=0"),
     C("index", "exact-proposer", "index=exact index.proposer=gpu", "index.proposer='gpu'", "torch"),
     C("index", "exact-selector", "index=exact index.selector=simd", "index.selector='simd'"),
+    C("index", "exact-precision", "index=exact index.precision=fp8", "index.precision='fp8'"),
+    C(
+        "index",
+        "exact-bfloat16-heaps",
+        "index=exact index.precision=bfloat16 index.selector=heaps",
+        "index.selector auto or numba",
+        "heaps",
+    ),
     C(
         "index",
         "pynndescent-diversify",

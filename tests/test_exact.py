@@ -17,26 +17,44 @@ import numpy as np
 import pytest
 
 from lookup.distances import METRICS, pair_distances
+from lookup.index import exact
 from lookup.index.exact import PROPOSERS, SELECTORS, ExactIndex, ExactSearcher, exact_knn
 
 # Every explicit proposer, the GEMM ones with every explicit selector, as "proposer/selector"
-# ("auto" picks one of them; tested on its own below).
-PROPOSING = ("faiss",) + tuple(
-    f"{p}/{s}" for p in PROPOSERS if p not in ("auto", "faiss") for s in SELECTORS if s != "auto"
+# (float32 products), and torch's GEMM in bfloat16 feeding the kernel (any CPU with oneDNN runs
+# it, in hardware or not) as "torch/numba/bfloat16"; "auto" picks one of them (tested below).
+PROPOSING = (
+    ("faiss",)
+    + tuple(
+        f"{p}/{s}"
+        for p in PROPOSERS
+        if p not in ("auto", "faiss")
+        for s in SELECTORS
+        if s != "auto"
+    )
+    + ("torch/numba/bfloat16",)
 )
+
+
+def _parts(variant: str) -> tuple[str, str, str]:
+    proposer, selector, precision = (variant.split("/") + ["", ""])[:3]
+    return proposer, selector, precision or ("float32" if selector else "auto")
 
 
 def searcher_for(xb, metric: str, variant: str) -> ExactSearcher:
     """An ExactSearcher for a PROPOSING entry (or "auto")."""
-    proposer, _, selector = variant.partition("/")
-    return ExactSearcher(xb, metric, proposer=proposer, selector=selector or "auto")
+    proposer, selector, precision = _parts(variant)
+    return ExactSearcher(
+        xb, metric, proposer=proposer, selector=selector or "auto", precision=precision
+    )
 
 
 def assert_variant(searcher: ExactSearcher, variant: str) -> None:
-    """The search ran the proposer and selector ``variant`` names."""
-    proposer, _, selector = variant.partition("/")
+    """The search ran the proposer, selector and precision ``variant`` names."""
+    proposer, selector, precision = _parts(variant)
     assert searcher.proposed_by == proposer
     assert searcher.selected_by == selector
+    assert searcher.computed_in == ("float32" if precision == "auto" else precision)
 
 
 def brute_force(xb: np.ndarray, xq: np.ndarray, k: int, metric: str):
@@ -115,14 +133,21 @@ def test_duplicates_wider_than_the_candidate_window_fall_back(metric: str, propo
 def test_ties_across_the_first_re_rank_are_certified_by_the_second(
     metric: str, proposer: str
 ) -> None:
-    """Seven copies of every item: the k-th candidate (index 9) ties with index 12, whose key
-    certifies the first re-rank (k + 2 = 12 candidates), so no row certifies there; the
-    c-th candidate (index 17) is the next group of copies, which certifies every row."""
+    """r + 1 copies of every item, r the first re-rank's width (k + 2 in float32, k + 8 in
+    bfloat16): the k-th candidate (index 9) ties with index r, whose key certifies the first
+    re-rank, so no row certifies there; the c-th candidate (index k + 7 or k + 23) is in the
+    next group of copies, which certifies every row."""
     rng = np.random.default_rng(13)
-    base = rng.standard_normal((300, 16)).astype(np.float32)
-    xb = np.repeat(base, 7, axis=0)
-    xq = rng.standard_normal((30, 16)).astype(np.float32)
-    searcher = assert_exact(xb, xq, 10, metric, proposer)
+    k = 10
+    bf16 = proposer.endswith("bfloat16")
+    r = k + (exact._RANK_EXTRA_BF16 if bf16 else exact._RANK_EXTRA)
+    assert k + (exact._PROPOSE_EXTRA_BF16 if bf16 else exact._PROPOSE_EXTRA) > r + 1
+    base = rng.standard_normal((60, 16))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)  # unit rows: ip ranks as cosine
+    xb = np.repeat(base, r + 1, axis=0).astype(np.float32)
+    # each query near one item: its group is far nearer than the next, even in bfloat16
+    xq = (base[:30] + 0.05 * rng.standard_normal((30, 16))).astype(np.float32)
+    searcher = assert_exact(xb, xq, k, metric, proposer)
     assert searcher.rechecked_rows == len(xq)
     assert searcher.fallback_rows == 0
 
@@ -215,13 +240,13 @@ def test_every_float32_key_is_within_the_bound(metric: str, proposer: str) -> No
     q_s = searcher._scale(xq)
     ids = np.broadcast_to(np.arange(len(xb)), (len(xq), len(xb)))
     dist = pair_distances(xb, xq, ids, metric)  # (nq, n_db)
-    thr = np.stack([searcher._thresholds(q_s, dist[:, j]) for j in range(len(xb))], axis=1)
     keys, ids = searcher._propose(q_s, len(xb))
     assert_variant(searcher, proposer)
     by_id = np.empty_like(keys)
     np.put_along_axis(by_id, ids, keys, axis=1)
-    assert np.all(by_id <= thr)
-    assert np.all(searcher._keys(q_s) <= thr)
+    for precision, got in ((searcher.computed_in, by_id), ("float32", searcher._keys(q_s))):
+        thr = [searcher._thresholds(q_s, dist[:, j], precision) for j in range(len(xb))]
+        assert np.all(got <= np.stack(thr, axis=1))
 
 
 def test_api_single_queries_progress_and_errors() -> None:
@@ -326,11 +351,11 @@ def test_two_threads_run_two_workers_each_with_torch_on_one_thread(
     single = exact._single_threaded
 
     @contextlib.contextmanager
-    def shared_runtime(library):  # torch-first import order: one OpenMP count for both
+    def shared_runtime(library, precision="float32"):  # torch first: one OpenMP count for both
         before = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            with single(library):
+            with single(library, precision):
                 yield
         finally:
             faiss.omp_set_num_threads(before)
@@ -382,13 +407,14 @@ def test_the_kernel_compiles_where_numba_cannot_cache() -> None:
 
 def test_the_compiled_kernel_equals_its_python_source(monkeypatch) -> None:
     """The kernel run as plain Python (``py_func``, its insert too: what coverage can trace)
-    keeps exactly what the compiled kernel keeps, on random tiles with ties and NaN."""
+    keeps exactly what the compiled kernel keeps, on random tiles with ties, NaN and biases."""
     from lookup.index import topc
 
     rng = np.random.default_rng(14)
     c, nq, block = 6, 9, 8
     tiles = [rng.integers(-20, 20, size=(29, nq)).astype(np.float32) for _ in range(3)]
     tiles[1][rng.random((29, nq)) < 0.1] = np.nan
+    biases = [rng.integers(-3, 3, size=29).astype(np.float32) for _ in range(3)]
     out = []
     for kernel in (topc.push_tile, topc.push_tile.py_func):
         if kernel is topc.push_tile.py_func:
@@ -397,7 +423,7 @@ def test_the_compiled_kernel_equals_its_python_source(monkeypatch) -> None:
         ids = np.full((nq, c), -1, dtype=np.int64)
         scratch = np.empty(2 * nq, dtype=np.float32)
         for t, tile in enumerate(tiles):
-            kernel(tile, 29 * t, vals, ids, 0, block, scratch)
+            kernel(tile, biases[t], 29 * t, vals, ids, 0, block, scratch)
         out.append((vals, ids))
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
@@ -405,8 +431,8 @@ def test_the_compiled_kernel_equals_its_python_source(monkeypatch) -> None:
 
 def test_the_kernel_keeps_the_largest_scores_of_every_column() -> None:
     """push_tile against a sort: partial blocks, NaN beside the maximum of a block, -inf, ties
-    with the threshold, two tiles with id offsets, rows offset into the output; each row
-    ascending."""
+    with the threshold, two tiles with id offsets, rows offset into the output, a bias per item
+    (zero on the first tile); each row ascending."""
     from lookup.index.topc import push_tile
 
     rng = np.random.default_rng(12)
@@ -418,14 +444,17 @@ def test_the_kernel_keeps_the_largest_scores_of_every_column() -> None:
     tiles[0][32, 4], tiles[0][36, 4] = np.nan, 8.0  # the last block: a sweep, then one row
     tiles[0][36, 5], tiles[0][33, 5] = np.nan, 7.0
     tiles[0][:, 1] = -np.inf  # a column with no finite score in the first tile
-    tiles[1][:, 2] = tiles[1][0, 2]  # one value repeated: only the first copies can enter
+    tiles[0][:, 2] = tiles[0][0, 2]  # one value repeated (no bias): only the first copies enter
     vals = np.full((nq + 2, c), -np.inf, dtype=np.float32)
     ids = np.full((nq + 2, c), -1, dtype=np.int64)
     scratch = np.empty(2 * nq, dtype=np.float32)
+    biases = [np.zeros(37, np.float32), rng.standard_normal(37).astype(np.float32)]
     for t, tile in enumerate(tiles):
-        push_tile(tile, 100 * t, vals, ids, 2, 16, scratch)
+        push_tile(tile, biases[t], 100 * t, vals, ids, 2, 16, scratch)
     assert np.all(ids[:2] == -1)  # rows before row0 untouched
-    everything = np.concatenate(tiles)  # (74, nq); item r of tile t has id 100 t + r
+    # (74, nq) biased scores; item r of tile t has id 100 t + r
+    biased = [tile + bias[:, None] for tile, bias in zip(tiles, biases, strict=True)]
+    everything = np.concatenate(biased)
     item_ids = np.concatenate([100 * t + np.arange(37) for t in range(2)])
     for q in range(nq):
         col = np.nan_to_num(everything[:, q], nan=-np.inf)
@@ -450,6 +479,79 @@ def test_the_gemm_proposer_keeps_the_highest_float32_precision_and_restores_it()
         assert torch.get_num_threads() == threads
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_rows_bfloat16_cannot_certify_are_proposed_again_in_float32(metric: str) -> None:
+    """Forty items around each query at distances 10^-3 apart (relative): bfloat16's bound
+    (~2^-8 relative) cannot separate the k-th from the c-th, float32's (~d 2^-24) can; those
+    rows get a float32 proposal, not the whole-database fallback, and stay exact."""
+    rng = np.random.default_rng(15)
+    d, k = 16, 10
+    xq = rng.standard_normal((6, d))
+    shells = []
+    for q in xq:
+        u = rng.standard_normal((40, d))
+        u -= np.outer(u @ q, q) / (q @ q)  # perpendicular to q: cosine shell
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        step = 1.0 + 1e-3 * np.arange(40)[:, None]
+        if metric == "euclidean":
+            shells.append(q + 0.5 * step * u)  # 0.5 (1 + 1e-3 j) from q
+        else:
+            shells.append(q + 0.2 * step * np.linalg.norm(q) * u)  # tan of the angle
+    far = 2.0 * rng.standard_normal((300, d))
+    xb = np.vstack([far, *shells]).astype(np.float32)
+    searcher = assert_exact(xb, xq.astype(np.float32), k, metric, "torch/numba/bfloat16")
+    assert searcher.reproposed_rows == len(xq)
+    assert searcher.fallback_rows == 0
+
+
+def test_auto_precision_is_bfloat16_only_for_the_kernel_on_native_hardware(monkeypatch) -> None:
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(16)
+    xb = rng.standard_normal((700, 6)).astype(np.float32)
+    searcher = ExactSearcher(xb, "cosine")
+    monkeypatch.setattr(exact, "_bf16_native", lambda: True)
+    assert searcher.precision_for("torch", "numba") == "bfloat16"
+    for proposer, selector in (("torch", "heaps"), ("numpy", "numba"), ("faiss", "")):
+        assert searcher.precision_for(proposer, selector) == "float32"
+    assert (
+        ExactSearcher(xb, "cosine", precision="float32").precision_for("torch", "numba")
+        == "float32"
+    )
+    monkeypatch.setattr(exact, "_bf16_native", lambda: False)
+    assert searcher.precision_for("torch", "numba") == "float32"
+    monkeypatch.setattr(exact, "_bf16_matmul_available", lambda: False)
+    with pytest.raises(ValueError, match=r"index.precision='bfloat16' needs torch"):
+        ExactIndex(precision="bfloat16")
+    with pytest.raises(ValueError, match=r"index.precision='fp8' is invalid; valid: auto"):
+        ExactSearcher(xb, "ip", precision="fp8")
+
+
+def test_the_bfloat16_proposal_sets_and_restores_torch_precision() -> None:
+    torch = pytest.importorskip("torch")
+    from lookup.index.topc import push_tile
+
+    rng = np.random.default_rng(17)
+    xb = rng.standard_normal((3000, 16)).astype(np.float32)
+    xq = rng.standard_normal((40, 16)).astype(np.float32)
+    searcher = ExactSearcher(xb, "ip", proposer="torch", selector="numba", precision="bfloat16")
+    seen = []
+
+    def spy(*args):
+        seen.append(torch.get_float32_matmul_precision())
+        return push_tile(*args)
+
+    import lookup.index.topc as topc
+
+    before = torch.get_float32_matmul_precision()
+    original, topc.push_tile = topc.push_tile, spy
+    try:
+        D, I = searcher.search(xq, 5)  # noqa: E741
+    finally:
+        topc.push_tile = original
+    assert set(seen) == {"medium"} and torch.get_float32_matmul_precision() == before
+    np.testing.assert_array_equal(I, brute_force(xb, xq, 5, "ip")[1])
 
 
 def test_a_bad_proposer_is_one_line() -> None:

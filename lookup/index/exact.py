@@ -4,7 +4,8 @@
 distances (:func:`lookup.distances.pair_distances`), ties broken by the smaller id. It gets
 there at matrix-product speed in two steps:
 
-1. **Propose.** The best ``c = k + 8`` candidates of each query by float32 score, on scaled
+1. **Propose.** The best ``c = k + 8`` candidates of each query by float32 score (``k + 24``
+   from bfloat16 products, below), on scaled
    vectors: unit rows for ``cosine`` (normalised in float64, then rounded), rows minus the
    database mean for ``euclidean`` (L2 is shift-invariant, and a large common offset would
    drown the float32 ranking), the raw rows for ``ip``. Who proposes (``proposer``):
@@ -25,13 +26,24 @@ there at matrix-product speed in two steps:
        queries on, when numba imports (its import and cached code cost ~0.6 s per process),
        else ``heaps``.
 
+     ``precision`` (the products' inputs, for the numba selector's torch GEMM): ``float32``,
+     ``bfloat16`` (inputs rounded to bfloat16, zero-padded to a multiple of 32 along the dot,
+     products accumulated in float32 by oneDNN: AMX tiles run them ~2.2x faster than float32
+     on one core here) or ``auto`` (default): ``bfloat16`` where torch reports AMX or
+     AVX512-BF16, else ``float32``. A bfloat16 score is off by up to ~2^-7 of ``|q| |x|``
+     instead of ~d 2^-24, so it proposes ``c = k + 24``, re-ranks the best ``k + 8`` first and
+     certifies with the bound below; rows it cannot certify get a float32 proposal (then, if
+     still thin, the fallback), so data whose neighbours are closer than bfloat16 resolves costs
+     at most one float32 pass more for those rows (``reproposed_rows`` counts them).
+
      The queries are split into one chunk per thread, each run by a Python thread with a
      single-threaded GEMM (torch's thread count is set in each worker: OpenMP's is per thread)
      and a single-threaded selection: no OpenMP barrier between a tile's product and its
      selection, and no two OpenMP pools (torch's and faiss's) spinning against each other,
      which on a busy machine made the same loop with multi-threaded calls 5x slower. For
-     ``euclidean`` the score is one product with an extra column, ``[q, 1] . [2x, -|x|^2]``
-     (``|x|^2`` in float64, rounded once), and the key is ``|q|^2 - score`` in float64;
+     ``euclidean`` the score is ``q . 2x - |x|^2`` (``|x|^2`` in float64, rounded once; an extra
+     column of the product for the heaps, a per-item bias the kernel adds in float32), and the
+     key is ``|q|^2 - score`` in float64;
    - ``auto`` (default): ``faiss`` for fewer than 20 queries, else ``torch`` (torch is a
      dependency; ``numpy`` when torch cannot be imported): the proposal then runs at the speed of
      the fastest GEMM here whichever BLAS faiss brought (``benchmarks/test_perf_exact.py``).
@@ -55,19 +67,28 @@ product of length ``d`` in float32, in any summation order, with or without FMA,
   unit vectors, so ``E = gamma_d (1 + nu)^2 + 2 nu + nu^2``;
 - ``euclidean``: the key is the squared distance of the centred rows, evaluated as
   ``|q|^2 + |x|^2 - 2 q.x`` (faiss, BLAS path), from differences (faiss, direct path) or as
-  ``|q|^2 - [q, 1] . [2x, -fl(|x|^2)]`` (GEMM proposers: a length ``d + 1`` product within
-  ``gamma_{d+1} (2|q||x| + |x|^2)``, plus ``u |x|^2`` for rounding the norm), all within
-  ``gamma_{d+4} (|q_c| + max|x_c|)^2``; centring in float32 moves ``|q - x|`` by at most
-  ``1.01 u (|q_c| + max|x_c|)``.
+  ``|q|^2 - (q . 2x - fl(|x|^2))`` (GEMM proposers: a length ``d`` or ``d + 1`` product within
+  ``gamma_{d+1} (2|q||x| + |x|^2)``, plus ``u |x|^2`` for rounding the norm and ``u`` of the
+  sum for the kernel's float32 bias), all within ``gamma_{d+4} (|q_c| + max|x_c|)^2``;
+  centring in float32 moves ``|q - x|`` by at most ``1.01 u (|q_c| + max|x_c|)``.
+- ``bfloat16`` proposals: with ``q^``, ``x^`` the rounded rows and ``dq = q - q^``, ``dx = x -
+  x^`` (exact residuals, measured), ``|q^.x^ - q.x| <= |dq| max|x^| + |q| max|dx|``
+  (Cauchy-Schwarz; a real bound, not the worst case ``2^-8 |q||x|`` of every component), plus
+  the float32 accumulation and key arithmetic (the float32 term above with ``|q| + |dq|``) and
+  ``2 (d + 2) 2^-126`` per unit of norm for subnormals the hardware flushes; twice the product's
+  bound for euclidean keys.
 
-The GEMM proposers run with torch's float32 matmul precision at ``"highest"`` (set for the call
-and restored, with torch's thread count): a reduced-precision (TF32/bf16) product would void
-these bounds.
+The GEMM proposers run with torch's float32 matmul precision at ``"highest"`` for float32
+products (a reduced-precision TF32/bf16 product would void their bounds) and ``"medium"``
+(oneDNN's bfloat16 products) for bfloat16 ones, set for the call and restored, with torch's
+thread count.
 
-The first re-rank scores the best ``k + 2`` candidates and certifies with the next one's key;
+The first re-rank scores the best ``k + 2`` (bfloat16: ``k + 8``) candidates and certifies with
+the next one's key;
 the rows it cannot certify are re-ranked on all ``c`` (``rechecked_rows`` counts them).
 ``fallback_rows`` counts the rows of the last :meth:`ExactSearcher.search` that needed the
-fallback; ``proposed_by`` and ``selected_by`` name the proposer and selector its last block used.
+fallback; ``proposed_by``, ``selected_by`` and ``computed_in`` name the proposer, selector and
+product precision its last block used.
 """
 
 from __future__ import annotations
@@ -94,6 +115,17 @@ _RANK_EXTRA = 2
 _RANK_ROWS_PER_THREAD = 2048
 PROPOSERS = ("auto", "faiss", "torch", "numpy")
 SELECTORS = ("auto", "heaps", "numba")
+PRECISIONS = ("auto", "float32", "bfloat16")
+# bfloat16 proposals are ~2^-7 of |q||x| off instead of ~d 2^-24: more candidates, and a wider
+# first re-rank, certify the same rows (measured: benchmarks/test_perf_exact.py).
+_PROPOSE_EXTRA_BF16 = 24
+_RANK_EXTRA_BF16 = 8
+_U16 = 2.0**-8  # bfloat16 unit roundoff
+# bfloat16 products run in tiles of 32 values along the dot product (AMX): a length that is not a
+# multiple is padded with zeros (measured: d = 65 took 1.6x the time of d = 64, d = 96 1.3x).
+_BF16_DIM_STEP = 32
+# Absolute slack per term of a bfloat16 product: inputs and outputs below 2^-126 may be flushed.
+_FLUSH = 2.0**-126
 # From this many queries on, faiss scores through its BLAS (its distance_compute_blas_threshold);
 # below it, "auto" lets faiss propose with its own SIMD code.
 _GEMM_MIN_QUERIES = 20
@@ -151,6 +183,57 @@ def _check_selector(selector: str) -> str:
     return selector
 
 
+def _check_precision(precision: str, proposer: str, selector: str) -> str:
+    if precision not in PRECISIONS:
+        raise BadInput(f"index.precision={precision!r} is invalid; valid: {', '.join(PRECISIONS)}")
+    if precision != "bfloat16":
+        return precision
+    if not _bf16_matmul_available():
+        raise BadInput(
+            "index.precision='bfloat16' needs torch (with oneDNN) and numba, which do not both "
+            "import here; valid without them: auto, float32"
+        )
+    for key, value, valid in (("proposer", proposer, "torch"), ("selector", selector, "numba")):
+        if value not in ("auto", valid):
+            raise BadInput(
+                f"index.precision='bfloat16' needs index.{key} auto or {valid}, not {value!r} "
+                "(bfloat16 products feed the numba kernel)"
+            )
+    return precision
+
+
+def _bf16_matmul_available() -> bool:
+    """torch's float32 products can run on bfloat16 inputs here (oneDNN), and numba imports."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.backends.mkldnn.is_available()) and _numba_available()
+
+
+def _bf16_native() -> bool:
+    """The CPU multiplies bfloat16 in hardware (AMX tiles or AVX512-BF16), as torch reports
+    it: only there are bfloat16 products faster than float32 ones."""
+    import torch
+
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def bf16_round(x: np.ndarray, pad: bool = False) -> np.ndarray:
+    """float32 ``x`` rounded to bfloat16 (to nearest, ties to even), kept as float32: a product
+    of such inputs in oneDNN's bfloat16 mode reads them without a further rounding. ``pad``:
+    zero columns up to a multiple of ``_BF16_DIM_STEP`` (they add exact zeros to every dot)."""
+    import torch
+
+    rounded = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).bfloat16().float()
+    if not pad or x.shape[1] % _BF16_DIM_STEP == 0:
+        return rounded.numpy()
+    out = np.zeros((x.shape[0], -(-x.shape[1] // _BF16_DIM_STEP) * _BF16_DIM_STEP), np.float32)
+    out[:, : x.shape[1]] = rounded.numpy()
+    return out
+
+
 def _numba_available() -> bool:
     try:
         import numba  # noqa: F401
@@ -179,21 +262,22 @@ def _one_thread_here(library: str) -> None:
 
 
 @contextlib.contextmanager
-def _single_threaded(library: str) -> Iterator[None]:
+def _single_threaded(library: str, precision: str = "float32") -> Iterator[None]:
     """``library``'s GEMM on one thread per call (the callers are the threads), and torch's
-    float32 matmul precision at "highest" (TF32/bf16 would void the error bounds); both
+    float32 matmul precision at "highest" for ``float32`` (TF32/bf16 would void its error bounds)
+    or "medium" for ``bfloat16`` (oneDNN's bfloat16 products, float32 accumulation); both
     restored after the block."""
     if library == "torch":
         import torch
 
-        threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+        threads, before = torch.get_num_threads(), torch.get_float32_matmul_precision()
         torch.set_num_threads(1)
-        torch.set_float32_matmul_precision("highest")
+        torch.set_float32_matmul_precision("medium" if precision == "bfloat16" else "highest")
         try:
             yield
         finally:
             torch.set_num_threads(threads)
-            torch.set_float32_matmul_precision(precision)
+            torch.set_float32_matmul_precision(before)
     else:
         from threadpoolctl import threadpool_limits
 
@@ -228,15 +312,23 @@ class ExactSearcher:
     """
 
     def __init__(
-        self, xb: np.ndarray, metric: str, *, proposer: str = "auto", selector: str = "auto"
+        self,
+        xb: np.ndarray,
+        metric: str,
+        *,
+        proposer: str = "auto",
+        selector: str = "auto",
+        precision: str = "auto",
     ) -> None:
         self.metric = check_metric(metric)
         self.proposer = _check_proposer(proposer)
         self.selector = _check_selector(selector)
+        self.precision = _check_precision(precision, proposer, selector)
         self.xb = as_matrix(xb, "xb")
-        self.fallback_rows = self.rechecked_rows = 0
+        self.fallback_rows = self.rechecked_rows = self.reproposed_rows = 0
         self.proposed_by = ""
         self.selected_by = ""
+        self.computed_in = ""  # the precision of the last block's proposal products
         self._flat = None  # faiss flat index over the scaled rows, made on the first search
         # per (library, layout): the scaled rows as the GEMM reads them, (d', n) or (n, d')
         self._gemm_db: dict[tuple[str, str], Any] = {}
@@ -280,6 +372,24 @@ class ExactSearcher:
             return "numba"
         return "heaps"
 
+    def precision_for(self, proposer: str, selector: str) -> str:
+        """The input precision of the proposal products (resolving ``auto``): ``bfloat16`` only
+        for torch's GEMM feeding the numba kernel, where asked or (``auto``) where the CPU
+        multiplies bfloat16 in hardware; else ``float32``."""
+        if proposer != "torch" or selector != "numba" or self.precision == "float32":
+            return "float32"
+        if self.precision == "bfloat16":
+            return "bfloat16"
+        return "bfloat16" if _bf16_matmul_available() and _bf16_native() else "float32"
+
+    def _plan(self, n_queries: int) -> tuple[str, str, str]:
+        """(proposer, selector, precision) for a block of ``n_queries`` queries."""
+        proposer = self.proposer_for(n_queries)
+        if proposer == "faiss":
+            return proposer, "", "float32"
+        selector = self.selector_for(n_queries * self.xb.shape[0])
+        return proposer, selector, self.precision_for(proposer, selector)
+
     # ---- scaling and keys ----------------------------------------------------------------------
 
     def _scale(self, xq: np.ndarray) -> np.ndarray:
@@ -290,20 +400,55 @@ class ExactSearcher:
             return np.ascontiguousarray(xq - self._center)
         return xq
 
-    def _thresholds(self, xq_s: np.ndarray, d_k: np.ndarray) -> np.ndarray:
-        """Per-row key threshold T: an item whose float64 distance is <= ``d_k`` has a float32
-        key <= T (keys: negated score for ip/cosine, squared centred distance for euclidean)."""
+    def _bf16_norms(self) -> tuple[float, float]:
+        """(max |x^|, max |x - x^|) over the scaled rows ``x`` and their bfloat16 roundings
+        ``x^`` (with slack), once per database."""
+        if "bf16_norms" not in self._gemm_db:
+            rounded = bf16_round(self._xs)
+            self._gemm_db["bf16_norms"] = (
+                float(_row_norms(rounded).max()) * _SLACK,
+                float(_row_norms(self._xs - rounded).max()) * _SLACK,
+            )
+        return self._gemm_db["bf16_norms"]
+
+    def _bf16_error(self, xq_s: np.ndarray, qn: np.ndarray) -> np.ndarray:
+        """Per query, a bound on |q^.x^ - q.x| plus the float32 accumulation of ``q^.x^`` (any
+        order), for every item: ``|dq| max|x^| + |q| max|dx|`` (the inputs' rounding, by
+        Cauchy-Schwarz on the exact residuals) ``+ gamma (|q| + |dq| + R)^2`` (float32 sums,
+        the bias and key arithmetic: the float32 path's own term) plus flushed subnormals.
+        ``qn``: the query norms."""
+        xhat, dx = self._bf16_norms()
+        dq = _row_norms(xq_s - bf16_round(xq_s)) * _SLACK
+        reach = max(xhat, self._max_norm)
+        span = qn + dq + reach
+        flush = 2.0 * (xq_s.shape[1] + 2) * _FLUSH * (1.0 + span)
+        return dq * xhat + qn * dx + self._g32 * span * span + flush
+
+    def _thresholds(
+        self, xq_s: np.ndarray, d_k: np.ndarray, precision: str = "float32"
+    ) -> np.ndarray:
+        """Per-row key threshold T: an item whose float64 distance is <= ``d_k`` has a key <= T
+        from a proposal in ``precision`` (keys: negated score for ip/cosine, squared centred
+        distance for euclidean); bfloat16 proposals widen the score error (``_bf16_error``)."""
         g32, g64, r = self._g32, self._g64, self._max_norm
+        bf16 = precision == "bfloat16"
         if self.metric == "cosine":
             nu = 1.01 * _U32
-            err = g32 * (1.0 + nu) ** 2 + 2.0 * nu + nu * nu + 4.0 * g64
+            if bf16:  # unit rows: |q| <= 1 + nu
+                score = self._bf16_error(xq_s, np.full(len(xq_s), (1.0 + nu) * _SLACK))
+            else:
+                score = g32 * (1.0 + nu) ** 2
+            err = score + 2.0 * nu + nu * nu + 4.0 * g64
             return (d_k - 1.0) + err * _SLACK + _TINY
         qn = _row_norms(xq_s) * _SLACK
         if self.metric == "ip":
-            return d_k + (g32 + g64) * qn * r * _SLACK + _TINY
+            score = self._bf16_error(xq_s, qn) if bf16 else g32 * qn * r
+            return d_k + (score + g64 * qn * r) * _SLACK + _TINY
         span = qn + r  # |q_c| + max |x_c|
         reach = d_k * (1.0 + 2.0 * g64) + 1.01 * _U32 * span  # bound on |q_c - x_c|
-        return (reach * reach + g32 * span * span) * _SLACK + _TINY
+        # euclidean keys take twice the product's error (the score is q.2x - |x|^2)
+        score = 2.0 * self._bf16_error(xq_s, qn) if bf16 else g32 * span * span
+        return (reach * reach + score) * _SLACK + _TINY
 
     def _keys(self, xq_s: np.ndarray) -> np.ndarray:
         """float32 keys of ``xq_s`` against the whole database, (b, n_db); smaller is nearer.
@@ -323,12 +468,10 @@ class ExactSearcher:
 
     def _propose(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
         """The best ``c`` per query by float32 key: (keys ascending, ids), both (b, c)."""
-        self.proposed_by = self.proposer_for(len(xq_s))
+        self.proposed_by, self.selected_by, self.computed_in = self._plan(len(xq_s))
         if self.proposed_by == "faiss":
-            self.selected_by = ""
             return self._propose_faiss(xq_s, c)
-        self.selected_by = self.selector_for(len(xq_s) * self.xb.shape[0])
-        return self._propose_gemm(xq_s, c, self.proposed_by, self.selected_by)
+        return self._propose_gemm(xq_s, c, self.proposed_by, self.selected_by, self.computed_in)
 
     def _propose_faiss(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
         """faiss's best ``c`` per query. A flat index holds the scaled database once (its norms
@@ -347,10 +490,9 @@ class ExactSearcher:
         return keys, ids
 
     def _gemm_database(self, library: str, layout: str):
-        """The scaled rows for ``library``'s GEMM (made once per layout): ``x`` for ip/cosine,
-        ``[2x, -|x|^2]`` for euclidean (the norm in float64, rounded once); ``"cols"`` is the
+        """The scaled rows for ``library``'s GEMM feeding the heaps (made once): ``x`` for
+        ip/cosine, ``[2x, -|x|^2]`` for euclidean (the norm in float64, rounded once), as the
         (d', n) transpose (a tile of items is a column slice: the heaps read one query's scores
-        contiguously), ``"rows"`` the (n, d') rows (the kernel reads one item's scores
         contiguously)."""
         if (library, layout) not in self._gemm_db:
             xs = self._xs
@@ -360,7 +502,7 @@ class ExactSearcher:
                 with np.errstate(over="ignore"):  # near float32's limits: such rows fall back
                     xa[:, -1] = -(_row_norms(xs) ** 2)
                 xs = xa
-            db = np.ascontiguousarray(xs.T if layout == "cols" else xs)
+            db = np.ascontiguousarray(xs.T)
             if library == "torch":
                 import torch
 
@@ -368,10 +510,38 @@ class ExactSearcher:
             self._gemm_db[(library, layout)] = db
         return self._gemm_db[(library, layout)]
 
-    def _propose_gemm(self, xq_s: np.ndarray, c: int, library: str, selector: str):
-        """The best ``c`` per query from ``library``'s float32 GEMM over cache-sized tiles, each
+    def _kernel_database(self, library: str, precision: str):
+        """The scaled rows for ``library``'s GEMM feeding the kernel (made once per precision),
+        (n, d) with one item's scores contiguous in the product: ``x`` for ip/cosine, ``2x`` for
+        euclidean with ``bias = -|x|^2`` (float64, rounded once) that the kernel adds (zeros
+        else: a product of length d, not d + 1, is what bfloat16 tiles run fastest); rounded to
+        bfloat16 (zero-padded to a multiple of 32 columns) for ``bfloat16``. Returns ``(rows,
+        bias)``."""
+        key = (library, "kernel", precision)
+        if key not in self._gemm_db:
+            xs = self._xs
+            bias = np.zeros(xs.shape[0], dtype=np.float32)
+            if precision == "bfloat16":
+                xs = bf16_round(xs, pad=True)
+            if self.metric == "euclidean":
+                xs = xs * np.float32(2.0)  # exact: a power of two
+                with np.errstate(over="ignore"):  # near float32's limits: such rows fall back
+                    bias[:] = -(_row_norms(self._xs) ** 2)
+            db = np.ascontiguousarray(xs, dtype=np.float32)
+            if library == "torch":
+                import torch
+
+                db = torch.from_numpy(db)
+            self._gemm_db[key] = (db, bias)
+        return self._gemm_db[key]
+
+    def _propose_gemm(
+        self, xq_s: np.ndarray, c: int, library: str, selector: str, precision: str = "float32"
+    ):
+        """The best ``c`` per query from ``library``'s GEMM over cache-sized tiles, each
         tile's scores selected while in cache by ``selector``: faiss's top-c heaps or the numba
         kernel (:mod:`lookup.index.topc`); both keep a score when it beats the row's c-th.
+        ``precision``: the products' inputs, float32 or bfloat16 (float32 accumulation).
 
         The queries are split into one contiguous chunk per thread (``threads_used()``); each
         chunk runs in a Python thread of its own with a single-threaded GEMM and a
@@ -381,17 +551,20 @@ class ExactSearcher:
         """
         b = len(xq_s)
         q = xq_s
-        if self.metric == "euclidean":
-            q = np.empty((b, xq_s.shape[1] + 1), dtype=np.float32)
-            q[:, :-1] = xq_s
-            q[:, -1] = 1.0
         score = np.empty((b, c), dtype=np.float32)  # best first once sorted
         ids = np.empty((b, c), dtype=np.int64)
         if selector == "numba":
-            runner, rows = self._kernel_chunks, _KERNEL_TILE_QUERIES
+            rows = _KERNEL_TILE_QUERIES
+            if precision == "bfloat16":
+                q = bf16_round(q, pad=True)
+            chunk, finish = self._kernel_chunks(q, library, precision, score, ids)
         else:
-            runner, rows = self._heap_chunks, _TILE_QUERIES
-        chunk, finish = runner(q, library, score, ids)
+            rows = _TILE_QUERIES
+            if self.metric == "euclidean":
+                q = np.empty((b, xq_s.shape[1] + 1), dtype=np.float32)
+                q[:, :-1] = xq_s
+                q[:, -1] = 1.0
+            chunk, finish = self._heap_chunks(q, library, score, ids)
 
         def worker(lo: int, hi: int) -> None:
             _one_thread_here(library)
@@ -400,7 +573,7 @@ class ExactSearcher:
         # counted before _single_threaded: torch's set_num_threads(1) is OpenMP's, and faiss
         # reads the same OpenMP runtime's count
         workers = max(1, min(self.threads_used(), -(-b // rows)))
-        with _single_threaded(library):
+        with _single_threaded(library, precision):
             _run_parts(worker, b, workers)
         finish()
         if self.metric == "euclidean":  # key = |q|^2 - score, in float64
@@ -449,19 +622,22 @@ class ExactSearcher:
 
         return chunk, heaps.reorder  # reorder: each row by descending score
 
-    def _kernel_chunks(self, q: np.ndarray, library: str, score: np.ndarray, ids: np.ndarray):
+    def _kernel_chunks(
+        self, q: np.ndarray, library: str, precision: str, score: np.ndarray, ids: np.ndarray
+    ):
         """A chunk runner and its finish: (items x queries) tiles offered to the numba kernel,
         which keeps each row of ``score``/``ids`` ascending; the finish reverses the rows."""
         from lookup.index.topc import push_tile
 
-        db = self._gemm_database(library, "rows")
+        db, bias = self._kernel_database(library, precision)
         n = db.shape[0]
         score.fill(-np.inf)  # below every score the kernel can keep: an unfilled slot stays -1
         ids.fill(-1)
         qt, mm, wrap = self._wrap(library, q)
 
         starts = range(0, n, _KERNEL_TILE_ITEMS)
-        parts = [db[j : j + _KERNEL_TILE_ITEMS] for j in starts]  # (nj, d') row slices
+        parts = [db[j : j + _KERNEL_TILE_ITEMS] for j in starts]  # (nj, d) row slices
+        biases = [bias[j : j + _KERNEL_TILE_ITEMS] for j in starts]
 
         def chunk(lo: int, hi: int) -> None:
             tile = np.empty(_KERNEL_TILE_ITEMS * min(hi - lo, _KERNEL_TILE_QUERIES), np.float32)
@@ -469,9 +645,9 @@ class ExactSearcher:
             scratch = np.empty(2 * _KERNEL_TILE_QUERIES, dtype=np.float32)
             for s in range(lo, hi, _KERNEL_TILE_QUERIES):
                 nq = min(s + _KERNEL_TILE_QUERIES, hi) - s
-                qs_t = qt[s : s + nq].T  # (d', nq): a transposed view, no copy
+                qs_t = qt[s : s + nq].T  # (d, nq): a transposed view, no copy
                 views = {}  # (nj, nq) views of the tile, in both libraries' types, per nj
-                for j, part in zip(starts, parts, strict=True):
+                for j, part, part_bias in zip(starts, parts, biases, strict=True):
                     nj = part.shape[0]
                     if nj not in views:
                         views[nj] = (
@@ -480,7 +656,7 @@ class ExactSearcher:
                         )
                     out_nj, scores = views[nj]
                     mm(part, qs_t, out=out_nj)  # (nj, nq) scores
-                    push_tile(scores, j, score, ids, s, _KERNEL_BLOCK, scratch)
+                    push_tile(scores, part_bias, j, score, ids, s, _KERNEL_BLOCK, scratch)
 
         def finish() -> None:  # each row by descending score (the kernel keeps them ascending)
             score[:] = score[:, ::-1].copy()
@@ -539,7 +715,7 @@ class ExactSearcher:
                 out_d[r], out_i[r] = self._rank_ids(xq[r : r + 1], ids, k)
         return out_d, out_i
 
-    def _certify(self, q, q_s, keys, cand, k):
+    def _certify(self, q, q_s, keys, cand, k, precision):
         """Re-rank the candidates in float64 and certify each row: ``(d, i, thr, thin)``.
 
         The best ``r = k + _RANK_EXTRA`` candidates are re-ranked first; every item not
@@ -549,16 +725,16 @@ class ExactSearcher:
         candidates and certified with ``keys[:, c - 1]``; ``thin`` marks the rows neither
         certifies (or with fewer than ``c`` candidates: a score that was NaN or -inf)."""
         c = cand.shape[1]
-        r = min(c, k + _RANK_EXTRA)
+        r = min(c, k + (_RANK_EXTRA_BF16 if precision == "bfloat16" else _RANK_EXTRA))
         d, i = self._rank(q, cand[:, :r], k)
-        thr = self._thresholds(q_s, d[:, k - 1])
+        thr = self._thresholds(q_s, d[:, k - 1], precision)
         first = keys[:, r] if r < c else keys[:, c - 1]
         thin = ~((first > thr) & np.isfinite(first)) | (cand[:, c - 1] < 0)
         if r < c and thin.any():
             rows = np.flatnonzero(thin)
             self.rechecked_rows += len(rows)
             d[rows], i[rows] = self._rank(q[rows], cand[rows], k)
-            thr[rows] = self._thresholds(q_s[rows], d[rows, k - 1])
+            thr[rows] = self._thresholds(q_s[rows], d[rows, k - 1], precision)
             last = keys[rows, c - 1]
             thin[rows] = ~((last > thr[rows]) & np.isfinite(last)) | (cand[rows, c - 1] < 0)
         return d, i, thr, thin
@@ -575,10 +751,9 @@ class ExactSearcher:
         k = check_k(k, n_db)
         if block_size <= 0:
             raise BadInput(f"block_size={block_size} must be positive")
-        c = min(n_db, k + _PROPOSE_EXTRA)
         out_d = np.empty((xq.shape[0], k), dtype=np.float64)
         out_i = np.empty((xq.shape[0], k), dtype=np.int64)
-        self.fallback_rows = self.rechecked_rows = 0
+        self.fallback_rows = self.rechecked_rows = self.reproposed_rows = 0
         starts = range(0, xq.shape[0], block_size)
         if progress:
             from lookup.progress import progress as _progress
@@ -586,6 +761,8 @@ class ExactSearcher:
             starts = _progress(starts, desc="exact_knn", unit="block")
         for s in starts:
             q = xq[s : s + block_size]
+            bf16 = self._plan(len(q))[2] == "bfloat16"
+            c = min(n_db, k + (_PROPOSE_EXTRA_BF16 if bf16 else _PROPOSE_EXTRA))
             if c == n_db:  # every item is a candidate: nothing to certify
                 cand = np.broadcast_to(np.arange(n_db), (len(q), n_db))
                 d, i = self._rank(q, cand, k)
@@ -593,7 +770,17 @@ class ExactSearcher:
                 continue
             q_s = self._scale(q)
             keys, cand = self._propose(q_s, c)
-            d, i, thr, thin = self._certify(q, q_s, keys, cand, k)
+            d, i, thr, thin = self._certify(q, q_s, keys, cand, k, self.computed_in)
+            if bf16 and thin.any() and n_db > k + _PROPOSE_EXTRA:
+                # bfloat16's margin too thin for these rows: a float32 proposal for them
+                rows = np.flatnonzero(thin)
+                self.reproposed_rows += len(rows)
+                keys, cand32 = self._propose_gemm(
+                    q_s[rows], k + _PROPOSE_EXTRA, self.proposed_by, self.selected_by, "float32"
+                )
+                d[rows], i[rows], thr[rows], thin[rows] = self._certify(
+                    q[rows], q_s[rows], keys, cand32, k, "float32"
+                )
             if thin.any():
                 rows = np.flatnonzero(thin)
                 d[rows], i[rows] = self._fallback(q[rows], q_s[rows], cand[rows], thr[rows], k)
@@ -615,20 +802,21 @@ def exact_knn(
     block_size: int = 65536,
     progress: bool = False,
     proposer: str = "auto",
+    precision: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours (ground truth): a float32 GEMM proposes, float64 decides.
 
     See :class:`ExactSearcher` for the method. Returns ``(D, I)``: float64 harness distances
     and int64 ids, shape (nq, k), sorted ascending, ties broken by the smaller id.
     """
-    searcher = ExactSearcher(xb, metric, proposer=proposer)
+    searcher = ExactSearcher(xb, metric, proposer=proposer, precision=precision)
     return searcher.search(xq, k, block_size=block_size, progress=progress)
 
 
 class ExactIndex(BaseIndex):
     """Brute-force k-NN with :class:`ExactSearcher`; distances are harness ones. Build
-    parameters: ``block_size`` (queries per call), ``proposer`` and ``selector`` (see the module
-    docstring)."""
+    parameters: ``block_size`` (queries per call), ``proposer``, ``selector`` and ``precision``
+    (see the module docstring)."""
 
     NAME = "exact"
     KNOBS = ()
@@ -640,16 +828,22 @@ class ExactIndex(BaseIndex):
         block_size: int = 65536,
         proposer: str = "auto",
         selector: str = "auto",
+        precision: str = "auto",
     ) -> None:
         super().__init__(metric)
         self.block_size = check_int(self.NAME, "block_size", block_size, 1)
         self.proposer = _check_proposer(proposer)
         self.selector = _check_selector(selector)
+        self.precision = _check_precision(precision, proposer, selector)
         self._searcher: ExactSearcher | None = None
 
     def _build(self, xb: np.ndarray) -> None:
         self._searcher = ExactSearcher(
-            xb, self.metric, proposer=self.proposer, selector=self.selector
+            xb,
+            self.metric,
+            proposer=self.proposer,
+            selector=self.selector,
+            precision=self.precision,
         )
 
     def build_params(self) -> dict[str, Any]:
@@ -658,6 +852,7 @@ class ExactIndex(BaseIndex):
             "block_size": self.block_size,
             "proposer": self.proposer,
             "selector": self.selector,
+            "precision": self.precision,
         }
 
     def threads_used(self, mode: str) -> dict[str, int]:

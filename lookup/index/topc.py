@@ -57,6 +57,7 @@ def _insert(vals: np.ndarray, ids: np.ndarray, row: int, v: float, i: int) -> No
 @compiled(nogil=True, boundscheck=False)
 def push_tile(
     scores: np.ndarray,
+    bias: np.ndarray,
     j0: int,
     vals: np.ndarray,
     ids: np.ndarray,
@@ -64,9 +65,10 @@ def push_tile(
     block: int,
     best: np.ndarray,
 ) -> None:
-    """Offer every score of ``scores`` (nj items, nq queries) to rows ``row0 .. row0 + nq - 1``
-    of ``vals``/``ids`` (b, c; each row ascending, its smallest kept score at 0: start from
-    -inf and -1); item ``r`` of the tile has id ``j0 + r``.
+    """Offer every score of ``scores`` (nj items, nq queries) plus its item's ``bias`` (``bias[r]``
+    for item ``r``, added in float32; zeros for none) to rows ``row0 .. row0 + nq - 1`` of
+    ``vals``/``ids`` (b, c; each row ascending, its smallest kept score at 0: start from -inf and
+    -1); item ``r`` of the tile has id ``j0 + r``.
     ``best`` is scratch of at least ``2 nq`` entries (block maxima, then the thresholds, kept
     contiguous so that the check of a block is one pass over two arrays)."""
     nj, nq = scores.shape
@@ -81,28 +83,30 @@ def push_tile(
         # so it cannot hide a larger score.
         r = jb
         while r + 4 <= je:
+            b0, b1, b2, b3 = bias[r], bias[r + 1], bias[r + 2], bias[r + 3]
             for q in range(nq):
                 m = best[q]
-                v = scores[r, q]
+                v = scores[r, q] + b0
                 m = v if v > m else m
-                v = scores[r + 1, q]
+                v = scores[r + 1, q] + b1
                 m = v if v > m else m
-                v = scores[r + 2, q]
+                v = scores[r + 2, q] + b2
                 m = v if v > m else m
-                v = scores[r + 3, q]
+                v = scores[r + 3, q] + b3
                 m = v if v > m else m
                 best[q] = m
             r += 4
         while r < je:
+            b0 = bias[r]
             for q in range(nq):
-                v = scores[r, q]
+                v = scores[r, q] + b0
                 best[q] = v if v > best[q] else best[q]
             r += 1
         for q in range(nq):
             if best[q] > thr[q]:
                 row, t = row0 + q, thr[q]
                 for r in range(jb, je):
-                    v = scores[r, q]
+                    v = scores[r, q] + bias[r]
                     if v > t:
                         _insert(vals, ids, row, v, j0 + r)
                         t = vals[row, 0]
