@@ -217,15 +217,24 @@ def knn_predict(I: np.ndarray, db_labels: np.ndarray) -> list:  # noqa: E741 (AP
     are nearest first).
     """
     labels, valid = _labels_of(I, db_labels)
-    out = []
-    for row, ok in zip(labels, valid, strict=True):
-        row = row[ok]
-        if len(row) == 0:
-            out.append(None)
-            continue
-        uniq, first, counts = np.unique(row, return_index=True, return_counts=True)
-        best = counts.max()
-        out.append(uniq[np.argmin(np.where(counts == best, first, len(row)))])
+    if labels.ndim != 2:
+        raise ValueError(f"I must be 2-d (queries, k), got shape {np.shape(I)}")
+    n, k = labels.shape
+    out: list = [None] * n
+    if k == 0:
+        return out
+    # Per position j, how many valid positions of its row share its label (0 for an invalid j):
+    # the winning label's count is the row's maximum, and the first position reaching it is the
+    # first occurrence of the winning label that comes first. Rows in chunks of <= 2^22 pairs.
+    step = max(1, (1 << 22) // max(1, k * k))
+    for s in range(0, n, step):
+        lab, ok = labels[s : s + step], valid[s : s + step]
+        same = (lab[:, :, None] == lab[:, None, :]) & ok[:, None, :]
+        counts = np.where(ok, same.sum(axis=2), 0)
+        first = np.argmax(counts == counts.max(axis=1, keepdims=True), axis=1)
+        rows = np.flatnonzero(ok.any(axis=1))
+        for r, label in zip(rows, lab[rows, first[rows]], strict=True):
+            out[s + r] = label
     return out
 
 

@@ -11,6 +11,7 @@ from lookup.index.exact import exact_knn
 from lookup.metrics import (
     hit_at_k,
     knn_accuracy,
+    knn_predict,
     label_precision_at_k,
     latency_stats,
     recall_ids,
@@ -100,6 +101,37 @@ def test_tie_aware_vs_id_recall_on_duplicates() -> None:
     assert true_I[0, 0] == 0
     assert recall_tie_aware(true_D, run_D, 1) == 1.0
     assert recall_ids(true_I, run_I, 1) == 0.0
+
+
+def _knn_predict_by_rows(I, db_labels) -> list:  # noqa: E741
+    """The row-by-row definition: majority label, ties to the label seen first."""
+    out = []
+    for row in np.asarray(I):
+        seen = [db_labels[i] for i in row if i >= 0]
+        if not seen:
+            out.append(None)
+            continue
+        counts = {lab: seen.count(lab) for lab in seen}
+        best = max(counts.values())
+        out.append(next(lab for lab in seen if counts[lab] == best))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["str", "int"])
+@pytest.mark.parametrize("k", [0, 1, 2, 5, 10, 40])
+def test_knn_predict_equals_its_row_by_row_definition(kind: str, k: int) -> None:
+    """Vectorised knn_predict against a plain loop: few labels (many ties), missing ids (-1),
+    rows with none valid, string and integer labels, chunks of rows."""
+    rng = np.random.default_rng(k)
+    n_db = 50
+    db = rng.integers(0, 4, n_db)
+    db = np.array([f"c{v}" for v in db], dtype=object) if kind == "str" else db
+    I = rng.integers(-1, n_db, size=(3000, k))  # noqa: E741
+    I[:7] = -1
+    got = knn_predict(I, db)
+    want = _knn_predict_by_rows(I, db)
+    assert got == want
+    assert all(g is None for g in got[:7])
 
 
 def test_knn_accuracy_majority_and_nearest_tie_break() -> None:
