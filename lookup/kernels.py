@@ -411,16 +411,20 @@ def _loaded_files() -> set[str]:
         return set()
 
 
+_PROBE_CACHE_LIMIT = 1 << 20  # bytes: a cached probe is a few hundred
+
+
 def _decide(files: Sequence[str], model: str, vendor: str, flags, cache_dir, probe) -> dict:
     """The cached decision: ``{"base": [...], "fix": {...} | None}`` (probing on a miss)."""
-    from lookup.io import atomic_write_bytes
+    from lookup.io import atomic_write_bytes, read_bounded
 
     path = Path(cache_dir) / "kernels" / f"openblas-{_probe_key(files, model, flags)}.json"
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(entry, dict) and "base" in entry and "fix" in entry:
-            return entry
-    except (OSError, ValueError):
+    try:  # a regular file of at most 1 MiB (a FIFO or a device there would block or never end)
+        if path.stat().st_size <= _PROBE_CACHE_LIMIT:
+            entry = json.loads(read_bounded(None, path).decode("utf-8"))
+            if isinstance(entry, dict) and "base" in entry and "fix" in entry:
+                return entry
+    except (OSError, ValueError):  # missing, not a regular file, damaged: probe again
         pass
     base = probe(files, None)
     if base is None:

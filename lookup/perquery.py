@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from lookup import schema
-from lookup.io import atomic_path, resolve_output
+from lookup.errors import BadPath
+from lookup.io import atomic_path, open_regular, resolve_output
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,21 @@ def save(path: str | os.PathLike, result: Any, *, seed: int, kind: str = "job") 
 
 def load(path: str | os.PathLike) -> tuple[schema.Truth, list[dict], dict, np.ndarray | None]:
     """(truth, points, meta, query groups) of a sidecar file; each point is
-    ``{"params": ..., "answers": [Answer per repeat]}``."""
-    with np.load(path, allow_pickle=False) as z:
+    ``{"params": ..., "answers": [Answer per repeat]}``. A path that is not a regular file, or a
+    file that is not a sidecar this harness wrote (damaged, cut, another kind), is one BadPath
+    naming it."""
+    with open_regular(None, path) as f:
+        try:
+            return _load(f)
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            raise BadPath(
+                f"{path} is not a per-query sidecar this harness can read "
+                f"({type(exc).__name__}: {exc}); valid: an .npz written by bench"
+            ) from None
+
+
+def _load(f) -> tuple[schema.Truth, list[dict], dict, np.ndarray | None]:
+    with np.load(f, allow_pickle=False) as z:
         meta = json.loads(str(z["__meta__"]))
         labels = (z["db_labels"], z["query_labels"]) if "db_labels" in z.files else (None, None)
         truth = schema.Truth(
@@ -139,7 +154,11 @@ def rescore_rows(rows: list[dict[str, Any]], table: str | os.PathLike) -> list[d
     path = path_of(table, str(cid), str(run))
     if not path.is_file():
         return [dict(r, rescored=False) for r in rows]
-    truth, points, meta, groups = load(path)
+    try:
+        truth, points, meta, groups = load(path)
+    except BadPath as exc:  # one unreadable sidecar: its rows stay as they are, said once
+        log.warning("%s; its %d rows are kept unrescored", exc, len(rows))
+        return [dict(r, rescored=False) for r in rows]
     out = []
     for row in rows:
         point = _point_of(row, points)

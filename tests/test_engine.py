@@ -3,6 +3,7 @@ arrays kept and rescored to the live numbers, query groups, and the registry's _
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -157,6 +158,30 @@ def test_old_rows_rescored_from_their_arrays_equal_the_live_ones(vec_files, tmp_
                 x, y = a[col], float(b[col]) if b[col] not in ("", None) else None
                 assert (x is None and y is None) or x == pytest.approx(y, rel=1e-12), col
     assert all(worst < 1e-9 for _, _, worst in rescore.differences(old, new))
+
+
+@pytest.mark.parametrize("damage", ["cut", "not_npz", "fifo"])
+def test_an_unreadable_sidecar_keeps_its_rows_unrescored_with_one_warning(
+    vec_files, tmp_path, caplog, damage: str
+) -> None:
+    table = tmp_path / "runs.csv"
+    live = _run(_overrides(vec_files, table))
+    sidecar = perquery.path_of(table, live[0]["config_id"], live[0]["run_id"])
+    if damage == "cut":
+        sidecar.write_bytes(sidecar.read_bytes()[:200])
+    elif damage == "not_npz":
+        sidecar.write_text("hello", encoding="utf-8")
+    else:
+        sidecar.unlink()
+        os.mkfifo(sidecar)
+    with pytest.raises(ValueError, match=str(sidecar)):
+        perquery.load(sidecar)
+    with caplog.at_level("WARNING", logger="lookup.perquery"):
+        new = perquery.rescore_rows(live, table)
+    assert [r["rescored"] for r in new] == [False] * len(live)
+    if damage != "fifo":  # a FIFO is no file: rows without a sidecar are kept silently
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert str(sidecar) in caplog.records[0].getMessage()
 
 
 def test_rescore_command_writes_a_new_table_and_says_what_it_did(

@@ -256,6 +256,26 @@ def test_prepare_kernels_off_warns_only_and_caches_the_probe(
     assert len(list((tmp_path / "kernels").iterdir())) == 1
 
 
+@pytest.mark.parametrize("kind", ["fifo", "damaged", "folder"])
+def test_a_cached_probe_that_is_no_json_file_is_probed_again(clean_env, tmp_path, kind) -> None:
+    """The probe cache is read as any input: a FIFO there (which a plain read would wait on
+    forever), a damaged file or a folder cost one probe, never a hang or a traceback."""
+    calls: list = []
+    kw = {"cache_dir": tmp_path, "probe": _generic_probe(calls), "cpu": INTEL_SPR}
+    prepare_kernels(fix=False, files=[FAISS_LIB, NUMPY_LIB], **kw)
+    (cached,) = (tmp_path / "kernels").iterdir()
+    cached.unlink()
+    if kind == "fifo":
+        os.mkfifo(cached)
+    elif kind == "damaged":
+        cached.write_text('{"base": [', encoding="utf-8")
+    else:
+        cached.mkdir()
+    again = prepare_kernels(fix=False, files=[FAISS_LIB, NUMPY_LIB], **kw)
+    assert again.status == "generic"
+    assert calls == [None, "SkylakeX"] * 2  # probed (and verified) again
+
+
 def test_prepare_kernels_leaves_a_users_coretype_alone(clean_env, tmp_path, monkeypatch) -> None:
     calls: list = []
     monkeypatch.setenv(CORETYPE_ENV, "Haswell")
