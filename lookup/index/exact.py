@@ -120,7 +120,6 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 # first re-rank, certify the same rows (measured: benchmarks/test_perf_exact.py).
 _PROPOSE_EXTRA_BF16 = 24
 _RANK_EXTRA_BF16 = 8
-_U16 = 2.0**-8  # bfloat16 unit roundoff
 # bfloat16 products run in tiles of 32 values along the dot product (AMX): a length that is not a
 # multiple is padded with zeros (measured: d = 65 took 1.6x the time of d = 64, d = 96 1.3x).
 _BF16_DIM_STEP = 32
