@@ -333,6 +333,7 @@ METRICS: tuple[Metric, ...] = (
         "per_query",
         lambda t, a: m.hit_per_query(a.I, t.db_labels, t.query_labels, t.k),
         "share of queries with a same-label item among the first k",
+        short="hit@k",
         needs_labels=True,
         label="hit@k",
     ),
