@@ -309,7 +309,9 @@ def test_auto_selects_with_numba_from_a_size_on_and_with_faiss_heaps_without_num
     assert assert_exact(xb, xq, 4, "cosine", "auto").selected_by == "heaps"
     with pytest.raises(ValueError, match=r"index.selector='numba' needs numba.*valid without"):
         ExactIndex(selector="numba")
-    with pytest.raises(ValueError, match=r"index.selector='simd' is invalid; valid: auto, heaps"):
+    with pytest.raises(
+        ValueError, match=r"index.selector='simd' is invalid for exact; valid: auto, heaps"
+    ):
         ExactSearcher(xb, "ip", selector="simd")
 
 
@@ -524,7 +526,9 @@ def test_auto_precision_is_bfloat16_only_for_the_kernel_on_native_hardware(monke
     monkeypatch.setattr(exact, "_bf16_matmul_available", lambda: False)
     with pytest.raises(ValueError, match=r"index.precision='bfloat16' needs torch"):
         ExactIndex(precision="bfloat16")
-    with pytest.raises(ValueError, match=r"index.precision='fp8' is invalid; valid: auto"):
+    with pytest.raises(
+        ValueError, match=r"index.precision='fp8' is invalid for exact; valid: auto"
+    ):
         ExactSearcher(xb, "ip", precision="fp8")
 
 
@@ -555,7 +559,9 @@ def test_the_bfloat16_proposal_sets_and_restores_torch_precision() -> None:
 
 
 def test_a_bad_proposer_is_one_line() -> None:
-    with pytest.raises(ValueError, match=r"index.proposer='gpu' is invalid; valid: auto, faiss"):
+    with pytest.raises(
+        ValueError, match=r"index.proposer='gpu' is invalid for exact; valid: auto, faiss"
+    ):
         ExactSearcher(np.ones((3, 2), dtype=np.float32), "ip", proposer="gpu")
     with pytest.raises(ValueError, match="index.proposer"):
         ExactIndex(proposer="gpu")

@@ -94,6 +94,7 @@ product precision its last block used.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -102,7 +103,7 @@ import numpy as np
 
 from lookup.distances import as_matrix, check_k, check_metric, normalize_rows, pair_distances
 from lookup.errors import BadInput
-from lookup.index.base import BaseIndex, check_int
+from lookup.index.base import BaseIndex, check_choice, check_int
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +167,11 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
 
 
 def _check_proposer(proposer: str) -> str:
-    if proposer not in PROPOSERS:
-        raise BadInput(f"index.proposer={proposer!r} is invalid; valid: {', '.join(PROPOSERS)}")
-    return proposer
+    return check_choice("exact", "proposer", proposer, PROPOSERS)
 
 
 def _check_selector(selector: str) -> str:
-    if selector not in SELECTORS:
-        raise BadInput(f"index.selector={selector!r} is invalid; valid: {', '.join(SELECTORS)}")
+    check_choice("exact", "selector", selector, SELECTORS)
     if selector == "numba" and not _numba_available():
         raise BadInput(
             "index.selector='numba' needs numba, which does not import here "
@@ -183,8 +181,7 @@ def _check_selector(selector: str) -> str:
 
 
 def _check_precision(precision: str, proposer: str, selector: str) -> str:
-    if precision not in PRECISIONS:
-        raise BadInput(f"index.precision={precision!r} is invalid; valid: {', '.join(PRECISIONS)}")
+    check_choice("exact", "precision", precision, PRECISIONS)
     if precision != "bfloat16":
         return precision
     if not _bf16_matmul_available():
@@ -329,8 +326,9 @@ class ExactSearcher:
         self.selected_by = ""
         self.computed_in = ""  # the precision of the last block's proposal products
         self._flat = None  # faiss flat index over the scaled rows, made on the first search
-        # per (library, layout): the scaled rows as the GEMM reads them, (d', n) or (n, d')
-        self._gemm_db: dict[tuple[str, str], Any] = {}
+        # the scaled rows as each GEMM reads them: (library, "heaps") -> (d', n) matrix,
+        # (library, "kernel", precision) -> ((n, d) rows, per-item bias)
+        self._gemm_db: dict[tuple[str, ...], Any] = {}
         n, d = self.xb.shape
         self._center: np.ndarray | None = None
         self._sq: np.ndarray | None = None  # float32 squared norms of the centred rows (L2)
@@ -399,16 +397,15 @@ class ExactSearcher:
             return np.ascontiguousarray(xq - self._center)
         return xq
 
+    @functools.cached_property
     def _bf16_norms(self) -> tuple[float, float]:
         """(max |x^|, max |x - x^|) over the scaled rows ``x`` and their bfloat16 roundings
         ``x^`` (with slack), once per database."""
-        if "bf16_norms" not in self._gemm_db:
-            rounded = bf16_round(self._xs)
-            self._gemm_db["bf16_norms"] = (
-                float(_row_norms(rounded).max()) * _SLACK,
-                float(_row_norms(self._xs - rounded).max()) * _SLACK,
-            )
-        return self._gemm_db["bf16_norms"]
+        rounded = bf16_round(self._xs)
+        return (
+            float(_row_norms(rounded).max()) * _SLACK,
+            float(_row_norms(self._xs - rounded).max()) * _SLACK,
+        )
 
     def _bf16_error(self, xq_s: np.ndarray, qn: np.ndarray) -> np.ndarray:
         """Per query, a bound on |q^.x^ - q.x| plus the float32 accumulation of ``q^.x^`` (any
@@ -416,7 +413,7 @@ class ExactSearcher:
         Cauchy-Schwarz on the exact residuals) ``+ gamma (|q| + |dq| + R)^2`` (float32 sums,
         the bias and key arithmetic: the float32 path's own term) plus flushed subnormals.
         ``qn``: the query norms."""
-        xhat, dx = self._bf16_norms()
+        xhat, dx = self._bf16_norms
         dq = _row_norms(xq_s - bf16_round(xq_s)) * _SLACK
         reach = max(xhat, self._max_norm)
         span = qn + dq + reach
@@ -465,9 +462,13 @@ class ExactSearcher:
             ip += self._sq[None, :]
         return ip
 
-    def _propose(self, xq_s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """The best ``c`` per query by float32 key: (keys ascending, ids), both (b, c)."""
-        self.proposed_by, self.selected_by, self.computed_in = self._plan(len(xq_s))
+    def _propose(
+        self, xq_s: np.ndarray, c: int, plan: tuple[str, str, str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``c`` per query by float32 key: (keys ascending, ids), both (b, c);
+        ``plan``: the block's ``_plan`` when the caller has it."""
+        plan = plan or self._plan(len(xq_s))
+        self.proposed_by, self.selected_by, self.computed_in = plan
         if self.proposed_by == "faiss":
             return self._propose_faiss(xq_s, c)
         return self._propose_gemm(xq_s, c, self.proposed_by, self.selected_by, self.computed_in)
@@ -488,12 +489,13 @@ class ExactSearcher:
             np.negative(keys, out=keys)
         return keys, ids
 
-    def _gemm_database(self, library: str, layout: str):
+    def _gemm_database(self, library: str):
         """The scaled rows for ``library``'s GEMM feeding the heaps (made once): ``x`` for
         ip/cosine, ``[2x, -|x|^2]`` for euclidean (the norm in float64, rounded once), as the
         (d', n) transpose (a tile of items is a column slice: the heaps read one query's scores
         contiguously)."""
-        if (library, layout) not in self._gemm_db:
+        key = (library, "heaps")
+        if key not in self._gemm_db:
             xs = self._xs
             if self.metric == "euclidean":
                 xa = np.empty((xs.shape[0], xs.shape[1] + 1), dtype=np.float32)
@@ -506,8 +508,8 @@ class ExactSearcher:
                 import torch
 
                 db = torch.from_numpy(db)
-            self._gemm_db[(library, layout)] = db
-        return self._gemm_db[(library, layout)]
+            self._gemm_db[key] = db
+        return self._gemm_db[key]
 
     def _kernel_database(self, library: str, precision: str):
         """The scaled rows for ``library``'s GEMM feeding the kernel (made once per precision),
@@ -595,7 +597,7 @@ class ExactSearcher:
         ``score`` and ``ids``; the finish sorts each row (descending score)."""
         import faiss
 
-        db = self._gemm_database(library, "cols")
+        db = self._gemm_database(library)
         n = db.shape[1]
         heaps = faiss.float_minheap_array_t()  # keeps the c largest scores of each row
         heaps.k, heaps.nh = score.shape[1], score.shape[0]
@@ -760,7 +762,8 @@ class ExactSearcher:
             starts = _progress(starts, desc="exact_knn", unit="block")
         for s in starts:
             q = xq[s : s + block_size]
-            bf16 = self._plan(len(q))[2] == "bfloat16"
+            plan = self._plan(len(q))
+            bf16 = plan[2] == "bfloat16"
             c = min(n_db, k + (_PROPOSE_EXTRA_BF16 if bf16 else _PROPOSE_EXTRA))
             if c == n_db:  # every item is a candidate: nothing to certify
                 cand = np.broadcast_to(np.arange(n_db), (len(q), n_db))
@@ -768,7 +771,7 @@ class ExactSearcher:
                 out_d[s : s + len(q)], out_i[s : s + len(q)] = d, i
                 continue
             q_s = self._scale(q)
-            keys, cand = self._propose(q_s, c)
+            keys, cand = self._propose(q_s, c, plan)
             d, i, thr, thin = self._certify(q, q_s, keys, cand, k, self.computed_in)
             if bf16 and thin.any() and n_db > k + _PROPOSE_EXTRA:
                 # bfloat16's margin too thin for these rows: a float32 proposal for them
